@@ -1,0 +1,219 @@
+//! The server's shared state: the catalog, the tenant store, configuration
+//! and the short-lived caches in front of the catalog.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::actor::Actor;
+use crate::catalog::tokens::TokenRecord;
+use crate::catalog::{Catalog, DataDir, spaces, tokens};
+use crate::permissions::{self, Resource};
+use crate::settings::Settings;
+use crate::tenant::TenantStore;
+
+/// How long catalog answers (spaces, tokens, decisions) may be reused: a
+/// revocation or grant change made anywhere applies within this time.
+pub const CATALOG_TTL: Duration = Duration::from_secs(1);
+/// A token's last use is written at most this often.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// Options of `libsette serve` that shape behaviour.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Instance-wide settings from `--setting`.
+    pub settings: Settings,
+    /// Answer with Datasette's CORS headers.
+    pub cors: bool,
+    /// `{space}.{spaces_domain}` hosts are routed to that space.
+    pub spaces_domain: Option<String>,
+    /// Signs session cookies.
+    pub secret: String,
+}
+
+fn short_lived<K, V>(capacity: u64) -> moka::future::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::future::Cache::builder()
+        .max_capacity(capacity)
+        .time_to_live(CATALOG_TTL)
+        .build()
+}
+
+fn once_a_minute() -> moka::sync::Cache<i64, ()> {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(TOUCH_EVERY)
+        .build()
+}
+
+/// A space as a request sees it: catalog row plus effective settings.
+#[derive(Clone, Debug)]
+pub struct SpaceInfo {
+    pub space: spaces::Space,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    space_id: i64,
+    user_id: Option<i64>,
+    token_id: Option<i64>,
+    action: String,
+    resource: Resource,
+}
+
+pub struct App {
+    /// Where catalog and tenant files live.
+    pub data: DataDir,
+    /// The internal database.
+    pub catalog: Catalog,
+    /// Open tenant databases.
+    pub tenants: TenantStore,
+    /// What `serve` was told.
+    pub config: Config,
+    /// Spaces by name (`None` remembers an unknown name).
+    spaces: moka::future::Cache<String, Option<Arc<SpaceInfo>>>,
+    /// Tokens by SHA-256 of their secret (`None` remembers an unknown token).
+    tokens: moka::future::Cache<Vec<u8>, Option<TokenRecord>>,
+    /// Recent permission answers.
+    decisions: moka::future::Cache<DecisionKey, bool>,
+    /// Tokens whose last use was written recently.
+    touched: moka::sync::Cache<i64, ()>,
+    /// Tokens whose refusal was audited recently.
+    refusals: moka::sync::Cache<i64, ()>,
+}
+
+impl App {
+    pub fn new(data: DataDir, catalog: Catalog, config: Config) -> Arc<App> {
+        Arc::new(App {
+            tenants: TenantStore::new(data.clone(), 1024, Duration::from_secs(300)),
+            data,
+            catalog,
+            config,
+            spaces: short_lived(10_000),
+            tokens: short_lived(100_000),
+            decisions: short_lived(100_000),
+            touched: once_a_minute(),
+            refusals: once_a_minute(),
+        })
+    }
+
+    /// The space named `name`, if it exists.
+    pub async fn space(&self, name: &str) -> Result<Option<Arc<SpaceInfo>>> {
+        let catalog = self.catalog.clone();
+        let instance = self.config.settings.clone();
+        let owned = name.to_owned();
+        self.spaces
+            .try_get_with(owned.clone(), async move {
+                catalog
+                    .call(move |conn| {
+                        let Some(space) = spaces::find(conn, &owned)? else {
+                            return Ok(None);
+                        };
+                        let pairs = spaces::settings(conn, space.id)?;
+                        // Stored values were validated when set; a bad one falls back to defaults.
+                        let own = Settings::from_pairs(
+                            pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                        )
+                        .unwrap_or_default();
+                        Ok(Some(Arc::new(SpaceInfo {
+                            settings: instance.overlay(&own),
+                            space,
+                        })))
+                    })
+                    .await
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+    }
+
+    /// The token whose secret is `secret`, whatever its state.
+    pub async fn token(&self, secret: &str) -> Result<Option<TokenRecord>> {
+        let catalog = self.catalog.clone();
+        let owned = secret.to_owned();
+        self.tokens
+            .try_get_with(tokens::hash(secret), async move {
+                catalog
+                    .call(move |conn| tokens::find_by_secret(conn, &owned))
+                    .await
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+    }
+
+    /// Records that a token was used, at most once a minute, off the request path.
+    pub fn touch_token(&self, token: &TokenRecord) {
+        let now = crate::catalog::unix_now();
+        let recent = token
+            .last_used_at
+            .is_some_and(|at| now - at < TOUCH_EVERY.as_secs() as i64);
+        if recent || self.touched.contains_key(&token.id) {
+            return;
+        }
+        self.touched.insert(token.id, ());
+        let catalog = self.catalog.clone();
+        let id = token.id;
+        tokio::spawn(async move {
+            if let Err(err) = catalog.call(move |conn| tokens::touch(conn, id, now)).await {
+                tracing::warn!(error = ?err, token = id, "recording token use failed");
+            }
+        });
+    }
+
+    /// True the first time a token is refused in a minute: later refusals go unaudited.
+    pub fn first_refusal_in_a_while(&self, token_id: i64) -> bool {
+        if self.refusals.contains_key(&token_id) {
+            return false;
+        }
+        self.refusals.insert(token_id, ());
+        true
+    }
+
+    /// May `actor` do `action` on `resource` in `space`? Answers are reused for up to a second.
+    pub async fn allowed(
+        &self,
+        space_id: i64,
+        actor: &Actor,
+        action: &str,
+        resource: Resource,
+    ) -> Result<bool> {
+        let key = DecisionKey {
+            space_id,
+            user_id: actor.user_id,
+            token_id: actor.token.as_ref().map(|t| t.id),
+            action: action.to_owned(),
+            resource: resource.clone(),
+        };
+        let catalog = self.catalog.clone();
+        let actor = actor.clone();
+        let action = action.to_owned();
+        self.decisions
+            .try_get_with(key, async move {
+                catalog
+                    .call(move |conn| {
+                        permissions::allowed(conn, space_id, &actor, &action, &resource)
+                    })
+                    .await
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+    }
+
+    /// Every resource of the action's level that `actor` may act on.
+    pub async fn allowed_resources(
+        &self,
+        space_id: i64,
+        actor: &Actor,
+        action: &str,
+    ) -> Result<Vec<Resource>> {
+        let actor = actor.clone();
+        let action = action.to_owned();
+        self.catalog
+            .call(move |conn| permissions::allowed_resources(conn, space_id, &actor, &action))
+            .await
+    }
+}

@@ -1,0 +1,90 @@
+//! The catalog: the internal libSQL database at `DATA/catalog.db` holding
+//! spaces, users, roles, grants, tokens, settings, the audit log and the
+//! schema mirror. Each submodule owns one kind of row; their functions are
+//! synchronous and take a connection, so the CLI calls them directly and the
+//! server calls them through [`Catalog::call`] on the blocking pool.
+
+pub mod audit;
+pub mod databases;
+pub mod migrate;
+pub mod mirror;
+pub mod spaces;
+pub mod tokens;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use libsql::Connection;
+
+use crate::sqlite::{self, Pool};
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The data folder's layout.
+#[derive(Clone, Debug)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    pub fn new(path: impl Into<PathBuf>) -> DataDir {
+        DataDir(path.into())
+    }
+    pub fn root(&self) -> &Path {
+        &self.0
+    }
+    pub fn catalog(&self) -> PathBuf {
+        self.0.join("catalog.db")
+    }
+    pub fn secret(&self) -> PathBuf {
+        self.0.join("secret")
+    }
+    pub fn space_dir(&self, space: &str) -> PathBuf {
+        self.0.join("spaces").join(space)
+    }
+    pub fn database_file(&self, space: &str, db: &str) -> PathBuf {
+        self.space_dir(space).join(format!("{db}.db"))
+    }
+}
+
+/// A handle on the catalog shared by the whole server.
+#[derive(Clone)]
+pub struct Catalog {
+    pool: Pool,
+}
+
+impl Catalog {
+    /// Opens the catalog in `data`, creating the folder and applying migrations.
+    pub fn open(data: &DataDir) -> Result<Catalog> {
+        std::fs::create_dir_all(data.root())
+            .with_context(|| format!("creating data folder {}", data.root().display()))?;
+        let db = sqlite::open_file(&data.catalog())?;
+        let pool = Pool::new(db, 8);
+        migrate::apply(&*pool.get()?)?;
+        Ok(Catalog { pool })
+    }
+
+    /// A connection for synchronous callers (the CLI, tests).
+    pub fn conn(&self) -> Result<sqlite::Pooled> {
+        self.pool.get()
+    }
+
+    /// Runs `f` with a catalog connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        sqlite::blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+    }
+}

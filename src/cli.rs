@@ -1,0 +1,397 @@
+//! The command line. Every command works while a server runs on the same
+//! data folder: they meet only in the catalog and the tenant files.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::catalog::tokens::{self, NewToken, Restrictions};
+use crate::catalog::{Catalog, DataDir, databases, migrate, spaces, users};
+use crate::names::{DbName, SpaceName};
+use crate::{import, server, settings};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "libsette",
+    version,
+    about = "A multi-tenant, Datasette-compatible data server on libSQL"
+)]
+pub struct Cli {
+    /// The data folder: catalog.db and spaces/.
+    #[arg(
+        long,
+        global = true,
+        env = "LIBSETTE_DATA_DIR",
+        default_value = "./data"
+    )]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve every space over HTTP.
+    Serve(ServeArgs),
+    /// Apply pending catalog migrations.
+    Migrate,
+    /// Create, list, delete and configure spaces.
+    #[command(subcommand)]
+    Space(SpaceCommand),
+    /// Create, import and list a space's databases.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Create users and set their passwords.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Mint, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LIBSETTE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// A Datasette setting for every space, e.g. --setting default_page_size 50.
+    #[arg(long = "setting", num_args = 2, value_names = ["NAME", "VALUE"], env = "LIBSETTE_SETTING", value_delimiter = ',')]
+    pub settings: Vec<String>,
+    /// Send Datasette's CORS headers.
+    #[arg(long, env = "LIBSETTE_CORS")]
+    pub cors: bool,
+    /// Route {space}.DOMAIN hosts to their space.
+    #[arg(long, env = "LIBSETTE_SPACES_DOMAIN")]
+    pub spaces_domain: Option<String>,
+    /// Secret for signing sessions; generated once and kept in the data folder if absent.
+    #[arg(long, env = "LIBSETTE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SpaceCommand {
+    /// Create a space.
+    Create {
+        name: String,
+        /// Its owner (created, without a password, if missing).
+        #[arg(long, env = "LIBSETTE_OWNER", default_value = "root")]
+        owner: String,
+        /// Anyone, anonymous included, may view it and run read-only SQL.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List spaces.
+    List,
+    /// Delete a space with its databases and tokens.
+    Delete { name: String },
+    /// Change a space's visibility or settings.
+    Set {
+        name: String,
+        #[arg(long, conflicts_with = "private")]
+        public: bool,
+        #[arg(long)]
+        private: bool,
+        /// A Datasette setting for this space only.
+        #[arg(long = "setting", num_args = 2, value_names = ["NAME", "VALUE"])]
+        settings: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DbCommand {
+    /// Create an empty database.
+    Create { space: String, db: String },
+    /// Copy an SQLite/libSQL file into a space, after an integrity check.
+    Import {
+        space: String,
+        file: PathBuf,
+        /// The database's name (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Swap an existing database's content atomically.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List a space's databases.
+    List { space: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user (without a password unless --password-stdin).
+    Create {
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password (prompted, or read from a non-terminal stdin).
+    Passwd { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Mint a token for ACTOR in SPACE; prints only the token.
+    Create {
+        space: String,
+        actor: String,
+        /// Seconds until the token expires.
+        #[arg(long)]
+        expires_after: Option<i64>,
+        /// Allow ACTION on everything (repeatable).
+        #[arg(short = 'a', long = "all", value_name = "ACTION")]
+        all: Vec<String>,
+        /// Allow ACTION on database DB (repeatable).
+        #[arg(short = 'd', long = "database", num_args = 2, value_names = ["DB", "ACTION"])]
+        database: Vec<String>,
+        /// Allow ACTION on RESOURCE of DB (repeatable).
+        #[arg(short = 'r', long = "resource", num_args = 3, value_names = ["DB", "RESOURCE", "ACTION"])]
+        resource: Vec<String>,
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List a space's tokens.
+    List { space: String },
+    /// Revoke a token by its id (from `token list`) or by the token itself.
+    Revoke { space: String, id: String },
+}
+
+/// Runs the command line and turns errors into a message and exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// (NAME, VALUE) pairs from a flat list, validated.
+fn setting_pairs(flat: &[String]) -> Result<Vec<(String, String)>> {
+    flat.chunks(2)
+        .map(|pair| {
+            let value = settings::validate(&pair[0], &pair[1]).map_err(anyhow::Error::msg)?;
+            Ok((pair[0].clone(), value))
+        })
+        .collect()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let data = DataDir::new(cli.data_dir);
+    if let Command::Serve(args) = cli.command {
+        return server::run(data, args);
+    }
+    let catalog = Catalog::open(&data)?;
+    let conn = catalog.conn()?;
+    match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
+        Command::Migrate => {
+            let applied = migrate::apply(&conn)?;
+            println!(
+                "catalog at version {} ({applied} migrations applied)",
+                migrate::current(&conn)?
+            );
+        }
+        Command::Space(command) => space(&conn, &data, command)?,
+        Command::Db(command) => db(&conn, &data, command)?,
+        Command::User(command) => user(&conn, command)?,
+        Command::Token(command) => token(&conn, command)?,
+    }
+    Ok(())
+}
+
+fn space(conn: &libsql::Connection, data: &DataDir, command: SpaceCommand) -> Result<()> {
+    match command {
+        SpaceCommand::Create {
+            name,
+            owner,
+            public,
+        } => {
+            let name = SpaceName::parse(&name).map_err(anyhow::Error::msg)?;
+            spaces::create(conn, &name, &owner, public)?;
+            std::fs::create_dir_all(data.space_dir(name.as_str()))?;
+            println!(
+                "created space {name} (owner {owner}, {})",
+                if public { "public" } else { "private" }
+            );
+        }
+        SpaceCommand::List => {
+            for space in spaces::list(conn)? {
+                let dbs = databases::list(conn, space.id)?.len();
+                let visibility = if space.public { "public" } else { "private" };
+                println!("{}\t{visibility}\t{dbs} databases", space.name);
+            }
+        }
+        SpaceCommand::Delete { name } => {
+            let space = spaces::require(conn, &name)?;
+            spaces::delete(conn, &space)?;
+            let dir = data.space_dir(&space.name);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+            }
+            println!("deleted space {name}");
+        }
+        SpaceCommand::Set {
+            name,
+            public,
+            private,
+            settings,
+        } => {
+            let space = spaces::require(conn, &name)?;
+            let pairs = setting_pairs(&settings)?;
+            if !public && !private && pairs.is_empty() {
+                bail!("nothing to change: give --public, --private or --setting NAME VALUE");
+            }
+            if public || private {
+                spaces::set_public(conn, &space, public)?;
+            }
+            for (setting, value) in pairs {
+                spaces::set_setting(conn, space.id, &setting, &value)?;
+            }
+            println!("updated space {name}");
+        }
+    }
+    Ok(())
+}
+
+fn db(conn: &libsql::Connection, data: &DataDir, command: DbCommand) -> Result<()> {
+    match command {
+        DbCommand::Create { space, db } => {
+            let db = DbName::parse(&db).map_err(anyhow::Error::msg)?;
+            import::create(conn, data, &space, &db)?;
+            println!("created database {db} in space {space}");
+        }
+        DbCommand::Import {
+            space,
+            file,
+            name,
+            replace,
+        } => {
+            let db = import::import(conn, data, &space, &file, name.as_deref(), replace)?;
+            println!(
+                "imported {} as database {db} in space {space}",
+                file.display()
+            );
+        }
+        DbCommand::List { space } => {
+            let space = spaces::require(conn, &space)?;
+            for db in databases::list(conn, space.id)? {
+                let size = std::fs::metadata(data.database_file(&space.name, &db.name))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                println!("{}\t{size} bytes", db.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A password from standard input: a prompt on a terminal, else the first line.
+fn read_password(prompt: bool) -> Result<String> {
+    let password = if prompt && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        text.lines().next().unwrap_or_default().to_owned()
+    };
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(password)
+}
+
+fn user(conn: &libsql::Connection, command: UserCommand) -> Result<()> {
+    match command {
+        UserCommand::Create {
+            name,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                Some(read_password(false)?)
+            } else {
+                None
+            };
+            users::create(conn, &name, password.as_deref())?;
+            println!("created user {name}");
+        }
+        UserCommand::Passwd { name } => {
+            if users::find_id(conn, &name)?.is_none() {
+                bail!("no user named '{name}'");
+            }
+            users::set_password(conn, &name, &read_password(true)?)?;
+            println!("password set for {name}");
+        }
+    }
+    Ok(())
+}
+
+fn token(conn: &libsql::Connection, command: TokenCommand) -> Result<()> {
+    match command {
+        TokenCommand::Create {
+            space,
+            actor,
+            expires_after,
+            all,
+            database,
+            resource,
+            name,
+        } => {
+            let space = spaces::require(conn, &space)?;
+            let mut restrictions = Restrictions::default();
+            for action in &all {
+                restrictions.allow_all(conn, action)?;
+            }
+            for pair in database.chunks(2) {
+                restrictions.allow_database(conn, &pair[0], &pair[1])?;
+            }
+            for triple in resource.chunks(3) {
+                restrictions.allow_resource(conn, &triple[0], &triple[1], &triple[2])?;
+            }
+            let (_, secret) = tokens::create(
+                conn,
+                NewToken {
+                    space_id: space.id,
+                    actor: &actor,
+                    name: name.as_deref(),
+                    restrictions: Some(restrictions),
+                    expires_after,
+                },
+            )?;
+            println!("{}", secret.expose());
+        }
+        TokenCommand::List { space } => {
+            let space = spaces::require(conn, &space)?;
+            println!("id\tname\tactor\trestrictions\tcreated\tlast_used\texpires\trevoked");
+            let when = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+            for t in tokens::list(conn, space.id)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.name.as_deref().unwrap_or("-"),
+                    t.actor,
+                    t.restrictions
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    t.created_at,
+                    when(t.last_used_at),
+                    when(t.expires_at),
+                    when(t.revoked_at),
+                );
+            }
+        }
+        TokenCommand::Revoke { space, id } => {
+            let space = spaces::require(conn, &space)?;
+            let id = tokens::revoke(conn, space.id, &id)?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,75 @@
+//! The one error type of the HTTP layer and its mapping to a status and
+//! Datasette 1.0's JSON error body `{ok, error, errors, status}`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: a bearer token was sent but cannot be used.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    /// 403: the actor may not do this; Datasette names the action or the refusal.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: the message never echoes the path, so it can't reflect input.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 405
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// 500: the cause is logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// The answer for an unknown space and for one the actor may not see: identical on purpose.
+    pub fn space_not_found() -> AppError {
+        AppError::NotFound("Not found")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            AppError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                "Internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let body = json!({
+            "ok": false,
+            "error": message,
+            "errors": [message],
+            "status": status.as_u16(),
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        if let AppError::InvalidToken(_) = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}

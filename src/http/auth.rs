@@ -1,0 +1,94 @@
+//! Resolves the actor of a request from its `Authorization: Bearer` header.
+//! No header is anonymous; a bearer value that is not a usable token is a
+//! 401, never a silent fall-back to anonymous.
+
+use axum::http::{HeaderMap, header};
+
+use crate::actor::{Actor, TokenGrant};
+use crate::app::App;
+use crate::catalog::{audit, tokens, unix_now};
+use crate::error::{AppError, AppResult};
+
+/// The actor, and the space its token is bound to (if it came with one).
+pub struct Resolved {
+    pub actor: Actor,
+    pub token_space: Option<i64>,
+}
+
+pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
+    let anonymous = Resolved {
+        actor: Actor::anonymous(),
+        token_space: None,
+    };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(anonymous);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::InvalidToken("Invalid token"))?;
+    let Some((scheme, secret)) = value.split_once(' ').or(Some((value, ""))) else {
+        return Ok(anonymous);
+    };
+    // Other schemes (Basic…) are not ours to judge, as in Datasette.
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(anonymous);
+    }
+    let secret = secret.trim();
+    if !tokens::is_well_formed(secret) {
+        return Err(AppError::InvalidToken("Invalid token signature"));
+    }
+    let Some(token) = app.token(secret).await? else {
+        return Err(AppError::InvalidToken("Invalid token"));
+    };
+    let now = unix_now();
+    if token.revoked_at.is_some() {
+        refused(app, &token, "revoked");
+        return Err(AppError::InvalidToken("Token has been revoked"));
+    }
+    if token.expires_at.is_some_and(|at| at <= now) {
+        refused(app, &token, "expired");
+        return Err(AppError::InvalidToken("Token has expired"));
+    }
+    app.touch_token(&token);
+    Ok(Resolved {
+        actor: Actor {
+            user_id: Some(token.user_id),
+            name: Some(token.user_name.clone()),
+            token: Some(TokenGrant {
+                id: token.id,
+                restrictions: token.restrictions.clone(),
+                expires_at: token.expires_at,
+            }),
+        },
+        token_space: Some(token.space_id),
+    })
+}
+
+/// Audits a refused token, at most once a minute per token so a client
+/// retrying in a loop cannot flood the log.
+fn refused(app: &App, token: &tokens::TokenRecord, reason: &'static str) {
+    if !app.first_refusal_in_a_while(token.id) {
+        return;
+    }
+    let catalog = app.catalog.clone();
+    let (space_id, token_id, actor) = (token.space_id, token.id, token.user_name.clone());
+    tokio::spawn(async move {
+        let result = catalog
+            .call(move |conn| {
+                audit::record(
+                    conn,
+                    audit::Event {
+                        space_id: Some(space_id),
+                        actor: Some(&actor),
+                        token_id: Some(token_id),
+                        event: "token-refused",
+                        detail: serde_json::json!({ "reason": reason }),
+                    },
+                )
+            })
+            .await;
+        if let Err(err) = result {
+            tracing::warn!(error = ?err, "auditing a refused token failed");
+        }
+    });
+}

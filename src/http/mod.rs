@@ -1,0 +1,83 @@
+//! The HTTP layer: [`router`] builds the whole app, for `serve` and for tests.
+
+mod auth;
+mod database;
+mod instance;
+mod pages;
+mod routes;
+mod space;
+mod tenant;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// The whole HTTP app. Instance routes are matched first; every other path is
+/// `/{space}/…` (or, with a spaces domain, a `{space}.{domain}` host, which
+/// the outer layer turns into that path before routing).
+pub fn router(app: Arc<App>) -> Router {
+    let inner = Router::new()
+        .route("/-/health", get(health))
+        .fallback(tenant::handle)
+        .with_state(app.clone());
+    Router::new()
+        .fallback_service(inner)
+        .layer(middleware::from_fn_with_state(app.clone(), cors))
+        .layer(middleware::from_fn_with_state(app, tenant::host_to_path))
+}
+
+async fn health() -> Response {
+    axum::Json(json!({"ok": true})).into_response()
+}
+
+/// Datasette's `--cors`: allow any origin, and answer preflights.
+async fn cors(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if !app.config.cors {
+        return next.run(request).await;
+    }
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type",
+        ),
+        (header::ACCESS_CONTROL_EXPOSE_HEADERS, "Link"),
+        (
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, POST, HEAD, OPTIONS",
+        ),
+        (header::ACCESS_CONTROL_MAX_AGE, "3600"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A JSON answer with Datasette's content type.
+pub(crate) fn json_response(body: serde_json::Value) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The 404 for paths that are no route at all.
+pub(crate) fn not_found() -> Response {
+    AppError::NotFound("Not found").into_response()
+}

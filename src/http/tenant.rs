@@ -1,0 +1,151 @@
+//! The tenant router: finds the space of a request (from the path, or from
+//! the host under a spaces domain), resolves the actor, hides spaces the
+//! actor may not see, and hands the parsed route to its handler.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::routes::{self, SpaceRoute};
+use super::{auth, database, instance, space};
+use crate::actor::Actor;
+use crate::app::{App, SpaceInfo};
+use crate::error::{AppError, AppResult};
+use crate::permissions::Resource;
+
+/// The path prefix under which a space's URLs are written: `/{space}` when
+/// routed by path, empty when routed by host.
+#[derive(Clone, Debug)]
+pub struct SpaceBase(pub String);
+
+/// Everything a space endpoint needs about its request.
+pub struct SpaceRequest {
+    pub app: Arc<App>,
+    pub space: Arc<SpaceInfo>,
+    pub actor: Actor,
+    /// Prefix for URLs written into answers.
+    pub base: String,
+}
+
+impl SpaceRequest {
+    pub fn space_id(&self) -> i64 {
+        self.space.space.id
+    }
+
+    /// Checks `action` on `resource`, answering 403 with `message` when refused.
+    pub async fn require(&self, action: &str, resource: Resource, message: &str) -> AppResult<()> {
+        if self
+            .app
+            .allowed(self.space_id(), &self.actor, action, resource)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(message.to_owned()))
+        }
+    }
+}
+
+/// Outer layer: under a spaces domain, `{space}.{domain}/x` becomes `/{space}/x`.
+pub async fn host_to_path(
+    State(app): State<Arc<App>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let space = app
+        .config
+        .spaces_domain
+        .as_deref()
+        .and_then(|domain| space_from_host(request.headers(), domain));
+    match space {
+        Some(space) => {
+            let path_and_query = request
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str())
+                .unwrap_or("/");
+            let Ok(uri) = format!("/{space}{path_and_query}").parse::<Uri>() else {
+                return super::not_found();
+            };
+            *request.uri_mut() = uri;
+            request.extensions_mut().insert(SpaceBase(String::new()));
+        }
+        None => {
+            let base = routes::split_space(request.uri().path())
+                .map(|(space, _)| format!("/{space}"))
+                .unwrap_or_default();
+            request.extensions_mut().insert(SpaceBase(base));
+        }
+    }
+    next.run(request).await
+}
+
+/// `demo` from `Host: demo.example.com[:port]` when the domain is `example.com`.
+fn space_from_host(headers: &HeaderMap, domain: &str) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    let label = host.to_ascii_lowercase();
+    let label = label
+        .strip_suffix(&domain.to_ascii_lowercase())?
+        .strip_suffix('.')?;
+    (!label.is_empty() && !label.contains('.')).then(|| label.to_owned())
+}
+
+/// Every `/{space}/…` request lands here.
+pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    match serve(app, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
+    let Some((space_name, rest)) = routes::split_space(request.uri().path()) else {
+        return Err(AppError::NotFound("Not found"));
+    };
+    // The token first: a bad token is a 401 whether or not the space exists,
+    // so the answer reveals nothing about which spaces exist.
+    let resolved = auth::resolve(&app, request.headers()).await?;
+    let space = app
+        .space(space_name)
+        .await?
+        .ok_or_else(AppError::space_not_found)?;
+    if resolved.token_space.is_some_and(|id| id != space.space.id) {
+        return Err(AppError::space_not_found());
+    }
+    let visible = app
+        .allowed(
+            space.space.id,
+            &resolved.actor.unrestricted(),
+            "view-instance",
+            Resource::Space,
+        )
+        .await?;
+    if !visible {
+        return Err(AppError::space_not_found());
+    }
+    let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
+    let base = request
+        .extensions()
+        .get::<SpaceBase>()
+        .map(|b| b.0.clone())
+        .unwrap_or_else(|| format!("/{space_name}"));
+    let req = SpaceRequest {
+        app,
+        space,
+        actor: resolved.actor,
+        base,
+    };
+    tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
+    match route {
+        SpaceRoute::Index(format) => space::index(&req, format).await,
+        SpaceRoute::Databases => space::databases(&req).await,
+        SpaceRoute::Actor => instance::actor(&req),
+        SpaceRoute::Versions => instance::versions(&req).await,
+        SpaceRoute::Settings => instance::settings(&req),
+        SpaceRoute::Database(name, format) => database::show(&req, &name, format).await,
+    }
+}

@@ -1,0 +1,209 @@
+//! Bringing SQLite/libSQL files into a space: `db create`, `db import` and
+//! `db import --replace`. A replacement is copied into the live file with
+//! SQLite's backup API, so a running server (another process) sees the old
+//! or the new database, never a mix, from its next statement on.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use libsql::Connection;
+use libsql::ffi;
+
+use crate::catalog::{DataDir, databases, mirror, spaces};
+use crate::names::DbName;
+use crate::sqlite;
+use crate::tenant;
+
+/// Creates an empty database in the space.
+pub fn create(catalog: &Connection, data: &DataDir, space: &str, db: &DbName) -> Result<()> {
+    let space = spaces::require(catalog, space)?;
+    if databases::find(catalog, space.id, db.as_str())?.is_some() {
+        bail!("database '{db}' already exists in space '{}'", space.name);
+    }
+    tenant::create_file(data, &space.name, db.as_str())?;
+    register(catalog, data, &space, db)
+}
+
+fn register(
+    catalog: &Connection,
+    data: &DataDir,
+    space: &spaces::Space,
+    db: &DbName,
+) -> Result<()> {
+    let row = match databases::find(catalog, space.id, db.as_str())? {
+        Some(row) => row,
+        None => databases::register(catalog, space.id, db.as_str())?,
+    };
+    let file = sqlite::open_file(&data.database_file(&space.name, db.as_str()))?;
+    mirror::refresh(catalog, row.id, &sqlite::connect(&file)?)?;
+    Ok(())
+}
+
+/// Checks that `path` is a sound SQLite file.
+fn check_integrity(path: &Path) -> Result<()> {
+    let db = sqlite::open_file_read_only(path)?;
+    let conn = sqlite::connect(&db).context("not an SQLite database")?;
+    let verdict = sqlite::query_one(&conn, "pragma integrity_check", ())
+        .context("not an SQLite database")?
+        .map(|r| sqlite::text(&r, 0))
+        .transpose()?
+        .flatten();
+    if verdict.as_deref() != Some("ok") {
+        bail!(
+            "{} failed its integrity check: {}",
+            path.display(),
+            verdict.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// A temporary copy of `source` beside `dir`, removed on drop.
+struct TempCopy(PathBuf);
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+fn temp_copy(source: &Path, dir: &Path) -> Result<TempCopy> {
+    std::fs::create_dir_all(dir)?;
+    let name = format!(
+        ".import-{}-{}.db",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let copy = TempCopy(dir.join(name));
+    std::fs::copy(source, &copy.0).with_context(|| format!("copying {}", source.display()))?;
+    Ok(copy)
+}
+
+/// Copies `source` into the space as database `db` (the file's stem by default).
+pub fn import(
+    catalog: &Connection,
+    data: &DataDir,
+    space: &str,
+    source: &Path,
+    name: Option<&str>,
+    replace: bool,
+) -> Result<DbName> {
+    let space = spaces::require(catalog, space)?;
+    let stem = source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let db = DbName::parse(name.unwrap_or(stem)).map_err(anyhow::Error::msg)?;
+    if !source.is_file() {
+        bail!("{} is not a file", source.display());
+    }
+    check_integrity(source)?;
+    let target = data.database_file(&space.name, db.as_str());
+    let exists = databases::find(catalog, space.id, db.as_str())?.is_some() && target.exists();
+    let copy = temp_copy(source, &data.space_dir(&space.name))?;
+    if exists {
+        if !replace {
+            bail!(
+                "database '{db}' already exists in space '{}'; use --replace to swap it",
+                space.name
+            );
+        }
+        backup_into(&copy.0, &target)?;
+    } else {
+        // A new file: make the copy a WAL database, then move it into place in one rename.
+        {
+            let db = sqlite::open_file(&copy.0)?;
+            sqlite::query_one(
+                &sqlite::connect(&db)?,
+                "pragma wal_checkpoint(truncate)",
+                (),
+            )?;
+        }
+        std::fs::rename(&copy.0, &target)?;
+    }
+    register(catalog, data, &space, &db)?;
+    Ok(db)
+}
+
+/// Replaces the content of the live database `target` with `source`, in one
+/// write transaction on `target` (SQLite's online backup).
+fn backup_into(source: &Path, target: &Path) -> Result<()> {
+    // In WAL mode the backup requires equal page sizes: rewrite the copy to match.
+    let target_db = sqlite::open_file(target)?;
+    let page_size: i64 = sqlite::query_one(&sqlite::connect(&target_db)?, "pragma page_size", ())?
+        .expect("pragma answers")
+        .get(0)?;
+    drop(target_db);
+    {
+        let copy = sqlite::open_plain(source)?;
+        let conn = sqlite::connect(&copy)?;
+        sqlite::query_one(&conn, "pragma journal_mode = delete", ())?;
+        sqlite::execute_batch(&conn, &format!("pragma page_size = {page_size}; vacuum;"))?;
+    }
+    unsafe { raw_backup(source, target) }
+}
+
+/// # Safety
+/// Uses SQLite's C API directly (the backup API has no libsql wrapper); every
+/// handle opened here is closed before returning.
+unsafe fn raw_backup(source: &Path, target: &Path) -> Result<()> {
+    let source_c = CString::new(source.to_string_lossy().as_bytes())?;
+    let target_c = CString::new(target.to_string_lossy().as_bytes())?;
+    let main = CString::new("main")?;
+    let mut src: *mut ffi::sqlite3 = std::ptr::null_mut();
+    let mut dst: *mut ffi::sqlite3 = std::ptr::null_mut();
+    let result = unsafe {
+        (|| -> Result<()> {
+            if ffi::sqlite3_open_v2(
+                source_c.as_ptr(),
+                &mut src,
+                ffi::SQLITE_OPEN_READONLY,
+                std::ptr::null(),
+            ) != ffi::SQLITE_OK
+            {
+                bail!("opening {}", source.display());
+            }
+            if ffi::sqlite3_open_v2(
+                target_c.as_ptr(),
+                &mut dst,
+                ffi::SQLITE_OPEN_READWRITE,
+                std::ptr::null(),
+            ) != ffi::SQLITE_OK
+            {
+                bail!("opening {}", target.display());
+            }
+            ffi::sqlite3_busy_timeout(dst, 10_000);
+            let backup = ffi::sqlite3_backup_init(dst, main.as_ptr(), src, main.as_ptr());
+            if backup.is_null() {
+                bail!("starting the copy: {}", errmsg(dst));
+            }
+            let step = loop {
+                let rc = ffi::sqlite3_backup_step(backup, -1);
+                if rc == ffi::SQLITE_BUSY || rc == ffi::SQLITE_LOCKED {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                break rc;
+            };
+            let finish = ffi::sqlite3_backup_finish(backup);
+            if step != ffi::SQLITE_DONE || finish != ffi::SQLITE_OK {
+                bail!("copying into {}: {}", target.display(), errmsg(dst));
+            }
+            Ok(())
+        })()
+    };
+    unsafe {
+        ffi::sqlite3_close(src);
+        ffi::sqlite3_close(dst);
+    }
+    result
+}
+
+unsafe fn errmsg(db: *mut ffi::sqlite3) -> String {
+    unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,35 @@
+//! libsette: a multi-tenant, Datasette-compatible data server on libSQL.
+//!
+//! A guided tour, in the order a request meets the code:
+
+/// Who is asking: anonymous, a user, a user through a restricted token.
+pub mod actor;
+/// Shared server state and the short-lived caches in front of the catalog.
+pub mod app;
+/// The internal database: spaces, users, tokens, grants, audit log, schema mirror.
+pub mod catalog;
+/// The command line: `serve`, `space`, `db`, `user`, `token`, `migrate`.
+pub mod cli;
+/// The `demo` space a new data folder starts with.
+pub mod demo;
+/// The one HTTP error type.
+pub mod error;
+/// The HTTP layer: the router, the tenant router and every endpoint.
+pub mod http;
+/// Importing and replacing tenant database files.
+pub mod import;
+/// Validated names, tilde-encoding, identifier quoting.
+pub mod names;
+/// Permissions as one SQL query over the catalog.
+pub mod permissions;
+/// `libsette serve`: binding, start-up and shutdown.
+pub mod server;
+/// Datasette's settings, validated, per instance and per space.
+pub mod settings;
+/// Synchronous libsql helpers and the blocking-pool bridge.
+pub mod sqlite;
+/// Open tenant databases, cached and bounded.
+pub mod tenant;
+
+/// The Datasette release whose JSON API libsette speaks.
+pub const DATASETTE_API_VERSION: &str = "1.0a41";

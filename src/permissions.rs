@@ -1,0 +1,156 @@
+//! Permissions as SQL over the catalog. Rules come from roles (membership ×
+//! role_actions), a public space (role 'public' for everyone) and explicit
+//! grants; a deny wins; a token's restrictions can only narrow; holding an
+//! action on a child implies its parents' view actions (view-table ⇒
+//! view-database ⇒ view-instance). Two operations, each a single query:
+//! [`allowed`] and [`allowed_resources`].
+
+use anyhow::Result;
+use libsql::{Connection, Value};
+
+use crate::actor::Actor;
+use crate::sqlite;
+
+/// A resource in a space: the space itself, a database, or a table of one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Space,
+    Database(String),
+    Table(String, String),
+}
+
+impl Resource {
+    fn parts(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Resource::Space => (None, None),
+            Resource::Database(db) => (Some(db), None),
+            Resource::Table(db, table) => (Some(db), Some(table)),
+        }
+    }
+}
+
+/// The decision, given the resources under question as `target(db, tbl)`.
+const DECIDE: &str = "
+, via(action, implied) as (
+    -- the action asked, and the child actions that imply it on a parent
+    select :action, 0
+    union all
+    select action, 1 from action_implies where implied = :action
+), rules(db, tbl, action, allow, reason) as (
+    select null, null, ra.action, 1, 'role ' || m.role
+      from memberships m join role_actions ra on ra.role = m.role
+     where m.space_id = :space and m.user_id = :user
+    union all
+    select null, null, ra.action, 1, 'public space'
+      from spaces s join role_actions ra on ra.role = 'public'
+     where s.id = :space and s.public = 1
+    union all
+    select g.database_name, g.table_name, g.action, g.allow, g.reason
+      from grants g
+     where g.space_id = :space and (g.user_id is null or g.user_id = :user)
+), restriction(db, tbl, action) as (
+    -- the token's _r restrictions as rows; none when there is no restricted token
+    select null, null, ac.name
+      from json_each(:restrictions, '$.a') x join actions ac on x.value in (ac.abbr, ac.name)
+    union all
+    select d.key, null, ac.name
+      from json_each(:restrictions, '$.d') d, json_each(d.value) x
+      join actions ac on x.value in (ac.abbr, ac.name)
+    union all
+    select d.key, t.key, ac.name
+      from json_each(:restrictions, '$.r') d, json_each(d.value) t, json_each(t.value) x
+      join actions ac on x.value in (ac.abbr, ac.name)
+)
+select t.db, t.tbl from target t
+where exists (
+        -- an allow for the action, or for a child action on this path
+        select 1 from rules r join via v on v.action = r.action
+         where r.allow = 1
+           and (r.db is null or r.db = t.db or (v.implied and t.db is null))
+           and (r.tbl is null or r.tbl = t.tbl or v.implied))
+  and not exists (
+        -- deny wins: a deny of the action on the resource or any parent of it
+        select 1 from rules r
+         where r.allow = 0 and r.action = :action
+           and (r.db is null or r.db = t.db)
+           and (r.tbl is null or r.tbl = t.tbl))
+  and (:restrictions is null or exists (
+        -- restrictions narrow: one of them must cover the resource the same way
+        select 1 from restriction r join via v on v.action = r.action
+         where (r.db is null or r.db = t.db or (v.implied and t.db is null))
+           and (r.tbl is null or r.tbl = t.tbl or v.implied)))
+order by t.db, t.tbl";
+
+fn params(space_id: i64, actor: &Actor, action: &str) -> Vec<(String, Value)> {
+    let restrictions = actor
+        .restrictions()
+        .map(|r| Value::Text(serde_json::to_string(r).expect("restrictions serialise")))
+        .unwrap_or(Value::Null);
+    vec![
+        (":space".into(), Value::Integer(space_id)),
+        (
+            ":user".into(),
+            actor.user_id.map(Value::Integer).unwrap_or(Value::Null),
+        ),
+        (":restrictions".into(), restrictions),
+        (":action".into(), Value::Text(action.into())),
+    ]
+}
+
+/// May `actor` do `action` on `resource` in the space?
+pub fn allowed(
+    conn: &Connection,
+    space_id: i64,
+    actor: &Actor,
+    action: &str,
+    resource: &Resource,
+) -> Result<bool> {
+    let (db, tbl) = resource.parts();
+    let sql = format!("with target(db, tbl) as (select :db, :tbl){DECIDE}");
+    let mut params = params(space_id, actor, action);
+    params.push((
+        ":db".into(),
+        db.map(|s| Value::Text(s.into())).unwrap_or(Value::Null),
+    ));
+    params.push((
+        ":tbl".into(),
+        tbl.map(|s| Value::Text(s.into())).unwrap_or(Value::Null),
+    ));
+    Ok(sqlite::query_one(conn, &sql, params)?.is_some())
+}
+
+/// Every resource of the action's level in the space on which `actor` may do
+/// `action`: databases for database actions, tables and views for table actions.
+pub fn allowed_resources(
+    conn: &Connection,
+    space_id: i64,
+    actor: &Actor,
+    action: &str,
+) -> Result<Vec<Resource>> {
+    let sql = format!(
+        "with target(db, tbl) as (
+            select null, null
+             where (select level from actions where name = :action) = 'instance'
+            union all
+            select d.name, null from databases d
+             where d.space_id = :space
+               and (select level from actions where name = :action) = 'database'
+            union all
+            select d.name, mt.name from mirror_tables mt join databases d on d.id = mt.database_id
+             where d.space_id = :space
+               and (select level from actions where name = :action) = 'table'
+        ){DECIDE}"
+    );
+    sqlite::query_all(conn, &sql, params(space_id, actor, action))?
+        .iter()
+        .map(|row| {
+            let db: Option<String> = row.get(0)?;
+            let tbl: Option<String> = row.get(1)?;
+            Ok(match (db, tbl) {
+                (Some(db), Some(tbl)) => Resource::Table(db, tbl),
+                (Some(db), None) => Resource::Database(db),
+                _ => Resource::Space,
+            })
+        })
+        .collect()
+}

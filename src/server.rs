@@ -1,0 +1,119 @@
+//! `libsette serve`: opens the data folder (creating it, with the demo space,
+//! when new), binds, prints where to go, and serves until Ctrl-C or SIGTERM.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rand::RngCore;
+
+use crate::app::{App, Config};
+use crate::catalog::{Catalog, DataDir};
+use crate::cli::ServeArgs;
+use crate::settings::Settings;
+use crate::{demo, http};
+
+/// The session-signing secret: given, or generated once and kept in the data folder.
+fn load_or_create_secret(data: &DataDir, given: Option<String>) -> Result<String> {
+    if let Some(secret) = given {
+        return Ok(secret);
+    }
+    let path = data.secret();
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    write_private(&path, &secret)?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
+    init_tracing();
+    let pairs: Vec<(String, String)> = args
+        .settings
+        .chunks(2)
+        .map(|p| (p[0].clone(), p.get(1).cloned().unwrap_or_default()))
+        .collect();
+    let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(anyhow::Error::msg)?;
+    let fresh = !data.catalog().exists();
+    let catalog = Catalog::open(&data)?;
+    if fresh {
+        demo::create(&*catalog.conn()?, &data).context("creating the demo space")?;
+    }
+    let secret = load_or_create_secret(&data, args.secret)?;
+    let config = Config {
+        settings,
+        cors: args.cors,
+        spaces_domain: args.spaces_domain,
+        secret,
+    };
+    let app = App::new(data.clone(), catalog, config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.bind)
+            .await
+            .with_context(|| format!("binding {}", args.bind))?;
+        let addr = listener.local_addr()?;
+        let dir = data.root().display();
+        println!("libsette listening on http://{addr}");
+        println!("Browse the demo space:  http://{addr}/{}/", demo::SPACE);
+        println!("Mint an API token:      libsette --data-dir {dir} token create SPACE ACTOR");
+        println!(
+            "  for example:          libsette --data-dir {dir} token create {} {}",
+            demo::SPACE,
+            demo::OWNER
+        );
+        std::io::stdout().flush()?;
+        axum::serve(listener, http::router(app))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .context("serving")
+    })
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIBSETTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,265 @@
+//! Thin, synchronous helpers over libsql for local files: open, configure,
+//! pool connections, and run work on the blocking pool.
+//!
+//! libsql's local connections do their work inside the `async fn`s without
+//! ever awaiting anything, so the helpers drive those futures to completion
+//! in place. Code that calls them from a request must go through [`blocking`]
+//! so that no tokio worker waits on SQLite.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use libsql::{Connection, Database, Value};
+
+/// How long a connection waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `f` on tokio's blocking pool and waits for it without blocking a worker.
+pub async fn blocking<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
+}
+
+/// Drives one of libsql's local futures, which complete without awaiting.
+pub fn now<F: Future>(fut: F) -> F::Output {
+    futures::executor::block_on(fut)
+}
+
+/// Opens (creating if needed) a local libSQL file as it is.
+pub fn open_plain(path: &Path) -> Result<Database> {
+    now(libsql::Builder::new_local(path).build())
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Opens (creating if needed) a local libSQL file in WAL mode.
+pub fn open_file(path: &Path) -> Result<Database> {
+    let db = open_plain(path)?;
+    let conn = connect(&db)?;
+    query_one(&conn, "pragma journal_mode = wal", ())?;
+    Ok(db)
+}
+
+/// Opens an existing local file read-only.
+pub fn open_file_read_only(path: &Path) -> Result<Database> {
+    let db = now(libsql::Builder::new_local(path)
+        .flags(libsql::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .build())
+    .with_context(|| format!("opening {}", path.display()))?;
+    Ok(db)
+}
+
+/// A new connection with the settings every libsette connection uses.
+pub fn connect(db: &Database) -> Result<Connection> {
+    let conn = db.connect().context("connecting")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // synchronous=full in WAL mode: a committed transaction survives power loss.
+    now(conn.execute_batch("pragma foreign_keys = on; pragma synchronous = full;"))?;
+    Ok(conn)
+}
+
+/// One row of a result, copied out of the statement.
+///
+/// libsql's `Row` reads from its statement's current step, so a row kept
+/// after the next `Rows::next()` no longer holds its own values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SqlRow(pub Vec<Value>);
+
+impl SqlRow {
+    fn copy(row: &libsql::Row) -> libsql::Result<SqlRow> {
+        (0..row.column_count())
+            .map(|i| row.get_value(i))
+            .collect::<libsql::Result<Vec<_>>>()
+            .map(SqlRow)
+    }
+
+    pub fn value(&self, idx: usize) -> Result<&Value> {
+        self.0
+            .get(idx)
+            .with_context(|| format!("no column {idx} in the result"))
+    }
+
+    /// The column converted to `T`.
+    pub fn get<T: FromSql>(&self, idx: usize) -> Result<T> {
+        T::from_sql(self.value(idx)?).with_context(|| format!("reading column {idx}"))
+    }
+}
+
+/// Conversion of a column value to a Rust type.
+pub trait FromSql: Sized {
+    fn from_sql(value: &Value) -> Result<Self>;
+}
+
+impl FromSql for i64 {
+    fn from_sql(value: &Value) -> Result<i64> {
+        match value {
+            Value::Integer(i) => Ok(*i),
+            other => anyhow::bail!("expected an integer, found {other:?}"),
+        }
+    }
+}
+
+impl FromSql for String {
+    fn from_sql(value: &Value) -> Result<String> {
+        match value {
+            Value::Text(s) => Ok(s.clone()),
+            other => anyhow::bail!("expected text, found {other:?}"),
+        }
+    }
+}
+
+impl<T: FromSql> FromSql for Option<T> {
+    fn from_sql(value: &Value) -> Result<Option<T>> {
+        match value {
+            Value::Null => Ok(None),
+            other => T::from_sql(other).map(Some),
+        }
+    }
+}
+
+/// Every row of a query.
+pub fn query_all(
+    conn: &Connection,
+    sql: &str,
+    params: impl libsql::params::IntoParams,
+) -> Result<Vec<SqlRow>> {
+    now(async {
+        let mut rows = conn.query(sql, params).await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(SqlRow::copy(&row)?);
+        }
+        Ok::<_, libsql::Error>(out)
+    })
+    .with_context(|| format!("running {}", first_line(sql)))
+}
+
+/// The first row of a query, if any.
+pub fn query_one(
+    conn: &Connection,
+    sql: &str,
+    params: impl libsql::params::IntoParams,
+) -> Result<Option<SqlRow>> {
+    now(async {
+        let mut rows = conn.query(sql, params).await?;
+        match rows.next().await? {
+            Some(row) => SqlRow::copy(&row).map(Some),
+            None => Ok(None),
+        }
+    })
+    .with_context(|| format!("running {}", first_line(sql)))
+}
+
+/// Runs a statement and returns the number of rows it changed.
+pub fn execute(
+    conn: &Connection,
+    sql: &str,
+    params: impl libsql::params::IntoParams,
+) -> Result<u64> {
+    now(conn.execute(sql, params)).with_context(|| format!("running {}", first_line(sql)))
+}
+
+/// Runs several statements with no parameters.
+pub fn execute_batch(conn: &Connection, sql: &str) -> Result<()> {
+    now(conn.execute_batch(sql)).with_context(|| format!("running {}", first_line(sql)))?;
+    Ok(())
+}
+
+/// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on error.
+pub fn write_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    execute_batch(conn, "begin immediate")?;
+    match f(conn) {
+        Ok(value) => {
+            execute_batch(conn, "commit")?;
+            Ok(value)
+        }
+        Err(err) => {
+            let _ = execute_batch(conn, "rollback");
+            Err(err)
+        }
+    }
+}
+
+fn first_line(sql: &str) -> &str {
+    sql.trim().lines().next().unwrap_or_default()
+}
+
+/// A column read as an optional string, whatever its storage class.
+pub fn text(row: &SqlRow, idx: usize) -> Result<Option<String>> {
+    Ok(match row.value(idx)?.clone() {
+        Value::Null => None,
+        Value::Text(s) => Some(s),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Real(f) => Some(f.to_string()),
+        Value::Blob(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+    })
+}
+
+/// A small pool of connections to one database file.
+#[derive(Clone)]
+pub struct Pool {
+    db: Arc<Database>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    max_idle: usize,
+}
+
+impl Pool {
+    pub fn new(db: Database, max_idle: usize) -> Self {
+        Pool {
+            db: Arc::new(db),
+            idle: Arc::new(Mutex::new(Vec::new())),
+            max_idle,
+        }
+    }
+
+    /// A connection from the pool, or a new one; it returns to the pool when dropped.
+    pub fn get(&self) -> Result<Pooled> {
+        let idle = self.idle.lock().expect("pool lock").pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => connect(&self.db)?,
+        };
+        Ok(Pooled {
+            conn: Some(conn),
+            pool: self.clone(),
+        })
+    }
+}
+
+/// A pooled connection; derefs to [`Connection`].
+pub struct Pooled {
+    conn: Option<Connection>,
+    pool: Pool,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A connection left inside a transaction is not safe to reuse.
+            if conn.is_autocommit() {
+                let mut idle = self.pool.idle.lock().expect("pool lock");
+                if idle.len() < self.pool.max_idle {
+                    idle.push(conn);
+                }
+            }
+        }
+    }
+}
