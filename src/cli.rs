@@ -192,10 +192,10 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(_) => unreachable!("handled above"),
         Command::Migrate => {
-            let applied = migrate::apply(&conn)?;
             println!(
-                "catalog at version {} ({applied} migrations applied)",
-                migrate::current(&conn)?
+                "catalog at version {} ({} migrations applied)",
+                migrate::current(&conn)?,
+                catalog.migrations_applied
             );
         }
         Command::Space(command) => space(&conn, &data, command)?,

@@ -3,6 +3,8 @@
 //! may this actor view" one SQL query, and is refreshed whenever the tenant
 //! file's `PRAGMA schema_version` differs from the one it was taken at.
 
+use std::collections::HashMap;
+
 use anyhow::Result;
 use libsql::Connection;
 
@@ -40,7 +42,7 @@ pub struct ForeignKey {
 /// The tenant database's schema version.
 pub fn schema_version(tenant: &Connection) -> Result<i64> {
     let row = sqlite::query_one(tenant, "pragma schema_version", ())?.expect("pragma answers");
-    Ok(row.get(0)?)
+    row.get(0)
 }
 
 /// Reads every table and view of a tenant database (shadow tables of virtual tables left out).
@@ -222,60 +224,59 @@ pub fn refresh(catalog: &Connection, database_id: i64, tenant: &Connection) -> R
     Ok(version)
 }
 
-/// The mirrored tables and views of one database, ordered by name.
+/// The mirrored tables and views of one database, ordered by name
+/// (three queries, whatever the number of tables).
 pub fn load(catalog: &Connection, database_id: i64) -> Result<Vec<TableSchema>> {
-    let rows = sqlite::query_all(
+    let mut columns: HashMap<i64, Vec<ColumnSchema>> = HashMap::new();
+    for c in sqlite::query_all(
+        catalog,
+        "select c.table_id, c.cid, c.name, c.type, c.\"notnull\", c.pk, c.hidden
+         from mirror_columns c join mirror_tables t on t.id = c.table_id
+         where t.database_id = ?1 order by c.table_id, c.cid",
+        [database_id],
+    )? {
+        columns.entry(c.get(0)?).or_default().push(ColumnSchema {
+            cid: c.get(1)?,
+            name: c.get(2)?,
+            decl_type: c.get(3)?,
+            notnull: c.get::<i64>(4)? != 0,
+            pk: c.get(5)?,
+            hidden: c.get::<i64>(6)? != 0,
+        });
+    }
+    let mut foreign_keys: HashMap<i64, Vec<ForeignKey>> = HashMap::new();
+    for f in sqlite::query_all(
+        catalog,
+        "select f.table_id, f.column_name, f.other_table, f.other_column
+         from mirror_foreign_keys f join mirror_tables t on t.id = f.table_id
+         where t.database_id = ?1 order by f.rowid",
+        [database_id],
+    )? {
+        foreign_keys.entry(f.get(0)?).or_default().push(ForeignKey {
+            column: f.get(1)?,
+            other_table: f.get(2)?,
+            other_column: f.get(3)?,
+        });
+    }
+    sqlite::query_all(
         catalog,
         "select id, name, kind, hidden, fts_table, sql from mirror_tables
          where database_id = ?1 order by name",
         [database_id],
-    )?;
-    let mut tables = Vec::with_capacity(rows.len());
-    for row in &rows {
+    )?
+    .iter()
+    .map(|row| {
         let table_id: i64 = row.get(0)?;
-        let columns = sqlite::query_all(
-            catalog,
-            "select cid, name, type, \"notnull\", pk, hidden from mirror_columns
-             where table_id = ?1 order by cid",
-            [table_id],
-        )?
-        .iter()
-        .map(|c| {
-            Ok(ColumnSchema {
-                cid: c.get(0)?,
-                name: c.get(1)?,
-                decl_type: c.get(2)?,
-                notnull: c.get::<i64>(3)? != 0,
-                pk: c.get(4)?,
-                hidden: c.get::<i64>(5)? != 0,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-        let foreign_keys = sqlite::query_all(
-            catalog,
-            "select column_name, other_table, other_column from mirror_foreign_keys
-             where table_id = ?1 order by rowid",
-            [table_id],
-        )?
-        .iter()
-        .map(|f| {
-            Ok(ForeignKey {
-                column: f.get(0)?,
-                other_table: f.get(1)?,
-                other_column: f.get(2)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
         let kind: String = row.get(2)?;
-        tables.push(TableSchema {
+        Ok(TableSchema {
             name: row.get(1)?,
             kind: if kind == "view" { "view" } else { "table" },
             hidden: row.get::<i64>(3)? != 0,
             fts_table: row.get(4)?,
             sql: row.get(5)?,
-            columns,
-            foreign_keys,
-        });
-    }
-    Ok(tables)
+            columns: columns.remove(&table_id).unwrap_or_default(),
+            foreign_keys: foreign_keys.remove(&table_id).unwrap_or_default(),
+        })
+    })
+    .collect()
 }

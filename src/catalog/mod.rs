@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod databases;
+pub mod grants;
 pub mod migrate;
 pub mod mirror;
 pub mod spaces;
@@ -56,6 +57,8 @@ impl DataDir {
 #[derive(Clone)]
 pub struct Catalog {
     pool: Pool,
+    /// How many migrations opening this catalog applied.
+    pub migrations_applied: usize,
 }
 
 impl Catalog {
@@ -65,8 +68,11 @@ impl Catalog {
             .with_context(|| format!("creating data folder {}", data.root().display()))?;
         let db = sqlite::open_file(&data.catalog())?;
         let pool = Pool::new(db, 8);
-        migrate::apply(&*pool.get()?)?;
-        Ok(Catalog { pool })
+        let migrations_applied = migrate::apply(&*pool.get()?)?;
+        Ok(Catalog {
+            pool,
+            migrations_applied,
+        })
     }
 
     /// A connection for synchronous callers (the CLI, tests).

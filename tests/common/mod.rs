@@ -1,0 +1,175 @@
+//! Test harness: the real `libsette` binary serving a fresh temp data folder
+//! on an ephemeral loopback port, its CLI, and a real HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_libsette");
+
+/// Runs a CLI command on `data`; panics with its stderr when it fails.
+pub fn cli(data: &Path, args: &[&str]) -> String {
+    let output = cli_output(data, args);
+    assert!(
+        output.status.success(),
+        "libsette {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a CLI command on `data` and returns whatever happened.
+pub fn cli_output(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("LIBSETTE_DATA_DIR")
+        .output()
+        .expect("running libsette")
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    child: Child,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `libsette serve` on a new data folder (which gets the demo space).
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(dir, extra)
+    }
+
+    /// Starts a server on an existing data folder.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(extra)
+            .env("LIBSETTE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting libsette serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("serve printed nothing")
+            .expect("reading serve's output");
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .to_owned();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            dir,
+            base: url,
+            child,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Stops the server and hands back its data folder.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        cli(self.dir.path(), args)
+    }
+
+    /// Mints a token with the CLI.
+    pub fn token(&self, args: &[&str]) -> String {
+        let mut all = vec!["token", "create"];
+        all.extend_from_slice(args);
+        self.cli(&all).trim().to_owned()
+    }
+
+    /// GET with an optional bearer token: status, headers and body.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.get_with(path, token.map(|t| format!("Bearer {t}")).as_deref(), None)
+            .await
+    }
+
+    /// GET with a raw Authorization header and an optional Host header.
+    pub async fn get_with(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        host: Option<&str>,
+    ) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        if let Some(host) = host {
+            request = request.header("Host", host);
+        }
+        let response = request.send().await.expect("request");
+        Reply::read(response).await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Names of the tables in a database JSON answer.
+    pub fn table_names(&self) -> Vec<String> {
+        self.json()["tables"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tables in {}", self.text))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
