@@ -22,6 +22,8 @@ pub mod import;
 pub mod names;
 /// Permissions as one SQL query over the catalog.
 pub mod permissions;
+/// Reading tenant databases: user SQL checks, time-limited execution, table SQL.
+pub mod read;
 /// `libsette serve`: binding, start-up and shutdown.
 pub mod server;
 /// Datasette's settings, validated, per instance and per space.

@@ -206,12 +206,16 @@ pub fn text(row: &SqlRow, idx: usize) -> Result<Option<String>> {
     })
 }
 
+/// Prepares each new connection of a pool.
+pub type ConnInit = fn(&Connection) -> Result<()>;
+
 /// A small pool of connections to one database file.
 #[derive(Clone)]
 pub struct Pool {
     db: Arc<Database>,
     idle: Arc<Mutex<Vec<Connection>>>,
     max_idle: usize,
+    init: Option<ConnInit>,
 }
 
 impl Pool {
@@ -220,6 +224,15 @@ impl Pool {
             db: Arc::new(db),
             idle: Arc::new(Mutex::new(Vec::new())),
             max_idle,
+            init: None,
+        }
+    }
+
+    /// A pool whose new connections first run `init`.
+    pub fn with_init(db: Database, max_idle: usize, init: ConnInit) -> Self {
+        Pool {
+            init: Some(init),
+            ..Pool::new(db, max_idle)
         }
     }
 
@@ -228,7 +241,13 @@ impl Pool {
         let idle = self.idle.lock().expect("pool lock").pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => connect(&self.db)?,
+            None => {
+                let conn = connect(&self.db)?;
+                if let Some(init) = self.init {
+                    init(&conn)?;
+                }
+                conn
+            }
         };
         Ok(Pooled {
             conn: Some(conn),

@@ -2,44 +2,62 @@
 //! lazily and kept in a bounded cache whose eviction closes them, with the
 //! schema mirror in the catalog kept in step with each file.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::catalog::{DataDir, mirror};
+use crate::catalog::DataDir;
+use crate::catalog::mirror::{self, TableSchema};
 use crate::sqlite::{self, Pool, Pooled};
 
 /// Idle read connections kept per open database.
 const IDLE_CONNECTIONS: usize = 4;
 
+/// A database's tables and views as of one schema version.
+#[derive(Debug)]
+pub struct Schema {
+    pub version: i64,
+    pub tables: Vec<TableSchema>,
+}
+
+impl Schema {
+    pub fn table(&self, name: &str) -> Option<&TableSchema> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
 /// One open tenant database.
 pub struct TenantDb {
     pub database_id: i64,
     pool: Pool,
-    /// The schema version the catalog mirror was last seen to reflect.
-    mirrored_version: AtomicI64,
+    /// The schema the catalog mirror holds, as last loaded.
+    schema: RwLock<Option<Arc<Schema>>>,
 }
 
 impl TenantDb {
-    /// A read connection (blocking: call on the blocking pool).
+    /// A read-only connection (blocking: call on the blocking pool).
     pub fn conn(&self) -> Result<Pooled> {
         self.pool.get()
     }
 
-    /// Refreshes the catalog's mirror if the file's schema changed since last seen.
-    pub fn sync_mirror(
-        &self,
-        catalog: &libsql::Connection,
-        tenant: &libsql::Connection,
-    ) -> Result<()> {
-        let version = mirror::schema_version(tenant)?;
-        if version != self.mirrored_version.load(Ordering::Acquire) {
-            let version = mirror::refresh(catalog, self.database_id, tenant)?;
-            self.mirrored_version.store(version, Ordering::Release);
+    /// The current schema; refreshes the catalog's mirror first if the file's
+    /// schema changed since it was taken (blocking).
+    pub fn schema(&self, catalog: &libsql::Connection) -> Result<Arc<Schema>> {
+        let tenant = self.conn()?;
+        let version = mirror::schema_version(&tenant)?;
+        if let Some(schema) = self.schema.read().expect("schema lock").as_ref()
+            && schema.version == version
+        {
+            return Ok(schema.clone());
         }
-        Ok(())
+        let version = mirror::refresh(catalog, self.database_id, &tenant)?;
+        let schema = Arc::new(Schema {
+            version,
+            tables: mirror::load(catalog, self.database_id)?,
+        });
+        *self.schema.write().expect("schema lock") = Some(schema.clone());
+        Ok(schema)
     }
 }
 
@@ -72,8 +90,11 @@ impl TenantStore {
                 let db = sqlite::open_file(&path)?;
                 Ok(Arc::new(TenantDb {
                     database_id,
-                    pool: Pool::new(db, IDLE_CONNECTIONS),
-                    mirrored_version: AtomicI64::new(i64::MIN),
+                    pool: Pool::with_init(db, IDLE_CONNECTIONS, |conn| {
+                        // Reads never write, whatever SQL reaches them.
+                        sqlite::execute_batch(conn, "pragma query_only = 1")
+                    }),
+                    schema: RwLock::new(None),
                 }))
             })
             .map_err(|e: Arc<anyhow::Error>| anyhow::anyhow!("{e:#}"))

@@ -12,12 +12,12 @@ use super::tenant::SpaceRequest;
 use super::{json_response, pages};
 use crate::actor::Actor;
 use crate::catalog::databases::{self, DatabaseRow};
-use crate::catalog::mirror::{self, TableSchema};
+use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
 use crate::names::{DbName, quote_ident};
 use crate::permissions::Resource;
 use crate::sqlite;
-use crate::tenant::TenantDb;
+use crate::tenant::{Schema, TenantDb};
 
 /// One table or view as the actor may see it.
 #[derive(Clone, Debug)]
@@ -48,19 +48,21 @@ pub struct DatabaseView {
     pub tables: Vec<TableView>,
 }
 
-/// Opens the database and brings the catalog's mirror of it up to date.
-async fn open_synced(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<Arc<TenantDb>> {
+/// Opens the database and its current schema (the catalog's mirror brought up to date).
+pub async fn open_synced(
+    req: &SpaceRequest,
+    db: &DatabaseRow,
+) -> AppResult<(Arc<TenantDb>, Arc<Schema>)> {
     let app = req.app.clone();
     let (space, name, id) = (req.space.space.name.clone(), db.name.clone(), db.id);
     let catalog = app.catalog.clone();
-    let handle = sqlite::blocking(move || {
+    let opened = sqlite::blocking(move || {
         let handle = app.tenants.open(&space, &name, id)?;
-        let catalog = catalog.conn()?;
-        handle.sync_mirror(&catalog, &*handle.conn()?)?;
-        Ok::<_, anyhow::Error>(handle)
+        let schema = handle.schema(&*catalog.conn()?)?;
+        Ok::<_, anyhow::Error>((handle, schema))
     })
     .await?;
-    Ok(handle)
+    Ok(opened)
 }
 
 /// Tables of `db` that `actor` may view.
@@ -83,7 +85,7 @@ async fn viewable_tables(
 
 /// Describes one database: the tables the actor may view, with row counts.
 async fn describe(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<DatabaseView> {
-    let handle = open_synced(req, db).await?;
+    let (handle, schema) = open_synced(req, db).await?;
     let visible = viewable_tables(req, &req.actor, &db.name).await?;
     let public = viewable_tables(req, &Actor::anonymous(), &db.name).await?;
     let public_db = req
@@ -95,16 +97,12 @@ async fn describe(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<DatabaseVie
             Resource::Database(db.name.clone()),
         )
         .await?;
-    let catalog = req.app.catalog.clone();
-    let database_id = db.id;
-    let schema = catalog
-        .call(move |conn| mirror::load(conn, database_id))
-        .await?;
-    let all: Vec<TableSchema> = schema;
-    let incoming = incoming_keys(&all);
-    let shown: Vec<TableSchema> = all
-        .into_iter()
+    let incoming = incoming_keys(&schema.tables);
+    let shown: Vec<TableSchema> = schema
+        .tables
+        .iter()
         .filter(|t| visible.contains(&t.name))
+        .cloned()
         .collect();
     let counts = {
         let names: Vec<String> = shown

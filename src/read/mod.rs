@@ -1,0 +1,9 @@
+//! Reading tenant databases: checking user SQL, running statements under a
+//! time limit on the blocking pool, and building the SQL of table views
+//! (filters, sort, keyset pagination, search, facets, labels).
+
+pub mod args;
+pub mod exec;
+pub mod sql_text;
+pub mod table_sql;
+pub mod values;

@@ -1,0 +1,153 @@
+//! Looking at user SQL as text: comments stripped, statements counted, and
+//! the check that a read endpoint only ever runs one SELECT.
+
+/// `sql` with comments removed and string/identifier literals kept intact.
+/// Returns the text and whether a `;` is followed by another statement.
+fn scan(sql: &str) -> (String, bool) {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut i = 0;
+    let mut saw_semicolon = false;
+    let mut more_after_semicolon = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        if c == b'-' && next == Some(b'-') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            out.push(' ');
+            continue;
+        }
+        if c == b'/' && next == Some(b'*') {
+            i += 2;
+            while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                i += 1;
+            }
+            i = (i + 2).min(bytes.len());
+            out.push(' ');
+            continue;
+        }
+        let close = match c {
+            b'\'' => Some(b'\''),
+            b'"' => Some(b'"'),
+            b'`' => Some(b'`'),
+            b'[' => Some(b']'),
+            _ => None,
+        };
+        if saw_semicolon && !c.is_ascii_whitespace() {
+            more_after_semicolon = true;
+        }
+        if let Some(close) = close {
+            let start = i;
+            i += 1;
+            while i < bytes.len() {
+                if bytes[i] == close {
+                    // A doubled quote is an escaped quote (not for brackets).
+                    if close != b']' && bytes.get(i + 1) == Some(&close) {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i = (i + 1).min(bytes.len());
+            out.push_str(&sql[start..i]);
+            continue;
+        }
+        if c == b';' {
+            saw_semicolon = true;
+        }
+        // Push the whole UTF-8 character.
+        let ch_len = sql[i..].chars().next().map(char::len_utf8).unwrap_or(1);
+        out.push_str(&sql[i..i + ch_len]);
+        i += ch_len;
+    }
+    (out, more_after_semicolon)
+}
+
+/// Pragmas a read query may call as table-valued functions, as Datasette allows.
+pub const ALLOWED_PRAGMAS: &[&str] = &[
+    "database_list",
+    "foreign_key_list",
+    "function_list",
+    "index_info",
+    "index_list",
+    "index_xinfo",
+    "module_list",
+    "pragma_list",
+    "table_info",
+    "table_xinfo",
+    "table_list",
+];
+
+/// Why user SQL may not run on a read endpoint.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NotSelect,
+    SeveralStatements,
+}
+
+impl Refusal {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Refusal::NotSelect => "Statement must be a SELECT",
+            Refusal::SeveralStatements => "You can only execute one statement at a time.",
+        }
+    }
+}
+
+/// Accepts one `select`, `with … select`, `values` or `explain` statement.
+pub fn check_read_only(sql: &str) -> Result<(), Refusal> {
+    let (text, several) = scan(sql);
+    let lower = text.trim_start().to_ascii_lowercase();
+    let first = lower
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or("");
+    if !matches!(first, "select" | "with" | "explain" | "values") {
+        return Err(Refusal::NotSelect);
+    }
+    if several {
+        return Err(Refusal::SeveralStatements);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_checks() {
+        let ok = [
+            "select 1",
+            "  SELECT * from t",
+            "with t(a) as (values (1)) select * from t",
+            "-- comment\nselect 1",
+            "/* c */ select 1;",
+            "select 'a;b' as x",
+            "select \"x;y\" from t;  ",
+            "explain query plan select 1",
+        ];
+        for sql in ok {
+            assert_eq!(check_read_only(sql), Ok(()), "{sql}");
+        }
+        let not_select = [
+            "update t set x = 1",
+            "attach database ':memory:' as x",
+            "pragma table_info(t)",
+            "drop table t",
+            "",
+        ];
+        for sql in not_select {
+            assert_eq!(check_read_only(sql), Err(Refusal::NotSelect), "{sql}");
+        }
+        assert_eq!(
+            check_read_only("select 1; select 2"),
+            Err(Refusal::SeveralStatements)
+        );
+        assert_eq!(check_read_only("select 1; -- trailing"), Ok(()));
+    }
+}

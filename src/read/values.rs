@@ -1,0 +1,119 @@
+//! SQLite values as Datasette writes them in JSON: blobs as
+//! `{"$base64": true, "encoded": …}`, infinities as `null` unless asked for.
+
+use base64::Engine;
+use libsql::Value;
+use serde_json::{Value as Json, json};
+
+/// How a float that is not finite is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Infinity {
+    /// `null`, Datasette's default.
+    Null,
+    /// `Infinity`/`-Infinity`, with `_json_infinity=on` (not strict JSON).
+    Literal,
+}
+
+/// Marks an infinite float inside a `serde_json::Value`; replaced in the
+/// final text by [`finish`]. The NUL bytes cannot come from a real string
+/// unescaped, so the marker can't be forged by data.
+const POS_INF: &str = "\u{0}+Infinity\u{0}";
+const NEG_INF: &str = "\u{0}-Infinity\u{0}";
+
+pub fn to_json(value: &Value, infinity: Infinity) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Integer(i) => json!(i),
+        Value::Real(f) if f.is_finite() => json!(f),
+        Value::Real(f) => match infinity {
+            Infinity::Null => Json::Null,
+            Infinity::Literal if *f > 0.0 => json!(POS_INF),
+            Infinity::Literal => json!(NEG_INF),
+        },
+        Value::Text(s) => json!(s),
+        Value::Blob(b) => json!({
+            "$base64": true,
+            "encoded": base64::engine::general_purpose::STANDARD.encode(b),
+        }),
+    }
+}
+
+/// Serialises a body, writing marked infinities as `Infinity`.
+pub fn finish(body: &Json) -> String {
+    let text = body.to_string();
+    if text.contains("\\u0000") {
+        text.replace("\"\\u0000+Infinity\\u0000\"", "Infinity")
+            .replace("\"\\u0000-Infinity\\u0000\"", "-Infinity")
+    } else {
+        text
+    }
+}
+
+/// A value as plain text, as Datasette shows it in URLs and CSV.
+pub fn to_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => float_text(*f),
+        Value::Text(s) => s.clone(),
+        Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// Python's `str(float)`: `3.0`, not `3`; `inf` for infinity.
+pub fn float_text(f: f64) -> String {
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if f.is_nan() {
+        return "nan".into();
+    }
+    let text = json!(f).to_string();
+    if text.contains('.') || text.contains('e') {
+        // serde writes 1e16 where Python writes 1e+16.
+        if let Some((mantissa, exp)) = text.split_once('e')
+            && !exp.starts_with('-')
+        {
+            return format!("{mantissa}e+{exp}");
+        }
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_forms() {
+        assert_eq!(
+            to_json(&Value::Blob(b"hello".to_vec()), Infinity::Null),
+            json!({"$base64": true, "encoded": "aGVsbG8="})
+        );
+        assert_eq!(
+            to_json(&Value::Real(f64::INFINITY), Infinity::Null),
+            Json::Null
+        );
+        let body = json!([
+            to_json(&Value::Real(f64::INFINITY), Infinity::Literal),
+            to_json(&Value::Real(f64::NEG_INFINITY), Infinity::Literal),
+            1.5
+        ]);
+        assert_eq!(finish(&body), "[Infinity,-Infinity,1.5]");
+        // A string holding the marker's visible text is left alone.
+        assert_eq!(
+            finish(&json!(["\\u0000+Infinity\\u0000"])),
+            "[\"\\\\u0000+Infinity\\\\u0000\"]"
+        );
+    }
+
+    #[test]
+    fn float_text_is_pythonic() {
+        assert_eq!(float_text(3.0), "3.0");
+        assert_eq!(float_text(2.25), "2.25");
+        assert_eq!(float_text(-1.0), "-1.0");
+        assert_eq!(float_text(614.827), "614.827");
+    }
+}
