@@ -229,18 +229,27 @@ pub async fn visible_databases(req: &SpaceRequest) -> AppResult<Vec<DatabaseView
     Ok(views)
 }
 
-/// `/{space}/{db}.json` and its page.
-pub async fn show(req: &SpaceRequest, name: &str, format: Format) -> AppResult<Response> {
-    let not_found = AppError::NotFound("Database not found");
+/// The catalog row of the space's database `name`, or Datasette's 404.
+pub async fn require_database(req: &SpaceRequest, name: &str) -> AppResult<DatabaseRow> {
     let name = DbName::parse(name).map_err(|_| AppError::NotFound("Database not found"))?;
     let space_id = req.space_id();
-    let lookup = name.as_str().to_owned();
-    let row = req
-        .app
+    req.app
         .catalog
-        .call(move |conn| databases::find(conn, space_id, &lookup))
+        .call(move |conn| databases::find(conn, space_id, name.as_str()))
         .await?
-        .ok_or(not_found)?;
+        .ok_or(AppError::NotFound("Database not found"))
+}
+
+/// `/{space}/{db}.json` and its page; with `?sql=`, the query's answer.
+pub async fn show(req: &SpaceRequest, name: &str, format: Format) -> AppResult<Response> {
+    if req
+        .query
+        .as_deref()
+        .is_some_and(|q| crate::read::args::Args::parse(Some(q)).has("sql"))
+    {
+        return super::query::show(req, name, format).await;
+    }
+    let row = require_database(req, name).await?;
     req.require(
         "view-database",
         Resource::Database(row.name.clone()),

@@ -4,8 +4,13 @@ mod auth;
 mod database;
 mod instance;
 mod pages;
+mod query;
 mod routes;
+mod row;
+mod schema;
+mod shape;
 mod space;
+mod table;
 mod tenant;
 
 use std::sync::Arc;

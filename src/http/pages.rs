@@ -71,3 +71,56 @@ pub fn database(req: &SpaceRequest, view: &DatabaseView) -> AppResult<Response> 
         tables: view.tables.iter().filter(|t| !t.hidden).collect(),
     })
 }
+
+/// Rows as a plain HTML table (the full table page comes with the web UI).
+#[derive(Template)]
+#[template(path = "rows.html")]
+struct RowsPage<'a> {
+    space: &'a str,
+    base: &'a str,
+    title: &'a str,
+    sql: Option<&'a str>,
+    columns: &'a [String],
+    rows: Vec<Vec<String>>,
+}
+
+fn cells(rows: &[Vec<libsql::Value>]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|r| r.iter().map(crate::read::values::to_text).collect())
+        .collect()
+}
+
+pub fn table(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    columns: &[String],
+    rows: &[Vec<libsql::Value>],
+) -> AppResult<Response> {
+    let title = format!("{db}: {table}");
+    html(RowsPage {
+        space: &req.space.space.name,
+        base: &req.base,
+        title: &title,
+        sql: None,
+        columns,
+        rows: cells(rows),
+    })
+}
+
+pub fn query(
+    req: &SpaceRequest,
+    db: &str,
+    sql: &str,
+    columns: &[String],
+    rows: &[Vec<libsql::Value>],
+) -> AppResult<Response> {
+    html(RowsPage {
+        space: &req.space.space.name,
+        base: &req.base,
+        title: db,
+        sql: Some(sql),
+        columns,
+        rows: cells(rows),
+    })
+}

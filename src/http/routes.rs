@@ -1,12 +1,19 @@
-//! The URL table of a space: what `/{space}/…` paths mean. Parsed here once,
-//! so handlers never see raw path strings. (axum's router cannot capture a
-//! `.json` suffix, and Datasette's grammar needs the split anyway.)
+//! The URL table of a space: what `/{space}/…` paths mean, as Datasette's
+//! URL grammar has them. Parsed here once, so handlers never see raw path
+//! strings. (axum's router cannot capture a `.json` suffix, and Datasette's
+//! grammar needs the split anyway.) Names are percent-decoded, then
+//! tilde-decoded; database names are checked by their handler.
+
+use percent_encoding::percent_decode_str;
+
+use crate::names::tilde_decode;
 
 /// How an answer is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Html,
     Json,
+    Csv,
 }
 
 /// One endpoint of a space, with its parsed parameters.
@@ -22,8 +29,22 @@ pub enum SpaceRoute {
     Versions,
     /// `/-/settings.json`
     Settings,
-    /// `/{db}`, `/{db}.json`: the raw name, checked by the handler.
+    /// `/{db}`, `/{db}.json` (with `?sql=`, the query itself).
     Database(String, Format),
+    /// `/{db}/-/query`, `.json`, `.csv`
+    Query(String, Format),
+    /// `/{db}/-/schema.json`
+    DatabaseSchema(String),
+    /// `/{db}/{table}`, `.json`, `.csv`
+    Table(String, String, Format),
+    /// `/{db}/{table}/-/schema.json`
+    TableSchema(String, String),
+    /// `POST /{db}/{table}/-/count`
+    TableCount(String, String),
+    /// `/{db}/{table}/{pk,…}`, `.json`
+    Row(String, String, Vec<String>, Format),
+    /// A path Datasette answers with a redirect: (location under the space, status).
+    Redirect(String, u16),
 }
 
 impl SpaceRoute {
@@ -36,31 +57,105 @@ impl SpaceRoute {
             SpaceRoute::Versions => "/{space}/-/versions.json",
             SpaceRoute::Settings => "/{space}/-/settings.json",
             SpaceRoute::Database(..) => "/{space}/{db}",
+            SpaceRoute::Query(..) => "/{space}/{db}/-/query",
+            SpaceRoute::DatabaseSchema(..) => "/{space}/{db}/-/schema",
+            SpaceRoute::Table(..) => "/{space}/{db}/{table}",
+            SpaceRoute::TableSchema(..) => "/{space}/{db}/{table}/-/schema",
+            SpaceRoute::TableCount(..) => "/{space}/{db}/{table}/-/count",
+            SpaceRoute::Row(..) => "/{space}/{db}/{table}/{pk}",
+            SpaceRoute::Redirect(..) => "redirect",
         }
     }
 }
 
+/// `name.json` → (`name`, Json); `name.csv` → (`name`, Csv); else Html.
+fn split_format(segment: &str) -> (&str, Format) {
+    if let Some(name) = segment.strip_suffix(".json") {
+        (name, Format::Json)
+    } else if let Some(name) = segment.strip_suffix(".csv") {
+        (name, Format::Csv)
+    } else {
+        (segment, Format::Html)
+    }
+}
+
+fn decode_name(raw: &str) -> Option<String> {
+    let text = percent_decode_str(raw).decode_utf8().ok()?;
+    tilde_decode(&text)
+}
+
 /// Parses the part of the path after `/{space}`; `None` is a 404.
 pub fn parse(rest: &str) -> Option<SpaceRoute> {
-    let route = match rest {
-        "" | "/" => SpaceRoute::Index(Format::Html),
-        "/.json" => SpaceRoute::Index(Format::Json),
-        "/-/databases.json" => SpaceRoute::Databases,
-        "/-/actor.json" => SpaceRoute::Actor,
-        "/-/versions.json" => SpaceRoute::Versions,
-        "/-/settings.json" => SpaceRoute::Settings,
-        _ => {
-            let segment = rest.strip_prefix('/')?;
-            if segment.is_empty() || segment.contains('/') || segment.starts_with('-') {
-                return None;
-            }
-            match segment.strip_suffix(".json") {
-                Some(db) => SpaceRoute::Database(db.to_owned(), Format::Json),
-                None => SpaceRoute::Database(segment.to_owned(), Format::Html),
+    let fixed = match rest {
+        "" | "/" => Some(SpaceRoute::Index(Format::Html)),
+        "/.json" => Some(SpaceRoute::Index(Format::Json)),
+        "/-" => Some(SpaceRoute::Redirect("/-/".into(), 301)),
+        "/-/databases.json" => Some(SpaceRoute::Databases),
+        "/-/actor.json" => Some(SpaceRoute::Actor),
+        "/-/versions.json" => Some(SpaceRoute::Versions),
+        "/-/settings.json" => Some(SpaceRoute::Settings),
+        _ => None,
+    };
+    if fixed.is_some() {
+        return fixed;
+    }
+    let path = rest.strip_prefix('/')?;
+    // `//host/…` must never become a redirect off-site: Datasette answers
+    // `//example.com/` with a relative `/example.com`.
+    if let Some(stripped) = path.strip_prefix('/') {
+        let target = stripped.trim_start_matches('/').trim_end_matches('/');
+        if !target.contains('/') && !target.is_empty() {
+            return Some(SpaceRoute::Redirect(format!("/{target}"), 302));
+        }
+        return None;
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    match segments.as_slice() {
+        [db] if !db.starts_with('-') && !db.is_empty() => {
+            let (name, format) = split_format(db);
+            Some(SpaceRoute::Database(decode_name(name)?, format))
+        }
+        [db, "-", endpoint] if !db.starts_with('-') => {
+            let db = decode_name(db)?;
+            let (name, format) = split_format(endpoint);
+            match (name, format) {
+                ("query", format) => Some(SpaceRoute::Query(db, format)),
+                ("schema", Format::Json) => Some(SpaceRoute::DatabaseSchema(db)),
+                _ => None,
             }
         }
-    };
-    Some(route)
+        [db, table] if !db.starts_with('-') && !table.is_empty() => {
+            let (name, format) = split_format(table);
+            Some(SpaceRoute::Table(
+                decode_name(db)?,
+                decode_name(name)?,
+                format,
+            ))
+        }
+        [db, table, "-", endpoint] if !db.starts_with('-') => {
+            let (db, table) = (decode_name(db)?, decode_name(table)?);
+            match *endpoint {
+                "schema.json" => Some(SpaceRoute::TableSchema(db, table)),
+                "count" => Some(SpaceRoute::TableCount(db, table)),
+                _ => None,
+            }
+        }
+        [db, table, pk] if !db.starts_with('-') && !pk.is_empty() && *pk != "-" => {
+            let (pk, format) = split_format(pk);
+            let pk = percent_decode_str(pk).decode_utf8().ok()?;
+            let values = pk
+                .split(',')
+                .map(tilde_decode)
+                .collect::<Option<Vec<_>>>()?;
+            Some(SpaceRoute::Row(
+                decode_name(db)?,
+                decode_name(table)?,
+                values,
+                format,
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Splits `/{space}{rest}` into the space name and the rest.
@@ -76,23 +171,56 @@ pub fn split_space(path: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
 
+    fn s(x: &str) -> String {
+        x.to_owned()
+    }
+
     #[test]
     fn table() {
+        use SpaceRoute::*;
         let cases = [
-            ("", Some(SpaceRoute::Index(Format::Html))),
-            ("/", Some(SpaceRoute::Index(Format::Html))),
-            ("/.json", Some(SpaceRoute::Index(Format::Json))),
-            ("/-/databases.json", Some(SpaceRoute::Databases)),
-            ("/-/actor.json", Some(SpaceRoute::Actor)),
-            ("/-/versions.json", Some(SpaceRoute::Versions)),
-            ("/-/settings.json", Some(SpaceRoute::Settings)),
+            ("", Some(Index(Format::Html))),
+            ("/", Some(Index(Format::Html))),
+            ("/.json", Some(Index(Format::Json))),
+            ("/-/databases.json", Some(Databases)),
+            ("/-/actor.json", Some(Actor)),
+            ("/-/versions.json", Some(Versions)),
+            ("/-/settings.json", Some(Settings)),
+            ("/-", Some(Redirect(s("/-/"), 301))),
+            ("//example.com/", Some(Redirect(s("/example.com"), 302))),
+            ("//example.com/fixtures", None),
+            ("/library.json", Some(Database(s("library"), Format::Json))),
+            ("/library", Some(Database(s("library"), Format::Html))),
+            ("/db/-/query.json", Some(Query(s("db"), Format::Json))),
+            ("/db/-/query.csv", Some(Query(s("db"), Format::Csv))),
+            ("/db/-/schema.json", Some(DatabaseSchema(s("db")))),
+            ("/db/t.json", Some(Table(s("db"), s("t"), Format::Json))),
             (
-                "/library.json",
-                Some(SpaceRoute::Database("library".into(), Format::Json)),
+                "/db/table~2Fwith~2Fslashes~2Ecsv.json",
+                Some(Table(s("db"), s("table/with/slashes.csv"), Format::Json)),
             ),
             (
-                "/library",
-                Some(SpaceRoute::Database("library".into(), Format::Html)),
+                "/db/table+with+spaces-and-dashes.json",
+                Some(Table(
+                    s("db"),
+                    s("table with spaces-and-dashes"),
+                    Format::Json,
+                )),
+            ),
+            ("/db/t.csv", Some(Table(s("db"), s("t"), Format::Csv))),
+            ("/db/t/-/schema.json", Some(TableSchema(s("db"), s("t")))),
+            ("/db/t/-/count", Some(TableCount(s("db"), s("t")))),
+            (
+                "/db/t/1.json",
+                Some(Row(s("db"), s("t"), vec![s("1")], Format::Json)),
+            ),
+            (
+                "/db/t/a~2Cb,c+d.json",
+                Some(Row(s("db"), s("t"), vec![s("a,b"), s("c d")], Format::Json)),
+            ),
+            (
+                "/db/t/E~2FF",
+                Some(Row(s("db"), s("t"), vec![s("E/F")], Format::Html)),
             ),
             ("/-/nope", None),
             ("/a/b/c/d/e", None),

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::routes::{self, SpaceRoute};
-use super::{auth, database, instance, space};
+use super::{auth, database, instance, query, row, schema, shape, space, table};
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
 use crate::error::{AppError, AppResult};
@@ -28,11 +28,33 @@ pub struct SpaceRequest {
     pub actor: Actor,
     /// Prefix for URLs written into answers.
     pub base: String,
+    /// The raw query string.
+    pub query: Option<String>,
+    /// `scheme://host` of the request, for absolute URLs in answers.
+    pub origin: String,
+    /// The request carried credentials (a bearer token or a cookie).
+    pub credentialed: bool,
 }
 
 impl SpaceRequest {
     pub fn space_id(&self) -> i64 {
         self.space.space.id
+    }
+
+    /// The time limit of a read: `sql_time_limit_ms`, or a smaller `?_timelimit=`.
+    pub fn time_limit(&self, args: &crate::read::args::Args) -> std::time::Duration {
+        let setting = self.space.settings.int("sql_time_limit_ms");
+        let custom = args.get("_timelimit").and_then(|t| t.parse::<u64>().ok());
+        let ms = match custom {
+            Some(c) if c < setting => c,
+            _ => setting,
+        };
+        std::time::Duration::from_millis(ms.max(1))
+    }
+
+    /// An absolute URL for a path of this server.
+    pub fn absolute_url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
     }
 
     /// Checks `action` on `resource`, answering 403 with `message` when refused.
@@ -133,19 +155,71 @@ async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
         .get::<SpaceBase>()
         .map(|b| b.0.clone())
         .unwrap_or_else(|| format!("/{space_name}"));
+    let scheme = if space.settings.flag("force_https_urls") {
+        "https"
+    } else {
+        "http"
+    };
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let credentialed = request.headers().contains_key(header::AUTHORIZATION)
+        || request.headers().contains_key(header::COOKIE);
+    let method = request.method().clone();
     let req = SpaceRequest {
         app,
         space,
         actor: resolved.actor,
+        query: request.uri().query().map(str::to_owned),
+        origin: format!("{scheme}://{host}"),
+        credentialed,
         base,
     };
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
-    match route {
-        SpaceRoute::Index(format) => space::index(&req, format).await,
+    let is_post = method == Method::POST;
+    if is_post != matches!(route, SpaceRoute::TableCount(..)) {
+        return Err(AppError::MethodNotAllowed);
+    }
+    let mut response = match &route {
+        SpaceRoute::Index(format) => space::index(&req, *format).await,
         SpaceRoute::Databases => space::databases(&req).await,
         SpaceRoute::Actor => instance::actor(&req),
         SpaceRoute::Versions => instance::versions(&req).await,
         SpaceRoute::Settings => instance::settings(&req),
-        SpaceRoute::Database(name, format) => database::show(&req, &name, format).await,
+        SpaceRoute::Database(name, format) => database::show(&req, name, *format).await,
+        SpaceRoute::Query(db, format) => query::show(&req, db, *format).await,
+        SpaceRoute::DatabaseSchema(db) => schema::database(&req, db).await,
+        SpaceRoute::Table(db, table, format) => table::show(&req, db, table, *format).await,
+        SpaceRoute::TableSchema(db, table) => schema::table(&req, db, table).await,
+        SpaceRoute::TableCount(db, table) => schema::count(&req, db, table).await,
+        SpaceRoute::Row(db, table, key, format) => row::show(&req, db, table, key, *format).await,
+        SpaceRoute::Redirect(location, status) => {
+            Ok(redirect(&format!("{}{location}", req.base), *status))
+        }
+    }?;
+    if matches!(
+        route,
+        SpaceRoute::Table(..)
+            | SpaceRoute::Row(..)
+            | SpaceRoute::Query(..)
+            | SpaceRoute::Database(..)
+    ) {
+        let args = crate::read::args::Args::parse(req.query.as_deref());
+        let ttl = req.space.settings.int("default_cache_ttl");
+        shape::cache_control(&mut response, &args, ttl, req.credentialed);
     }
+    Ok(response)
+}
+
+/// A redirect to a path of this server (never another host).
+fn redirect(location: &str, status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }

@@ -1,0 +1,115 @@
+//! Arbitrary read-only SQL: `/{space}/{db}/-/query.json?sql=…` with
+//! `:named` parameters from the query string (and the legacy
+//! `/{space}/{db}.json?sql=`, answered in place for older clients).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Map, Value as Json, json};
+
+use super::database::{open_synced, require_database};
+use super::routes::Format;
+use super::shape::{Output, Shape, json_text, respond};
+use super::tenant::SpaceRequest;
+use crate::error::{AppError, AppResult};
+use crate::permissions::Resource;
+use crate::read::args::Args;
+use crate::read::exec::{self, ReadError, ResultSet, Statement};
+use crate::read::sql_text::check_read_only;
+use crate::read::values::finish;
+
+pub const TIME_LIMIT_MESSAGE: &str =
+    "SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting.";
+
+/// The error of a read that failed while running.
+pub fn read_error(err: ReadError) -> AppError {
+    match err {
+        ReadError::TimedOut => AppError::BadRequest(TIME_LIMIT_MESSAGE.into()),
+        ReadError::Sql(message) => AppError::BadRequest(message),
+        ReadError::Internal(err) => AppError::Internal(err),
+    }
+}
+
+/// Runs `?sql=` for the actor and returns its result, or a ready error answer.
+pub async fn run_user_sql(
+    req: &SpaceRequest,
+    db: &str,
+    args: &Args,
+) -> AppResult<Result<ResultSet, Response>> {
+    let database = require_database(req, db).await?;
+    req.require(
+        "execute-sql",
+        Resource::Database(database.name.clone()),
+        "execute-sql",
+    )
+    .await?;
+    if !req.space.settings.flag("default_allow_sql") {
+        return Err(AppError::Forbidden("execute-sql".into()));
+    }
+    let sql = args.get("sql").unwrap_or("").trim().to_owned();
+    if sql.is_empty() {
+        return Err(AppError::BadRequest("?sql= is required".into()));
+    }
+    check_read_only(&sql).map_err(|refusal| AppError::BadRequest(refusal.message().into()))?;
+    let (handle, _) = open_synced(req, &database).await?;
+    let params = args
+        .pairs()
+        .iter()
+        .filter(|(k, _)| k != "sql" && !k.starts_with('_'))
+        .map(|(k, v)| (format!(":{k}"), libsql::Value::Text(v.clone())))
+        .collect();
+    let statement = Statement {
+        sql,
+        params,
+        fill_missing: true,
+        max_rows: Some(req.space.settings.int("max_returned_rows") as usize),
+        time_limit: req.time_limit(args),
+        user_sql: true,
+    };
+    match exec::run(handle, statement).await {
+        Ok(result) => Ok(Ok(result)),
+        Err(ReadError::Sql(message)) => {
+            // A statement SQLite refused: Datasette still answers with empty rows.
+            let body = json!({
+                "ok": false,
+                "rows": [],
+                "error": message,
+                "errors": [message],
+                "status": 400,
+                "truncated": false,
+            });
+            Ok(Err(json_text(StatusCode::BAD_REQUEST, finish(&body))))
+        }
+        Err(other) => Err(read_error(other)),
+    }
+}
+
+pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Response> {
+    let args = Args::parse(req.query.as_deref());
+    let output = Output::from_args(&args)?;
+    if output.shape == Shape::Object {
+        return Err(AppError::BadRequest(
+            "_shape=object is only available on tables".into(),
+        ));
+    }
+    let result = match run_user_sql(req, db, &args).await? {
+        Ok(result) => result,
+        Err(response) => return Ok(response),
+    };
+    if format == Format::Html {
+        return super::pages::query(
+            req,
+            db,
+            args.get("sql").unwrap_or(""),
+            &result.columns,
+            &result.rows,
+        );
+    }
+    let mut body = Map::new();
+    body.insert("ok".into(), json!(true));
+    body.insert("rows".into(), Json::Null);
+    if args.get_all("_extra").contains(&"columns") {
+        body.insert("columns".into(), json!(result.columns));
+    }
+    body.insert("truncated".into(), json!(result.truncated));
+    respond(&output, body, &result.columns, &result.rows, None)
+}

@@ -1,0 +1,105 @@
+//! Schema and count endpoints: `/{db}/-/schema.json`,
+//! `/{db}/{table}/-/schema.json` and `POST /{db}/{table}/-/count`.
+
+use axum::response::Response;
+use serde_json::json;
+
+use super::database::{open_synced, require_database};
+use super::json_response;
+use super::tenant::SpaceRequest;
+use crate::error::{AppError, AppResult};
+use crate::permissions::Resource;
+use crate::read::args::Args;
+use crate::read::exec::{self, Statement};
+use crate::read::filters;
+use crate::read::table_sql::TableInfo;
+
+/// Every CREATE statement of the database, shadow tables of virtual tables left out.
+pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
+    let database = require_database(req, db).await?;
+    req.require(
+        "view-database",
+        Resource::Database(database.name.clone()),
+        "You do not have permission to view this database",
+    )
+    .await?;
+    let (handle, _) = open_synced(req, &database).await?;
+    let sql = "select m.sql from sqlite_master m
+               where m.sql is not null
+                 and m.name not in (select name from pragma_table_list where type = 'shadow')
+               order by m.rowid";
+    let result = exec::run(
+        handle,
+        Statement::internal(sql, vec![], req.time_limit(&Args::default())),
+    )
+    .await
+    .map_err(super::query::read_error)?;
+    let statements: Vec<String> = result
+        .rows
+        .iter()
+        .filter_map(|r| match &r[0] {
+            libsql::Value::Text(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    Ok(json_response(json!({
+        "ok": true,
+        "database": database.name,
+        "schema": statements.join(";\n"),
+    })))
+}
+
+/// One table's CREATE statement.
+pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Response> {
+    let database = require_database(req, db).await?;
+    let (_, schema) = open_synced(req, &database).await?;
+    let found = schema
+        .table(table)
+        .ok_or(AppError::NotFound("Table not found"))?;
+    req.require(
+        "view-table",
+        Resource::Table(database.name.clone(), table.to_owned()),
+        "You do not have permission to view this table",
+    )
+    .await?;
+    Ok(json_response(json!({
+        "ok": true,
+        "database": database.name,
+        "table": table,
+        "schema": found.sql,
+    })))
+}
+
+/// The number of rows matching the request's filters.
+pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Response> {
+    let database = require_database(req, db).await?;
+    let (handle, schema) = open_synced(req, &database).await?;
+    let found = schema
+        .table(table)
+        .ok_or(AppError::NotFound("Table not found"))?;
+    req.require(
+        "view-table",
+        Resource::Table(database.name.clone(), table.to_owned()),
+        "You do not have permission to view this table",
+    )
+    .await?;
+    let args = Args::parse(req.query.as_deref());
+    let info = TableInfo::from_schema(found);
+    let conditions = filters::conditions(&info, &args).map_err(|e| AppError::BadRequest(e.0))?;
+    let sql = format!(
+        "select count(*) from {}{}",
+        crate::names::quote_ident(table),
+        conditions.where_sql()
+    );
+    let result = exec::run(
+        handle,
+        Statement::internal(sql, conditions.params.0, req.time_limit(&args)),
+    )
+    .await
+    .map_err(super::query::read_error)?;
+    let count = match result.rows.first().and_then(|r| r.first()) {
+        Some(libsql::Value::Integer(n)) => *n,
+        _ => 0,
+    };
+    Ok(json_response(json!({"ok": true, "count": count})))
+}

@@ -1,0 +1,102 @@
+//! A table or view: `/{space}/{db}/{table}.json` — rows with filters, sort,
+//! keyset pagination and every `_shape`.
+
+use axum::response::Response;
+use serde_json::{Map, Value as Json, json};
+
+use super::database::{open_synced, require_database};
+use super::routes::Format;
+use super::shape::{Output, respond};
+use super::tenant::SpaceRequest;
+use crate::error::{AppError, AppResult};
+use crate::permissions::Resource;
+use crate::read::args::Args;
+use crate::read::exec::{self, Statement};
+use crate::read::filters;
+use crate::read::table_sql::{self, TableInfo, row_path};
+
+pub async fn show(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    format: Format,
+) -> AppResult<Response> {
+    let database = require_database(req, db).await?;
+    let (handle, schema) = open_synced(req, &database).await?;
+    let schema_table = schema
+        .table(table)
+        .ok_or(AppError::NotFound("Table not found"))?;
+    req.require(
+        "view-table",
+        Resource::Table(database.name.clone(), table.to_owned()),
+        "You do not have permission to view this table",
+    )
+    .await?;
+    let args = Args::parse(req.query.as_deref());
+    let output = Output::from_args(&args)?;
+    let info = TableInfo::from_schema(schema_table);
+    let settings = &req.space.settings;
+    let conditions = filters::conditions(&info, &args).map_err(|e| AppError::BadRequest(e.0))?;
+    let plan = table_sql::plan(
+        &info,
+        &args,
+        &conditions,
+        settings.int("default_page_size") as usize,
+        settings.int("max_returned_rows") as usize,
+    )
+    .map_err(|e| AppError::BadRequest(e.0))?;
+    let result = exec::run(
+        handle.clone(),
+        Statement {
+            params: plan.params.0.clone(),
+            ..Statement::internal(plan.sql.clone(), vec![], req.time_limit(&args))
+        },
+    )
+    .await
+    .map_err(super::query::read_error)?;
+    let mut rows = result.rows;
+    let sort_value = plan.sort_index.and_then(|i| {
+        rows.get(plan.page_size.wrapping_sub(1))
+            .map(|r| r[i].clone())
+    });
+    let next = table_sql::next_token(&plan, &info, &rows, sort_value.as_ref());
+    rows.truncate(plan.page_size);
+    for row in &mut rows {
+        row.truncate(plan.columns.len());
+    }
+    let next_url = next.as_ref().map(|token| {
+        let mut add = vec![("_next", token.as_str())];
+        if let Some(s) = &plan.sort {
+            add.push(("_sort", s));
+        } else if let Some(s) = &plan.sort_desc {
+            add.push(("_sort_desc", s));
+        }
+        let query = args.replaced(&["_next", "_sort", "_sort_desc"], &add);
+        req.absolute_url(&format!(
+            "{}/{}/{}.json?{query}",
+            req.base,
+            database.name,
+            crate::names::tilde_encode(table)
+        ))
+    });
+    if format == Format::Html {
+        return super::pages::table(req, &database.name, table, &plan.columns, &rows);
+    }
+    let keys = (!info.is_view && !info.pks.is_empty()).then(|| {
+        let key_index: Vec<usize> = info
+            .pks
+            .iter()
+            .filter_map(|k| plan.columns.iter().position(|c| c == k))
+            .collect();
+        rows.iter()
+            .map(|row| row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>()))
+            .collect()
+    });
+    let mut body = Map::new();
+    body.insert("ok".into(), json!(true));
+    body.insert("next".into(), json!(next));
+    body.insert("next_url".into(), json!(next_url));
+    body.insert("rows".into(), Json::Null);
+    body.insert("truncated".into(), json!(false));
+    respond(&output, body, &plan.columns, &rows, keys)
+}
