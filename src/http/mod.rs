@@ -11,6 +11,7 @@ mod schema;
 mod shape;
 mod space;
 mod table;
+mod table_extras;
 mod tenant;
 
 use std::sync::Arc;

@@ -1,5 +1,9 @@
 //! A table or view: `/{space}/{db}/{table}.json` — rows with filters, sort,
-//! keyset pagination and every `_shape`.
+//! keyset pagination and every `_shape`. The steps are: resolve and check
+//! permission, build conditions (filters, search, `_where`), plan and run the
+//! page query, then add extras (labels, facets, `_extra=`) and shape.
+
+use std::sync::Arc;
 
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
@@ -7,13 +11,53 @@ use serde_json::{Map, Value as Json, json};
 use super::database::{open_synced, require_database};
 use super::routes::Format;
 use super::shape::{Output, respond};
+use super::table_extras;
 use super::tenant::SpaceRequest;
+use crate::catalog::databases::DatabaseRow;
+use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
+use crate::names::tilde_encode;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
 use crate::read::filters;
-use crate::read::table_sql::{self, TableInfo, row_path};
+use crate::read::table_sql::{self, Conditions, PagePlan, TableInfo, row_path};
+use crate::tenant::{Schema, TenantDb};
+
+/// Everything known about one table request once its page has been read.
+pub struct TableContext<'a> {
+    pub req: &'a SpaceRequest,
+    pub args: Args,
+    pub database: DatabaseRow,
+    pub handle: Arc<TenantDb>,
+    pub schema: Arc<Schema>,
+    pub info: TableInfo,
+    pub conditions: Conditions,
+    pub plan: PagePlan,
+    /// The page's rows (at most `plan.page_size`), columns as `plan.columns`.
+    pub rows: Vec<Vec<libsql::Value>>,
+    pub next: Option<String>,
+    pub next_url: Option<String>,
+}
+
+impl TableContext<'_> {
+    /// The table's schema as mirrored.
+    pub fn table(&self) -> &TableSchema {
+        self.schema
+            .table(&self.info.name)
+            .expect("the table was found when the context was built")
+    }
+
+    /// `/{space}/{db}/{table}` as written in URLs.
+    pub fn table_path(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.req.base,
+            self.database.name,
+            tilde_encode(&self.info.name)
+        )
+    }
+}
 
 pub async fn show(
     req: &SpaceRequest,
@@ -21,6 +65,39 @@ pub async fn show(
     table: &str,
     format: Format,
 ) -> AppResult<Response> {
+    let ctx = read_page(req, db, table).await?;
+    if format == Format::Html {
+        return super::pages::table(req, &ctx.database.name, table, &ctx.plan.columns, &ctx.rows);
+    }
+    let output = Output::from_args(&ctx.args)?;
+    let keys = (!ctx.info.is_view && !ctx.info.pks.is_empty()).then(|| {
+        let key_index: Vec<usize> = ctx
+            .info
+            .pks
+            .iter()
+            .filter_map(|k| ctx.plan.columns.iter().position(|c| c == k))
+            .collect();
+        ctx.rows
+            .iter()
+            .map(|row| row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>()))
+            .collect()
+    });
+    let mut body = Map::new();
+    body.insert("ok".into(), json!(true));
+    body.insert("next".into(), json!(ctx.next));
+    body.insert("next_url".into(), json!(ctx.next_url));
+    body.insert("rows".into(), Json::Null);
+    body.insert("truncated".into(), json!(false));
+    table_extras::add(&ctx, &mut body).await?;
+    respond(&output, body, &ctx.plan.columns, &ctx.rows, keys)
+}
+
+/// Resolves the table, checks the actor may view it, and reads the requested page.
+pub async fn read_page<'a>(
+    req: &'a SpaceRequest,
+    db: &str,
+    table: &str,
+) -> AppResult<TableContext<'a>> {
     let database = require_database(req, db).await?;
     let (handle, schema) = open_synced(req, &database).await?;
     let schema_table = schema
@@ -33,7 +110,7 @@ pub async fn show(
     )
     .await?;
     let args = Args::parse(req.query.as_deref());
-    let output = Output::from_args(&args)?;
+    Output::from_args(&args)?;
     let info = TableInfo::from_schema(schema_table);
     let settings = &req.space.settings;
     let conditions = filters::conditions(&info, &args).map_err(|e| AppError::BadRequest(e.0))?;
@@ -76,27 +153,20 @@ pub async fn show(
             "{}/{}/{}.json?{query}",
             req.base,
             database.name,
-            crate::names::tilde_encode(table)
+            tilde_encode(table)
         ))
     });
-    if format == Format::Html {
-        return super::pages::table(req, &database.name, table, &plan.columns, &rows);
-    }
-    let keys = (!info.is_view && !info.pks.is_empty()).then(|| {
-        let key_index: Vec<usize> = info
-            .pks
-            .iter()
-            .filter_map(|k| plan.columns.iter().position(|c| c == k))
-            .collect();
-        rows.iter()
-            .map(|row| row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>()))
-            .collect()
-    });
-    let mut body = Map::new();
-    body.insert("ok".into(), json!(true));
-    body.insert("next".into(), json!(next));
-    body.insert("next_url".into(), json!(next_url));
-    body.insert("rows".into(), Json::Null);
-    body.insert("truncated".into(), json!(false));
-    respond(&output, body, &plan.columns, &rows, keys)
+    Ok(TableContext {
+        req,
+        args,
+        database,
+        handle,
+        schema,
+        info,
+        conditions,
+        plan,
+        rows,
+        next,
+        next_url,
+    })
 }

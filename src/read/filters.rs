@@ -12,7 +12,7 @@ pub fn conditions(table: &TableInfo, args: &Args) -> Result<Conditions, BadArg> 
     let mut filters: Vec<(&str, &str)> = args
         .pairs()
         .iter()
-        .filter(|(k, _)| !(k.starts_with('_') && !k.contains("__")))
+        .filter(|(k, _)| !k.starts_with('_') || k.contains("__"))
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     filters.sort();
@@ -24,13 +24,10 @@ pub fn conditions(table: &TableInfo, args: &Args) -> Result<Conditions, BadArg> 
             continue;
         }
         let col = quote_ident(column);
-        match op {
-            "exact" => {
-                let p = conditions.params.add(value.to_owned());
-                conditions.clauses.push(format!("{col} = {p}"));
-                conditions.descriptions.push(format!("{column} = {value}"));
-            }
-            _ => {}
+        if op == "exact" {
+            let p = conditions.params.add(value.to_owned());
+            conditions.clauses.push(format!("{col} = {p}"));
+            conditions.descriptions.push(format!("{column} = {value}"));
         }
     }
     Ok(conditions)
