@@ -28,27 +28,34 @@ create table users (
 
 -- Datasette's actions, with the abbreviations tokens use in their "_r" restrictions.
 -- level says what a resource of this action is: the space itself, a database, or a table.
+-- also_requires names an action that must be allowed on the same resource too.
 create table actions (
     name text primary key,
     abbr text not null unique,
-    level text not null check (level in ('instance', 'database', 'table'))
+    level text not null check (level in ('instance', 'database', 'table')),
+    also_requires text references actions(name)
 );
 
-insert into actions (name, abbr, level) values
-    ('view-instance', 'vi', 'instance'),
-    ('permissions-debug', 'pd', 'instance'),
-    ('debug-menu', 'dm', 'instance'),
-    ('view-database', 'vd', 'database'),
-    ('view-database-download', 'vdd', 'database'),
-    ('execute-sql', 'es', 'database'),
-    ('create-table', 'ct', 'database'),
-    ('view-table', 'vt', 'table'),
-    ('view-query', 'vq', 'table'),
-    ('insert-row', 'ir', 'table'),
-    ('delete-row', 'dr', 'table'),
-    ('update-row', 'ur', 'table'),
-    ('alter-table', 'at', 'table'),
-    ('drop-table', 'dt', 'table');
+insert into actions (name, abbr, level, also_requires) values
+    ('view-instance', 'vi', 'instance', null),
+    ('permissions-debug', 'pd', 'instance', null),
+    ('debug-menu', 'dm', 'instance', null),
+    ('view-database', 'vd', 'database', null),
+    ('view-database-download', 'vdd', 'database', 'view-database'),
+    ('execute-sql', 'es', 'database', 'view-database'),
+    ('execute-write-sql', 'ews', 'database', 'view-database'),
+    ('create-table', 'ct', 'database', null),
+    ('create-view', 'cv', 'database', null),
+    ('store-query', 'sq', 'database', 'execute-sql'),
+    ('view-table', 'vt', 'table', null),
+    ('view-query', 'vq', 'table', null),
+    ('insert-row', 'ir', 'table', null),
+    ('delete-row', 'dr', 'table', null),
+    ('update-row', 'ur', 'table', null),
+    ('alter-table', 'at', 'table', null),
+    ('set-column-type', 'sct', 'table', null),
+    ('drop-table', 'dt', 'table', null),
+    ('drop-view', 'dv', 'table', null);
 
 -- Holding `action` on a resource implies holding `implied` on its parents
 -- (Datasette: a table you may view implies its database and the instance).
@@ -77,7 +84,7 @@ insert into role_actions (role, action)
     select 'owner', name from actions;
 insert into role_actions (role, action)
     select 'editor', name from actions
-    where name not in ('permissions-debug', 'debug-menu', 'drop-table');
+    where name not in ('permissions-debug', 'debug-menu', 'drop-table', 'drop-view');
 insert into role_actions (role, action)
     select r.role, a.name from actions a, (select 'viewer' as role union all select 'public') r
     where a.name in ('view-instance', 'view-database', 'view-database-download',

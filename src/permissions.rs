@@ -30,12 +30,20 @@ impl Resource {
 }
 
 /// The decision, given the resources under question as `target(db, tbl)`.
+/// An action is allowed when it and every action it also requires (as
+/// `execute-sql` requires `view-database`) pass the three tests below.
 const DECIDE: &str = "
-, via(action, implied) as (
-    -- the action asked, and the child actions that imply it on a parent
-    select :action, 0
+, required(action) as (
+    -- the action asked and, transitively, the actions it also requires
+    select :action
+    union
+    select a.also_requires from actions a join required r on a.name = r.action
+     where a.also_requires is not null
+), via(asked, action, implied) as (
+    -- each required action, and the child actions that imply it on a parent
+    select action, action, 0 from required
     union all
-    select action, 1 from action_implies where implied = :action
+    select r.action, i.action, 1 from required r join action_implies i on i.implied = r.action
 ), rules(db, tbl, action, allow, reason) as (
     select null, null, ra.action, 1, 'role ' || m.role
       from memberships m join role_actions ra on ra.role = m.role
@@ -62,23 +70,26 @@ const DECIDE: &str = "
       join actions ac on x.value in (ac.abbr, ac.name)
 )
 select t.db, t.tbl from target t
-where exists (
+where not exists (
+  select 1 from required q
+  where not (
         -- an allow for the action, or for a child action on this path
-        select 1 from rules r join via v on v.action = r.action
-         where r.allow = 1
-           and (r.db is null or r.db = t.db or (v.implied and t.db is null))
-           and (r.tbl is null or r.tbl = t.tbl or v.implied))
-  and not exists (
+        exists (
+          select 1 from rules r join via v on v.action = r.action and v.asked = q.action
+           where r.allow = 1
+             and (r.db is null or r.db = t.db or (v.implied and t.db is null))
+             and (r.tbl is null or r.tbl = t.tbl or v.implied))
         -- deny wins: a deny of the action on the resource or any parent of it
-        select 1 from rules r
-         where r.allow = 0 and r.action = :action
-           and (r.db is null or r.db = t.db)
-           and (r.tbl is null or r.tbl = t.tbl))
-  and (:restrictions is null or exists (
+    and not exists (
+          select 1 from rules r
+           where r.allow = 0 and r.action = q.action
+             and (r.db is null or r.db = t.db)
+             and (r.tbl is null or r.tbl = t.tbl))
         -- restrictions narrow: one of them must cover the resource the same way
-        select 1 from restriction r join via v on v.action = r.action
-         where (r.db is null or r.db = t.db or (v.implied and t.db is null))
-           and (r.tbl is null or r.tbl = t.tbl or v.implied)))
+    and (:restrictions is null or exists (
+          select 1 from restriction r join via v on v.action = r.action and v.asked = q.action
+           where (r.db is null or r.db = t.db or (v.implied and t.db is null))
+             and (r.tbl is null or r.tbl = t.tbl or v.implied)))))
 order by t.db, t.tbl";
 
 fn params(space_id: i64, actor: &Actor, action: &str) -> Vec<(String, Value)> {

@@ -23,6 +23,38 @@ async fn a_table_restricted_token_sees_only_that_table() {
     let index = server.get("/demo/.json", Some(&token)).await;
     assert_eq!(index.status, 200);
     assert_eq!(index.json()["databases"][0]["tables_count"], json!(1));
+    // Its table reads; every other table is a 403.
+    assert_eq!(
+        server
+            .get("/demo/library/books.json", Some(&token))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .get("/demo/library/books/1.json", Some(&token))
+            .await
+            .status,
+        200
+    );
+    for other in [
+        "/demo/library/authors.json",
+        "/demo/library/authors/1.json",
+        "/demo/library/books_fts.json",
+    ] {
+        let reply = server.get(other, Some(&token)).await;
+        assert_eq!(reply.status, 403, "{other}");
+        assert_eq!(
+            reply.json()["error"],
+            json!("You do not have permission to view this table")
+        );
+    }
+    // And no SQL: execute-sql was not granted.
+    let sql = server
+        .get("/demo/library/-/query.json?sql=select+1", Some(&token))
+        .await;
+    assert_eq!(sql.json()["error"], json!("execute-sql"));
 }
 
 #[tokio::test]
