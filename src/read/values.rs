@@ -40,12 +40,79 @@ pub fn to_json(value: &Value, infinity: Infinity) -> Json {
 
 /// Serialises a body, writing marked infinities as `Infinity`.
 pub fn finish(body: &Json) -> String {
-    let text = body.to_string();
+    replace_infinity(body.to_string())
+}
+
+/// Swaps the serialised infinity markers for `Infinity` / `-Infinity`.
+fn replace_infinity(text: String) -> String {
     if text.contains("\\u0000") {
         text.replace("\"\\u0000+Infinity\\u0000\"", "Infinity")
             .replace("\"\\u0000-Infinity\\u0000\"", "-Infinity")
     } else {
         text
+    }
+}
+
+/// JSON text as Python's `json.dumps` writes it by default: `", "` and
+/// `": "` separators and non-ASCII escaped as `\uXXXX` (Datasette's `_nl`
+/// lines are written this way, and clients diff them as text).
+pub fn python_json(body: &Json) -> String {
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
+    serde::Serialize::serialize(body, &mut serializer).expect("JSON values always serialise");
+    replace_infinity(String::from_utf8(out).expect("serde_json writes UTF-8"))
+}
+
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        for ch in fragment.chars() {
+            if ch.is_ascii() {
+                writer.write_all(&[ch as u8])?;
+            } else {
+                let mut units = [0u16; 2];
+                for unit in ch.encode_utf16(&mut units) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -107,6 +174,17 @@ mod tests {
             finish(&json!(["\\u0000+Infinity\\u0000"])),
             "[\"\\\\u0000+Infinity\\\\u0000\"]"
         );
+    }
+
+    #[test]
+    fn python_style_json() {
+        let row = json!({"id": 1, "name": "San Francisco", "c": "ç", "e": "😀", "l": [1, 2]});
+        assert_eq!(
+            python_json(&row),
+            r#"{"id": 1, "name": "San Francisco", "c": "\u00e7", "e": "\ud83d\ude00", "l": [1, 2]}"#
+        );
+        let inf = json!({"v": to_json(&Value::Real(f64::INFINITY), Infinity::Literal)});
+        assert_eq!(python_json(&inf), r#"{"v": Infinity}"#);
     }
 
     #[test]
