@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{AppError, AppResult};
 use crate::read::args::Args;
-use crate::read::values::{Infinity, finish, to_json};
+use crate::read::values::{Infinity, finish, python_json, to_json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -121,7 +121,7 @@ pub fn respond(
         Shape::Array if output.newline_delimited => {
             let lines: Vec<String> = rows
                 .iter()
-                .map(|r| finish(&output.object(columns, r)))
+                .map(|r| python_json(&output.object(columns, r)))
                 .collect();
             return Ok((
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
