@@ -128,7 +128,8 @@ create table mirror_tables (
     id integer primary key,
     database_id integer not null references databases(id) on delete cascade,
     name text not null,
-    kind text not null check (kind in ('table', 'view')),
+    -- 'shadow': a table backing a virtual table (FTS data), hidden from listings
+    kind text not null check (kind in ('table', 'view', 'shadow')),
     hidden integer not null default 0,
     -- the FTS table indexing this table, or the FTS table itself
     fts_table text,

@@ -45,13 +45,13 @@ pub fn schema_version(tenant: &Connection) -> Result<i64> {
     row.get(0)
 }
 
-/// Reads every table and view of a tenant database (shadow tables of virtual tables left out).
+/// Reads every table and view of a tenant database.
 pub fn read_schema(tenant: &Connection) -> Result<Vec<TableSchema>> {
     let objects = sqlite::query_all(
         tenant,
         "select l.name, l.type, m.sql
          from pragma_table_list l left join sqlite_master m on m.name = l.name
-         where l.schema = 'main' and l.type in ('table', 'view', 'virtual')
+         where l.schema = 'main' and l.type in ('table', 'view', 'virtual', 'shadow')
            and l.name not like 'sqlite\\_%' escape '\\'
          order by l.name",
         (),
@@ -72,13 +72,22 @@ pub fn read_schema(tenant: &Connection) -> Result<Vec<TableSchema>> {
             },
             columns: columns(tenant, &name)?,
             foreign_keys: foreign_keys(tenant, &name)?,
-            kind: if kind == "view" { "view" } else { "table" },
-            hidden: is_fts,
+            kind: kind_name(&kind),
+            hidden: is_fts || kind == "shadow",
             sql,
             name,
         });
     }
     Ok(tables)
+}
+
+/// `table`, `view` or `shadow` (virtual tables count as tables).
+fn kind_name(kind: &str) -> &'static str {
+    match kind {
+        "view" => "view",
+        "shadow" => "shadow",
+        _ => "table",
+    }
 }
 
 /// The FTS table indexing `table`, found as Datasette finds it.
@@ -270,7 +279,7 @@ pub fn load(catalog: &Connection, database_id: i64) -> Result<Vec<TableSchema>> 
         let kind: String = row.get(2)?;
         Ok(TableSchema {
             name: row.get(1)?,
-            kind: if kind == "view" { "view" } else { "table" },
+            kind: kind_name(&kind),
             hidden: row.get::<i64>(3)? != 0,
             fts_table: row.get(4)?,
             sql: row.get(5)?,

@@ -281,7 +281,8 @@ fn database_json(req: &SpaceRequest, view: &DatabaseView, allow_sql: bool) -> Va
         .map(|t| {
             json!({
                 "name": t.name,
-                "columns": t.columns,
+                // Hidden columns too (an FTS table's own and rank), as Datasette lists them.
+                "columns": t.all_columns,
                 "primary_keys": t.primary_keys,
                 "count": t.count,
                 "count_truncated": false,
