@@ -30,6 +30,15 @@ pub struct Config {
     pub spaces_domain: Option<String>,
     /// Signs session cookies.
     pub secret: String,
+    /// When set, `/metrics` requires `Authorization: Bearer` with this token.
+    pub metrics_token: Option<String>,
+}
+
+/// Counts a cache lookup as a hit or a miss and returns its value.
+fn counted<K, V>(cache: &str, entry: moka::Entry<K, V>) -> V {
+    let event = if entry.is_fresh() { "miss" } else { "hit" };
+    crate::metrics::metrics().cache_event(cache, event);
+    entry.into_value()
 }
 
 fn short_lived<K, V>(capacity: u64) -> moka::future::Cache<K, V>
@@ -108,7 +117,8 @@ impl App {
         let instance = self.config.settings.clone();
         let owned = name.to_owned();
         self.spaces
-            .try_get_with(owned.clone(), async move {
+            .entry(owned.clone())
+            .or_try_insert_with(async move {
                 catalog
                     .call(move |conn| {
                         let Some(space) = spaces::find(conn, &owned)? else {
@@ -128,6 +138,7 @@ impl App {
                     .await
             })
             .await
+            .map(|entry| counted("spaces", entry))
             .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 
@@ -136,12 +147,14 @@ impl App {
         let catalog = self.catalog.clone();
         let owned = secret.to_owned();
         self.tokens
-            .try_get_with(tokens::hash(secret), async move {
+            .entry(tokens::hash(secret))
+            .or_try_insert_with(async move {
                 catalog
                     .call(move |conn| tokens::find_by_secret(conn, &owned))
                     .await
             })
             .await
+            .map(|entry| counted("tokens", entry))
             .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 
@@ -192,7 +205,8 @@ impl App {
         let actor = actor.clone();
         let action = action.to_owned();
         self.decisions
-            .try_get_with(key, async move {
+            .entry(key)
+            .or_try_insert_with(async move {
                 catalog
                     .call(move |conn| {
                         permissions::allowed(conn, space_id, &actor, &action, &resource)
@@ -200,6 +214,7 @@ impl App {
                     .await
             })
             .await
+            .map(|entry| counted("decisions", entry))
             .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 

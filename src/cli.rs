@@ -69,6 +69,18 @@ pub struct ServeArgs {
     /// Secret for signing sessions; generated once and kept in the data folder if absent.
     #[arg(long, env = "LIBSETTE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Require this bearer token on /metrics (otherwise only loopback clients may read it).
+    #[arg(long, env = "LIBSETTE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Log lines as text or JSON.
+    #[arg(long, env = "LIBSETTE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,6 +18,8 @@ pub mod error;
 pub mod http;
 /// Importing and replacing tenant database files.
 pub mod import;
+/// Prometheus metrics with bounded labels.
+pub mod metrics;
 /// Validated names, tilde-encoding, identifier quoting.
 pub mod names;
 /// Permissions as one SQL query over the catalog.

@@ -9,7 +9,7 @@ use rand::RngCore;
 
 use crate::app::{App, Config};
 use crate::catalog::{Catalog, DataDir};
-use crate::cli::ServeArgs;
+use crate::cli::{LogFormat, ServeArgs};
 use crate::settings::Settings;
 use crate::{demo, http};
 
@@ -43,7 +43,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
-    init_tracing();
+    init_tracing(args.log_format);
     let pairs: Vec<(String, String)> = args
         .settings
         .chunks(2)
@@ -62,6 +62,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         cors: args.cors,
         spaces_domain: args.spaces_domain,
         secret,
+        metrics_token: args.metrics_token,
     };
     let app = App::new(data.clone(), catalog, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -82,7 +83,9 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
             demo::OWNER
         );
         std::io::stdout().flush()?;
-        axum::serve(listener, http::router(app))
+        let service =
+            http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown())
             .await
             .context("serving")
@@ -109,11 +112,14 @@ async fn shutdown() {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIBSETTE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }

@@ -73,6 +73,12 @@ impl TenantStore {
         let handles = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .time_to_idle(idle)
+            // Dropping the last reference to a handle closes its connections.
+            .eviction_listener(|_key, _db: Arc<TenantDb>, _cause| {
+                let m = crate::metrics::metrics();
+                m.open_handles.dec();
+                m.cache_event("handles", "eviction");
+            })
             .build();
         TenantStore { data, handles }
     }
@@ -88,6 +94,7 @@ impl TenantStore {
                     anyhow::bail!("database file {} is missing", path.display());
                 }
                 let db = sqlite::open_file(&path)?;
+                crate::metrics::metrics().open_handles.inc();
                 Ok(Arc::new(TenantDb {
                     database_id,
                     pool: Pool::with_init(db, IDLE_CONNECTIONS, |conn| {

@@ -34,18 +34,23 @@ pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
         return Ok(anonymous);
     }
     let secret = secret.trim();
+    let refusals = &crate::metrics::metrics().token_refusals;
     if !tokens::is_well_formed(secret) {
+        refusals.with_label_values(&["malformed"]).inc();
         return Err(AppError::InvalidToken("Invalid token signature"));
     }
     let Some(token) = app.token(secret).await? else {
+        refusals.with_label_values(&["unknown"]).inc();
         return Err(AppError::InvalidToken("Invalid token"));
     };
     let now = unix_now();
     if token.revoked_at.is_some() {
+        refusals.with_label_values(&["revoked"]).inc();
         refused(app, &token, "revoked");
         return Err(AppError::InvalidToken("Token has been revoked"));
     }
     if token.expires_at.is_some_and(|at| at <= now) {
+        refusals.with_label_values(&["expired"]).inc();
         refused(app, &token, "expired");
         return Err(AppError::InvalidToken("Token has expired"));
     }

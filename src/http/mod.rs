@@ -3,6 +3,7 @@
 mod auth;
 mod database;
 mod instance;
+pub mod observe;
 mod pages;
 mod query;
 mod routes;
@@ -33,16 +34,22 @@ use crate::error::AppError;
 pub fn router(app: Arc<App>) -> Router {
     let inner = Router::new()
         .route("/-/health", get(health))
+        .route("/metrics", get(observe::endpoint))
         .fallback(tenant::handle)
         .with_state(app.clone());
     Router::new()
         .fallback_service(inner)
         .layer(middleware::from_fn_with_state(app.clone(), cors))
         .layer(middleware::from_fn_with_state(app, tenant::host_to_path))
+        .layer(middleware::from_fn(observe::observe))
 }
 
 async fn health() -> Response {
-    axum::Json(json!({"ok": true})).into_response()
+    let mut response = axum::Json(json!({"ok": true})).into_response();
+    response
+        .extensions_mut()
+        .insert(observe::RouteLabel("/-/health"));
+    response
 }
 
 /// Datasette's `--cors`: allow any origin, and answer preflights.

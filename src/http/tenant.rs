@@ -118,13 +118,20 @@ fn space_from_host(headers: &HeaderMap, domain: &str) -> Option<String> {
 
 /// Every `/{space}/…` request lands here.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
-    match serve(app, request).await {
+    let mut label = super::observe::RouteLabel("other");
+    let mut response = match serve(app, request, &mut label).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
-    }
+    };
+    response.extensions_mut().insert(label);
+    response
 }
 
-async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
+async fn serve(
+    app: Arc<App>,
+    request: Request,
+    label: &mut super::observe::RouteLabel,
+) -> AppResult<Response> {
     let Some((space_name, rest)) = routes::split_space(request.uri().path()) else {
         return Err(AppError::NotFound("Not found"));
     };
@@ -150,6 +157,7 @@ async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
         return Err(AppError::space_not_found());
     }
     let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
+    *label = super::observe::RouteLabel(route.template());
     let base = request
         .extensions()
         .get::<SpaceBase>()

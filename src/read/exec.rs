@@ -78,6 +78,12 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
     let conn = sqlite::blocking(move || db.conn()).await?;
     let interrupter: Connection = (*conn).clone();
     let limit = statement.time_limit;
+    let purpose = if statement.user_sql {
+        "sql"
+    } else {
+        "internal"
+    };
+    let started = std::time::Instant::now();
     let mut task = tokio::task::spawn_blocking(move || execute(&conn, &statement));
     let joined = match tokio::time::timeout(limit, &mut task).await {
         Ok(joined) => joined,
@@ -86,8 +92,19 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             task.await
         }
     };
+    let m = crate::metrics::metrics();
+    m.query_seconds
+        .with_label_values(&[purpose])
+        .observe(started.elapsed().as_secs_f64());
     match joined {
-        Ok(result) => result,
+        Ok(result) => {
+            if let Ok(rows) = &result {
+                m.rows_returned
+                    .with_label_values(&[purpose])
+                    .inc_by(rows.rows.len() as u64);
+            }
+            result
+        }
         Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }

@@ -1,0 +1,154 @@
+//! Prometheus metrics. Labels stay bounded: route templates (never raw
+//! paths), statuses, cache and action names — no space names.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// The process's metrics. One set per process: every server in it shares
+/// them, and any module can count without plumbing.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: std::sync::LazyLock<Metrics> = std::sync::LazyLock::new(Metrics::new);
+    &METRICS
+}
+
+/// Every metric libsette exports, registered in its own registry.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route template and status.
+    pub requests: IntCounterVec,
+    /// Request latency by route template.
+    pub latency: HistogramVec,
+    /// Requests being served now.
+    pub in_flight: IntGauge,
+    /// Time spent running SQL, by what it was for.
+    pub query_seconds: HistogramVec,
+    /// Rows returned by reads, by what they were for.
+    pub rows_returned: IntCounterVec,
+    /// Cache lookups by cache and outcome (hit, miss, eviction).
+    pub cache: IntCounterVec,
+    /// Tenant databases open now.
+    pub open_handles: IntGauge,
+    /// Writes by action.
+    pub writes: IntCounterVec,
+    /// Bearer tokens refused, by reason.
+    pub token_refusals: IntCounterVec,
+}
+
+fn must<T>(result: prometheus::Result<T>) -> T {
+    result.expect("metric definitions are static and valid")
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("libsette".into()), None).expect("registry");
+        let requests = must(IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template and status",
+            ),
+            &["route", "status"],
+        ));
+        let latency = must(HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route template",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["route"],
+        ));
+        let in_flight = must(IntGauge::new(
+            "http_requests_in_flight",
+            "HTTP requests being served",
+        ));
+        let query_seconds = must(HistogramVec::new(
+            HistogramOpts::new("query_duration_seconds", "SQL run time by purpose").buckets(vec![
+                0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+            ]),
+            &["purpose"],
+        ));
+        let rows_returned = must(IntCounterVec::new(
+            Opts::new("rows_returned_total", "Rows read by purpose"),
+            &["purpose"],
+        ));
+        let cache = must(IntCounterVec::new(
+            Opts::new(
+                "cache_events_total",
+                "Cache hits, misses and evictions by cache",
+            ),
+            &["cache", "event"],
+        ));
+        let open_handles = must(IntGauge::new("open_databases", "Tenant databases open now"));
+        let writes = must(IntCounterVec::new(
+            Opts::new("writes_total", "Writes by action"),
+            &["action"],
+        ));
+        let token_refusals = must(IntCounterVec::new(
+            Opts::new("token_refusals_total", "Bearer tokens refused by reason"),
+            &["reason"],
+        ));
+        let build_info = must(IntGaugeVec::new(
+            Opts::new(
+                "build_info",
+                "libsette's version and the Datasette API it speaks",
+            ),
+            &["version", "datasette_api"],
+        ));
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), crate::DATASETTE_API_VERSION])
+            .set(1);
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(query_seconds.clone()),
+            Box::new(rows_returned.clone()),
+            Box::new(cache.clone()),
+            Box::new(open_handles.clone()),
+            Box::new(writes.clone()),
+            Box::new(token_refusals.clone()),
+            Box::new(build_info),
+        ] {
+            must(registry.register(collector));
+        }
+        #[cfg(target_os = "linux")]
+        must(registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )));
+        Metrics {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            query_seconds,
+            rows_returned,
+            cache,
+            open_handles,
+            writes,
+            token_refusals,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding metrics");
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Counts one cache lookup.
+    pub fn cache_event(&self, cache: &str, event: &str) {
+        self.cache.with_label_values(&[cache, event]).inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}

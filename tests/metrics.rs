@@ -1,0 +1,46 @@
+//! `/metrics`: Prometheus text with bounded labels, loopback-only by
+//! default, bearer-protected with `--metrics-token`.
+
+mod common;
+
+use common::Server;
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let server = Server::start(&[]);
+    for i in 0..5 {
+        server
+            .get(&format!("/demo/no-such-db-{i}.json"), None)
+            .await;
+    }
+    server.get("/demo/library.json", None).await;
+    let bad = server.get("/demo/-/actor.json", Some("lstok_nope")).await;
+    assert_eq!(bad.status, 401);
+    let metrics = server.get("/metrics", None).await;
+    assert_eq!(metrics.status, 200, "loopback clients may read metrics");
+    let text = metrics.text;
+    assert!(
+        text.contains(r#"libsette_http_requests_total{route="/{space}/{db}",status="404"} 5"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"libsette_http_requests_total{route="/{space}/{db}",status="200"} 1"#));
+    assert!(text.contains(r#"libsette_token_refusals_total{reason="malformed"} 1"#));
+    assert!(text.contains("libsette_http_request_duration_seconds_bucket"));
+    assert!(text.contains("libsette_build_info{"));
+    assert!(text.contains("libsette_open_databases 1"));
+    assert!(text.contains(r#"libsette_cache_events_total{cache="spaces",event="hit"}"#));
+    assert!(
+        !text.contains("no-such-db"),
+        "raw paths never become labels"
+    );
+}
+
+#[tokio::test]
+async fn a_metrics_token_guards_the_endpoint() {
+    let server = Server::start(&["--metrics-token", "s3cret-metrics"]);
+    assert_eq!(server.get("/metrics", None).await.status, 403);
+    assert_eq!(server.get("/metrics", Some("wrong")).await.status, 403);
+    let ok = server.get("/metrics", Some("s3cret-metrics")).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.text.contains("libsette_http_requests_total"));
+}
