@@ -1,0 +1,309 @@
+//! Throughput and latency of the real server, printed as figures and as
+//! ratios to the trivial endpoint measured in the same run (these machines
+//! are shared and noisy, so only ratios compare across runs).
+//!
+//! `cargo bench --bench http` — set `BENCH_SECONDS` (default 3) per scenario
+//! and `BENCH_SPACES` (default 10000) for the many-spaces round-robin.
+//! Under `cargo test` it runs as a short smoke test of the same scenarios.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use libsette::catalog::{Catalog, DataDir, databases, mirror, spaces};
+use libsette::names::SpaceName;
+use libsette::sqlite;
+
+const CONCURRENCY: usize = 32;
+
+struct Figures {
+    name: String,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
+}
+
+/// Runs `paths` round-robin from CONCURRENCY workers for `seconds`.
+async fn load(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    paths: Arc<Vec<String>>,
+    seconds: f64,
+) -> Figures {
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (client, base, paths, stop, next, errors) = (
+            client.clone(),
+            base.to_owned(),
+            paths.clone(),
+            stop.clone(),
+            next.clone(),
+            errors.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed) % paths.len();
+                let t = Instant::now();
+                match client.get(format!("{base}{}", paths[i])).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Figures {
+        name: name.to_owned(),
+        rps: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// A facetable-like table of 2,000 rows in `path`.
+fn build_facetable(path: &Path) {
+    let db = sqlite::open_plain(path).unwrap();
+    let conn = sqlite::connect(&db).unwrap();
+    sqlite::execute_batch(
+        &conn,
+        "create table facetable (pk integer primary key, created text, planet_int integer, on_earth integer,
+             state text, city text, tags text, n real, notes text);
+         begin;",
+    )
+    .unwrap();
+    let states = ["CA", "MI", "MC", "NY", "TX"];
+    for i in 1..=2000i64 {
+        sqlite::execute(
+            &conn,
+            "insert into facetable values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            (
+                i,
+                format!("2019-01-{:02} 08:00:00", 1 + i % 28),
+                1 + i % 3,
+                (i % 2 == 0) as i64,
+                states[(i % 5) as usize],
+                format!("city {}", i % 40),
+                r#"["tag1", "tag2"]"#,
+                i as f64 * 1.5,
+                format!("note {i}"),
+            ),
+        )
+        .unwrap();
+    }
+    sqlite::execute_batch(&conn, "commit").unwrap();
+}
+
+fn start_server(data: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_libsette"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("LIBSETTE_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting libsette");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn proc_figures(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (rss_kb, fds)
+}
+
+/// `count` public spaces `t0…`, each with a copy of `template` as database `d`.
+fn many_spaces(data: &DataDir, template: &Path, count: usize) {
+    let catalog = Catalog::open(data).unwrap();
+    let conn = catalog.conn().unwrap();
+    for i in 0..count {
+        let name = format!("t{i}");
+        let space = spaces::create(&conn, &SpaceName::parse(&name).unwrap(), "root", true).unwrap();
+        std::fs::create_dir_all(data.space_dir(&name)).unwrap();
+        std::fs::copy(template, data.database_file(&name, "d")).unwrap();
+        let row = databases::register(&conn, space.id, "d").unwrap();
+        let file = sqlite::open_file(&data.database_file(&name, "d")).unwrap();
+        mirror::refresh(&conn, row.id, &sqlite::connect(&file).unwrap()).unwrap();
+    }
+}
+
+fn main() {
+    // `cargo test --all-targets` runs this without `--bench`: a quick smoke run.
+    let full = std::env::args().any(|a| a == "--bench");
+    let env = |name: &str, full_default: f64, smoke: f64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(if full { full_default } else { smoke })
+    };
+    let seconds = env("BENCH_SECONDS", 3.0, 0.1);
+    let space_count = env("BENCH_SPACES", 10_000.0, 20.0) as usize;
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let fixtures = dir.path().join("fixtures.db");
+    build_facetable(&fixtures);
+    let small = dir.path().join("small.db");
+    {
+        let db = sqlite::open_plain(&small).unwrap();
+        let conn = sqlite::connect(&db).unwrap();
+        sqlite::execute_batch(&conn, "create table t (id integer primary key, v text); insert into t (v) values ('a'), ('b'), ('c');").unwrap();
+    }
+    {
+        let catalog = Catalog::open(&data).unwrap();
+        let conn = catalog.conn().unwrap();
+        spaces::create(&conn, &SpaceName::parse("bench").unwrap(), "root", true).unwrap();
+        libsette::import::import(&conn, &data, "bench", &fixtures, Some("fixtures"), false)
+            .unwrap();
+    }
+    eprintln!("creating {space_count} spaces…");
+    let setup = Instant::now();
+    many_spaces(&data, &small, space_count);
+    eprintln!("  done in {:.1} s", setup.elapsed().as_secs_f64());
+
+    let (mut child, base) = start_server(data.root());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let one = |p: &str| Arc::new(vec![p.to_owned()]);
+    let unique = |prefix: &str| {
+        Arc::new(
+            (0..100_000)
+                .map(|i| format!("{prefix}&_bust={i}"))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let scenarios: Vec<(&str, Arc<Vec<String>>)> = vec![
+        ("trivial /-/health", one("/-/health")),
+        (
+            "facetable _size=10 (cached)",
+            one("/bench/fixtures/facetable.json?_size=10"),
+        ),
+        (
+            "facetable _size=10 (uncached)",
+            unique("/bench/fixtures/facetable.json?_size=10"),
+        ),
+        (
+            "facetable _size=100",
+            one("/bench/fixtures/facetable.json?_size=100"),
+        ),
+        (
+            "filtered and sorted",
+            one("/bench/fixtures/facetable.json?state=CA&n__gt=100&_sort_desc=n&_size=20"),
+        ),
+        (
+            "facet state",
+            one("/bench/fixtures/facetable.json?_facet=state&_size=0"),
+        ),
+        (
+            "query with :params",
+            one(
+                "/bench/fixtures/-/query.json?sql=select+*+from+facetable+where+state+%3D+%3As+limit+10&s=MI",
+            ),
+        ),
+        ("single small space", one("/t0/d/t.json")),
+        (
+            "round-robin over spaces",
+            Arc::new(
+                (0..space_count)
+                    .map(|i| format!("/t{i}/d/t.json"))
+                    .collect(),
+            ),
+        ),
+    ];
+    let mut results = Vec::new();
+    runtime.block_on(async {
+        for (name, paths) in scenarios {
+            // Warm up briefly (fills caches for the cached scenarios).
+            load(&client, &base, name, paths.clone(), 0.3).await;
+            results.push(load(&client, &base, name, paths, seconds).await);
+        }
+    });
+    let (rss_kb, fds) = proc_figures(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    let trivial = results[0].rps;
+    println!(
+        "\n{:<34} {:>10} {:>9} {:>9} {:>8} {:>7}",
+        "scenario", "req/s", "p50 ms", "p99 ms", "ratio", "errors"
+    );
+    for f in &results {
+        println!(
+            "{:<34} {:>10.0} {:>9.2} {:>9.2} {:>7.1}% {:>7}",
+            f.name,
+            f.rps,
+            f.p50_ms,
+            f.p99_ms,
+            100.0 * f.rps / trivial,
+            f.errors
+        );
+        assert_eq!(f.errors, 0, "{} had failed requests", f.name);
+    }
+    let single = results
+        .iter()
+        .find(|f| f.name == "single small space")
+        .unwrap()
+        .rps;
+    let many = results
+        .iter()
+        .find(|f| f.name == "round-robin over spaces")
+        .unwrap()
+        .rps;
+    println!(
+        "\nround-robin over {space_count} spaces: {:.1}% of single-space throughput",
+        100.0 * many / single
+    );
+    println!(
+        "server RSS at the end: {:.1} MB, open file descriptors: {fds}",
+        rss_kb as f64 / 1024.0
+    );
+}
