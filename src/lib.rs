@@ -6,6 +6,8 @@
 pub mod actor;
 /// Shared server state and the short-lived caches in front of the catalog.
 pub mod app;
+/// The result cache, keyed by each database's change counter.
+pub mod cache;
 /// The internal database: spaces, users, tokens, grants, audit log, schema mirror.
 pub mod catalog;
 /// The command line: `serve`, `space`, `db`, `user`, `token`, `migrate`.

@@ -236,18 +236,21 @@ impl Pool {
         }
     }
 
+    /// A new connection outside the pool, set up like the pool's.
+    pub fn connect_raw(&self) -> Result<Connection> {
+        let conn = connect(&self.db)?;
+        if let Some(init) = self.init {
+            init(&conn)?;
+        }
+        Ok(conn)
+    }
+
     /// A connection from the pool, or a new one; it returns to the pool when dropped.
     pub fn get(&self) -> Result<Pooled> {
         let idle = self.idle.lock().expect("pool lock").pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => {
-                let conn = connect(&self.db)?;
-                if let Some(init) = self.init {
-                    init(&conn)?;
-                }
-                conn
-            }
+            None => self.connect_raw()?,
         };
         Ok(Pooled {
             conn: Some(conn),

@@ -2,7 +2,8 @@
 //! lazily and kept in a bounded cache whose eviction closes them, with the
 //! schema mirror in the catalog kept in step with each file.
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -33,12 +34,34 @@ pub struct TenantDb {
     pool: Pool,
     /// The schema the catalog mirror holds, as last loaded.
     schema: RwLock<Option<Arc<Schema>>>,
+    /// A connection used only for `PRAGMA data_version`, which changes
+    /// whenever any other connection (any process) commits to the file.
+    watcher: Mutex<Option<libsql::Connection>>,
+    /// Bumped by this process after each of its own commits.
+    generation: AtomicU64,
 }
 
 impl TenantDb {
     /// A read-only connection (blocking: call on the blocking pool).
     pub fn conn(&self) -> Result<Pooled> {
         self.pool.get()
+    }
+
+    /// The database's change counter: it moves on every committed write,
+    /// whoever made it (blocking; microseconds).
+    pub fn change_counter(&self) -> Result<(i64, u64)> {
+        let mut watcher = self.watcher.lock().expect("watcher lock");
+        if watcher.is_none() {
+            *watcher = Some(self.pool.connect_raw()?);
+        }
+        let conn = watcher.as_ref().expect("watcher just set");
+        let row = sqlite::query_one(conn, "pragma data_version", ())?.expect("pragma answers");
+        Ok((row.get(0)?, self.generation.load(Ordering::Acquire)))
+    }
+
+    /// Records a commit made by this process.
+    pub fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The current schema; refreshes the catalog's mirror first if the file's
@@ -102,6 +125,8 @@ impl TenantStore {
                         sqlite::execute_batch(conn, "pragma query_only = 1")
                     }),
                     schema: RwLock::new(None),
+                    watcher: Mutex::new(None),
+                    generation: AtomicU64::new(0),
                 }))
             })
             .map_err(|e: Arc<anyhow::Error>| anyhow::anyhow!("{e:#}"))
