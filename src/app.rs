@@ -82,6 +82,8 @@ pub struct App {
     pub catalog: Catalog,
     /// Open tenant databases.
     pub tenants: TenantStore,
+    /// Whole answers of reads, keyed by each database's change counter.
+    pub results: crate::cache::ResultCache,
     /// What `serve` was told.
     pub config: Config,
     /// Spaces by name (`None` remembers an unknown name).
@@ -100,6 +102,10 @@ impl App {
     pub fn new(data: DataDir, catalog: Catalog, config: Config) -> Arc<App> {
         Arc::new(App {
             tenants: TenantStore::new(data.clone(), 1024, Duration::from_secs(300)),
+            results: crate::cache::ResultCache::new(
+                config.settings.int("cache_size_kb").max(64 * 1024) * 1024,
+                Duration::from_secs(300),
+            ),
             data,
             catalog,
             config,

@@ -1,6 +1,7 @@
 //! The HTTP layer: [`router`] builds the whole app, for `serve` and for tests.
 
 mod auth;
+mod cached;
 mod database;
 mod instance;
 pub mod observe;

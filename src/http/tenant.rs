@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::routes::{self, SpaceRoute};
-use super::{auth, database, instance, query, row, schema, shape, space, table};
+use super::{auth, cached, database, instance, query, row, schema, shape, space, table};
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
 use crate::error::{AppError, AppResult};
@@ -177,6 +177,7 @@ async fn serve(
     let credentialed = request.headers().contains_key(header::AUTHORIZATION)
         || request.headers().contains_key(header::COOKIE);
     let method = request.method().clone();
+    let request_headers = request.headers().clone();
     let req = SpaceRequest {
         app,
         space,
@@ -191,23 +192,7 @@ async fn serve(
     if is_post != matches!(route, SpaceRoute::TableCount(..)) {
         return Err(AppError::MethodNotAllowed);
     }
-    let mut response = match &route {
-        SpaceRoute::Index(format) => space::index(&req, *format).await,
-        SpaceRoute::Databases => space::databases(&req).await,
-        SpaceRoute::Actor => instance::actor(&req),
-        SpaceRoute::Versions => instance::versions(&req).await,
-        SpaceRoute::Settings => instance::settings(&req),
-        SpaceRoute::Database(name, format) => database::show(&req, name, *format).await,
-        SpaceRoute::Query(db, format) => query::show(&req, db, *format).await,
-        SpaceRoute::DatabaseSchema(db) => schema::database(&req, db).await,
-        SpaceRoute::Table(db, table, format) => table::show(&req, db, table, *format).await,
-        SpaceRoute::TableSchema(db, table) => schema::table(&req, db, table).await,
-        SpaceRoute::TableCount(db, table) => schema::count(&req, db, table).await,
-        SpaceRoute::Row(db, table, key, format) => row::show(&req, db, table, key, *format).await,
-        SpaceRoute::Redirect(location, status) => {
-            Ok(redirect(&format!("{}{location}", req.base), *status))
-        }
-    }?;
+    let mut response = cached::serve(&req, &route, &request_headers).await?;
     if matches!(
         route,
         SpaceRoute::Table(..)
@@ -230,4 +215,25 @@ fn redirect(location: &str, status: u16) -> Response {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+/// Runs the handler of a parsed route.
+pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response> {
+    match route {
+        SpaceRoute::Index(format) => space::index(req, *format).await,
+        SpaceRoute::Databases => space::databases(req).await,
+        SpaceRoute::Actor => instance::actor(req),
+        SpaceRoute::Versions => instance::versions(req).await,
+        SpaceRoute::Settings => instance::settings(req),
+        SpaceRoute::Database(name, format) => database::show(req, name, *format).await,
+        SpaceRoute::Query(db, format) => query::show(req, db, *format).await,
+        SpaceRoute::DatabaseSchema(db) => schema::database(req, db).await,
+        SpaceRoute::Table(db, table, format) => table::show(req, db, table, *format).await,
+        SpaceRoute::TableSchema(db, table) => schema::table(req, db, table).await,
+        SpaceRoute::TableCount(db, table) => schema::count(req, db, table).await,
+        SpaceRoute::Row(db, table, key, format) => row::show(req, db, table, key, *format).await,
+        SpaceRoute::Redirect(location, status) => {
+            Ok(redirect(&format!("{}{location}", req.base), *status))
+        }
+    }
 }

@@ -1,0 +1,99 @@
+//! The result cache and HTTP caching: repeated reads come from the cache,
+//! any write to the file (from any process) is seen at once, ETags answer
+//! 304, and permission changes still apply within a second.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+use libsette::sqlite;
+
+#[tokio::test]
+async fn writes_from_another_process_are_seen_at_once() {
+    let server = Server::start(&[]);
+    let path = "/demo/library/authors.json?_shape=array&_col=name";
+    let first = server.get(path, None).await;
+    assert_eq!(first.json().as_array().unwrap().len(), 5);
+    let etag = first.header("etag").expect("an ETag").to_owned();
+    let again = server.get(path, None).await;
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    assert_eq!(again.text, first.text);
+
+    // Write to the file directly, as another program would.
+    let file = server.data().join("spaces/demo/library.db");
+    let db = sqlite::open_file(&file).unwrap();
+    let conn = sqlite::connect(&db).unwrap();
+    sqlite::execute(
+        &conn,
+        "insert into authors (name) values (?1)",
+        ["Ngũgĩ wa Thiong'o"],
+    )
+    .unwrap();
+    let after = server.get(path, None).await;
+    assert_eq!(
+        after.json().as_array().unwrap().len(),
+        6,
+        "a write is never hidden by the cache"
+    );
+    assert_ne!(after.header("etag"), Some(etag.as_str()));
+}
+
+#[tokio::test]
+async fn if_none_match_answers_304() {
+    let server = Server::start(&[]);
+    let path = format!("{}/demo/library/books.json?_size=2", server.base);
+    let first = server.client.get(&path).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let second = server
+        .client
+        .get(&path)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 304);
+    let other = server
+        .client
+        .get(&path)
+        .header("If-None-Match", "\"nope\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.headers()["cache-control"], "max-age=5");
+}
+
+#[tokio::test]
+async fn cached_answers_respect_permission_changes() {
+    let server = Server::start(&[]);
+    let path = "/demo/library/books.json?_size=1";
+    assert_eq!(server.get(path, None).await.status, 200);
+    assert_eq!(server.get(path, None).await.status, 200);
+    server.cli(&["space", "set", "demo", "--private"]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(server.get(path, None).await.status, 404);
+
+    let token = server.token(&["demo", "root"]);
+    let authed = server.get(path, Some(&token)).await;
+    assert_eq!(authed.status, 200);
+    assert_eq!(authed.header("cache-control"), Some("no-store, private"));
+    server.cli(&["token", "revoke", "demo", &token]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(server.get(path, Some(&token)).await.status, 401);
+}
+
+#[tokio::test]
+async fn hits_are_counted() {
+    let server = Server::start(&[]);
+    for _ in 0..3 {
+        server.get("/demo/library/books.json?_size=3", None).await;
+    }
+    let metrics = server.get("/metrics", None).await.text;
+    let hits = metrics
+        .lines()
+        .find(|l| l.starts_with(r#"libsette_cache_events_total{cache="results",event="hit"}"#))
+        .unwrap_or_else(|| panic!("no result-cache hits in {metrics}"));
+    let n: u64 = hits.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 2, "{hits}");
+}
