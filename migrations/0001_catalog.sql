@@ -120,6 +120,10 @@ create table databases (
     created_at integer not null,
     -- PRAGMA schema_version of the tenant file when the mirror below was taken
     schema_version integer,
+    -- an immutable database is opened read-only and served under /{db}-{hash}/
+    immutable integer not null default 0 check (immutable in (0, 1)),
+    -- SHA-256 prefix of an immutable file's bytes
+    content_hash text,
     unique (space_id, name)
 );
 
@@ -134,6 +138,8 @@ create table mirror_tables (
     -- the FTS table indexing this table, or the FTS table itself
     fts_table text,
     sql text,
+    -- counted once for immutable databases (like datasette inspect)
+    row_count integer,
     unique (database_id, name)
 );
 

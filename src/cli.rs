@@ -126,6 +126,20 @@ pub enum DbCommand {
         /// Swap an existing database's content atomically.
         #[arg(long)]
         replace: bool,
+        /// Serve it read-only under hashed URLs with long cache lifetimes.
+        #[arg(long)]
+        immutable: bool,
+    },
+    /// Change how a database is served.
+    Set {
+        space: String,
+        db: String,
+        /// Read-only, counted once, hashed URLs (`/{space}/{db}-{hash}/…`).
+        #[arg(long, conflicts_with = "mutable", required_unless_present = "mutable")]
+        immutable: bool,
+        /// Writable again.
+        #[arg(long)]
+        mutable: bool,
     },
     /// List a space's databases.
     List { space: String },
@@ -285,13 +299,30 @@ fn db(conn: &libsql::Connection, data: &DataDir, command: DbCommand) -> Result<(
             file,
             name,
             replace,
+            immutable,
         } => {
             let db = import::import(conn, data, &space, &file, name.as_deref(), replace)?;
             println!(
                 "imported {} as database {db} in space {space}",
                 file.display()
             );
+            if immutable {
+                let hash = import::set_immutable(conn, data, &space, db.as_str(), true)?;
+                println!(
+                    "{db} is immutable, served at /{space}/{db}-{}/",
+                    hash.unwrap_or_default()
+                );
+            }
         }
+        DbCommand::Set {
+            space,
+            db,
+            immutable,
+            ..
+        } => match import::set_immutable(conn, data, &space, &db, immutable)? {
+            Some(hash) => println!("{db} is immutable, served at /{space}/{db}-{hash}/"),
+            None => println!("{db} is mutable"),
+        },
         DbCommand::List { space } => {
             let space = spaces::require(conn, &space)?;
             for db in databases::list(conn, space.id)? {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use libsql::Connection;
 use libsql::ffi;
+use sha2::Digest;
 
 use crate::catalog::{DataDir, databases, mirror, spaces};
 use crate::names::DbName;
@@ -84,6 +85,82 @@ fn temp_copy(source: &Path, dir: &Path) -> Result<TempCopy> {
 
 /// Copies `source` into the space as database `db` (the file's stem by default).
 pub fn import(
+    catalog: &Connection,
+    data: &DataDir,
+    space: &str,
+    source: &Path,
+    name: Option<&str>,
+    replace: bool,
+) -> Result<DbName> {
+    let space_row = spaces::require(catalog, space)?;
+    let stem = source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let existing = databases::find(catalog, space_row.id, name.unwrap_or(stem))?;
+    // An immutable file is replaced by first making it mutable, then immutable again.
+    let was_immutable = existing
+        .as_ref()
+        .is_some_and(|d| d.immutable_hash.is_some());
+    if was_immutable && replace {
+        set_immutable(catalog, data, space, name.unwrap_or(stem), false)?;
+    }
+    let db = import_file(catalog, data, space, source, name, replace)?;
+    if was_immutable {
+        set_immutable(catalog, data, space, db.as_str(), true)?;
+    }
+    Ok(db)
+}
+
+/// Makes a database immutable (opened read-only, row counts taken once,
+/// served under hashed URLs) or mutable again.
+pub fn set_immutable(
+    catalog: &Connection,
+    data: &DataDir,
+    space: &str,
+    db: &str,
+    immutable: bool,
+) -> Result<Option<String>> {
+    let space = spaces::require(catalog, space)?;
+    let Some(row) = databases::find(catalog, space.id, db)? else {
+        bail!("no database named '{db}' in space '{}'", space.name);
+    };
+    let path = data.database_file(&space.name, db);
+    if !immutable {
+        databases::set_immutable(catalog, row.id, None)?;
+        return Ok(None);
+    }
+    {
+        // Everything into the main file, and no WAL left: immutable readers ignore it.
+        let file = sqlite::open_plain(&path)?;
+        let conn = sqlite::connect(&file)?;
+        sqlite::query_one(&conn, "pragma wal_checkpoint(truncate)", ())?;
+        sqlite::query_one(&conn, "pragma journal_mode = delete", ())?;
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let hash = hex::encode(&sha2::Sha256::digest(&bytes)[..4]);
+    let file = sqlite::open_immutable(&path)?;
+    let conn = sqlite::connect(&file)?;
+    mirror::refresh(catalog, row.id, &conn)?;
+    let mut counts = Vec::new();
+    for table in mirror::load(catalog, row.id)?
+        .iter()
+        .filter(|t| t.kind != "view")
+    {
+        let sql = format!(
+            "select count(*) from {}",
+            crate::names::quote_ident(&table.name)
+        );
+        if let Some(r) = sqlite::query_one(&conn, &sql, ())? {
+            counts.push((table.name.clone(), r.get::<i64>(0)?));
+        }
+    }
+    databases::set_row_counts(catalog, row.id, &counts)?;
+    databases::set_immutable(catalog, row.id, Some(&hash))?;
+    Ok(Some(hash))
+}
+
+fn import_file(
     catalog: &Connection,
     data: &DataDir,
     space: &str,

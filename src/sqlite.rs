@@ -48,6 +48,29 @@ pub fn open_file(path: &Path) -> Result<Database> {
     Ok(db)
 }
 
+/// Opens an existing file as immutable: read-only, no locks, no change
+/// detection (SQLite's `immutable=1`), for files that never change.
+pub fn open_immutable(path: &Path) -> Result<Database> {
+    let flags = libsql::OpenFlags::from_bits_retain(
+        libsql::ffi::SQLITE_OPEN_READONLY | libsql::ffi::SQLITE_OPEN_URI,
+    );
+    let absolute =
+        std::fs::canonicalize(path).with_context(|| format!("opening {}", path.display()))?;
+    let uri = format!(
+        "file:{}?immutable=1",
+        percent_encoding::utf8_percent_encode(&absolute.to_string_lossy(), URI_PATH)
+    );
+    now(libsql::Builder::new_local(uri).flags(flags).build())
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Characters escaped in a `file:` URI path.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b'?')
+    .add(b'#')
+    .add(b'%')
+    .add(b' ');
+
 /// Opens an existing local file read-only.
 pub fn open_file_read_only(path: &Path) -> Result<Database> {
     let db = now(libsql::Builder::new_local(path)

@@ -106,9 +106,20 @@ impl TenantStore {
         TenantStore { data, handles }
     }
 
-    /// The open handle for a database the catalog knows (blocking).
-    pub fn open(&self, space: &str, db: &str, database_id: i64) -> Result<Arc<TenantDb>> {
-        let key = (space.to_owned(), db.to_owned());
+    /// The open handle for a database the catalog knows (blocking). An
+    /// immutable database (given its hash) is opened read-only and immutable.
+    pub fn open(
+        &self,
+        space: &str,
+        db: &str,
+        database_id: i64,
+        immutable_hash: Option<&str>,
+    ) -> Result<Arc<TenantDb>> {
+        // The hash is part of the key: a database made (im)mutable gets a new handle.
+        let key = (
+            space.to_owned(),
+            format!("{db}\u{0}{}", immutable_hash.unwrap_or("")),
+        );
         self.handles
             .try_get_with(key, || {
                 let path = self.data.database_file(space, db);
@@ -116,7 +127,10 @@ impl TenantStore {
                 if !path.exists() {
                     anyhow::bail!("database file {} is missing", path.display());
                 }
-                let db = sqlite::open_file(&path)?;
+                let db = match immutable_hash {
+                    Some(_) => sqlite::open_immutable(&path)?,
+                    None => sqlite::open_file(&path)?,
+                };
                 crate::metrics::metrics().open_handles.inc();
                 Ok(Arc::new(TenantDb {
                     database_id,

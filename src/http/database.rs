@@ -55,9 +55,10 @@ pub async fn open_synced(
 ) -> AppResult<(Arc<TenantDb>, Arc<Schema>)> {
     let app = req.app.clone();
     let (space, name, id) = (req.space.space.name.clone(), db.name.clone(), db.id);
+    let hash = db.immutable_hash.clone();
     let catalog = app.catalog.clone();
     let opened = sqlite::blocking(move || {
-        let handle = app.tenants.open(&space, &name, id)?;
+        let handle = app.tenants.open(&space, &name, id, hash.as_deref())?;
         let schema = handle.schema(&*catalog.conn()?)?;
         Ok::<_, anyhow::Error>((handle, schema))
     })
@@ -104,7 +105,23 @@ async fn describe(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<DatabaseVie
         .filter(|t| visible.contains(&t.name))
         .cloned()
         .collect();
-    let counts = {
+    let stored = if db.immutable_hash.is_some() {
+        let id = db.id;
+        Some(
+            req.app
+                .catalog
+                .call(move |conn| databases::row_counts(conn, id))
+                .await?,
+        )
+    } else {
+        None
+    };
+    let counts = if let Some(stored) = stored {
+        stored
+            .into_iter()
+            .map(|(name, n)| (name, n.max(0) as u64))
+            .collect()
+    } else {
         let names: Vec<String> = shown
             .iter()
             .filter(|t| t.kind == "table")
@@ -229,15 +246,48 @@ pub async fn visible_databases(req: &SpaceRequest) -> AppResult<Vec<DatabaseView
     Ok(views)
 }
 
-/// The catalog row of the space's database `name`, or Datasette's 404.
-pub async fn require_database(req: &SpaceRequest, name: &str) -> AppResult<DatabaseRow> {
-    let name = DbName::parse(name).map_err(|_| AppError::NotFound("Database not found"))?;
+/// How a request named a database.
+pub enum Addressed {
+    /// By its plain name.
+    Plain(DatabaseRow),
+    /// An immutable database by `{name}-{hash}`; `current` says whether the hash is today's.
+    Hashed { row: DatabaseRow, current: bool },
+}
+
+/// Finds the database a URL segment names: `name`, or `name-hash` for an immutable one.
+pub async fn find_database(req: &SpaceRequest, segment: &str) -> AppResult<Option<Addressed>> {
     let space_id = req.space_id();
-    req.app
+    let segment = segment.to_owned();
+    let found = req
+        .app
         .catalog
-        .call(move |conn| databases::find(conn, space_id, name.as_str()))
-        .await?
-        .ok_or(AppError::NotFound("Database not found"))
+        .call(move |conn| {
+            if DbName::parse(&segment).is_err() {
+                return Ok(None);
+            }
+            if let Some(row) = databases::find(conn, space_id, &segment)? {
+                return Ok(Some(Addressed::Plain(row)));
+            }
+            let Some((name, hash)) = segment.rsplit_once('-') else {
+                return Ok(None);
+            };
+            Ok(databases::find(conn, space_id, name)?
+                .filter(|row| row.immutable_hash.is_some())
+                .map(|row| Addressed::Hashed {
+                    current: row.immutable_hash.as_deref() == Some(hash),
+                    row,
+                }))
+        })
+        .await?;
+    Ok(found)
+}
+
+/// The catalog row of the space's database `name` (or `name-hash`), or Datasette's 404.
+pub async fn require_database(req: &SpaceRequest, name: &str) -> AppResult<DatabaseRow> {
+    match find_database(req, name).await? {
+        Some(Addressed::Plain(row)) | Some(Addressed::Hashed { row, .. }) => Ok(row),
+        None => Err(AppError::NotFound("Database not found")),
+    }
 }
 
 /// `/{space}/{db}.json` and its page; with `?sql=`, the query's answer.

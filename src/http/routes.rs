@@ -48,6 +48,20 @@ pub enum SpaceRoute {
 }
 
 impl SpaceRoute {
+    /// The database segment the route names, as written in the URL (decoded).
+    pub fn database(&self) -> Option<&str> {
+        match self {
+            SpaceRoute::Database(db, _)
+            | SpaceRoute::Query(db, _)
+            | SpaceRoute::DatabaseSchema(db)
+            | SpaceRoute::Table(db, ..)
+            | SpaceRoute::TableSchema(db, _)
+            | SpaceRoute::TableCount(db, _)
+            | SpaceRoute::Row(db, ..) => Some(db),
+            _ => None,
+        }
+    }
+
     /// A bounded label for logs and metrics.
     pub fn template(&self) -> &'static str {
         match self {

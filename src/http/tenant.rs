@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::routes::{self, SpaceRoute};
+use super::routes::{self, Format, SpaceRoute};
 use super::{auth, cached, database, instance, query, row, schema, shape, space, table};
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
@@ -192,6 +192,37 @@ async fn serve(
     if is_post != matches!(route, SpaceRoute::TableCount(..)) {
         return Err(AppError::MethodNotAllowed);
     }
+    // Immutable databases live under `/{db}-{hash}`: other names redirect there.
+    let mut hashed = false;
+    if let Some(segment) = route.database() {
+        match database::find_database(&req, segment).await? {
+            Some(database::Addressed::Hashed { current: true, .. }) => hashed = true,
+            Some(database::Addressed::Plain(row))
+            | Some(database::Addressed::Hashed {
+                row,
+                current: false,
+            }) if row.immutable_hash.is_some() => {
+                let hash = row.immutable_hash.as_deref().unwrap_or_default();
+                let after = rest
+                    .strip_prefix('/')
+                    .and_then(|r| r.find('/').map(|i| &r[i..]));
+                let suffix = match (after, &route) {
+                    (Some(after), _) => after.to_owned(),
+                    (None, SpaceRoute::Database(_, Format::Json)) => ".json".to_owned(),
+                    (None, SpaceRoute::Database(_, Format::Csv)) => ".csv".to_owned(),
+                    (None, _) => String::new(),
+                };
+                let query = req
+                    .query
+                    .as_deref()
+                    .map(|q| format!("?{q}"))
+                    .unwrap_or_default();
+                let location = format!("{}/{}-{hash}{suffix}{query}", req.base, row.name);
+                return Ok(redirect(&location, 302));
+            }
+            _ => {}
+        }
+    }
     let mut response = cached::serve(&req, &route, &request_headers).await?;
     if matches!(
         route,
@@ -201,7 +232,12 @@ async fn serve(
             | SpaceRoute::Database(..)
     ) {
         let args = crate::read::args::Args::parse(req.query.as_deref());
-        let ttl = req.space.settings.int("default_cache_ttl");
+        // A hashed URL's content can never change: cache it for a year.
+        let ttl = if hashed {
+            365 * 24 * 3600
+        } else {
+            req.space.settings.int("default_cache_ttl")
+        };
         shape::cache_control(&mut response, &args, ttl, req.credentialed);
     }
     Ok(response)
