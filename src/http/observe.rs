@@ -26,7 +26,14 @@ static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 /// Counts, times and traces every request.
 pub async fn observe(request: Request, next: Next) -> Response {
     let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("request", id, method = %request.method(), route = tracing::field::Empty, status = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        id,
+        method = %request.method(),
+        space = tracing::field::Empty,
+        route = tracing::field::Empty,
+        status = tracing::field::Empty
+    );
     let started = Instant::now();
     let m = metrics();
     m.in_flight.inc();

@@ -156,6 +156,7 @@ async fn serve(
     if !visible {
         return Err(AppError::space_not_found());
     }
+    tracing::Span::current().record("space", space_name);
     let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
     *label = super::observe::RouteLabel(route.template());
     let base = request
