@@ -749,6 +749,35 @@ mod tests {
     }
 
     #[test]
+    fn description_as_datasette_words_it() {
+        // Datasette 1.0a41's human_description_en for the same request.
+        let mut c = Conditions::default();
+        let query = "state=CA&n__gt=1&pk__in=1,2&tags__arraycontains=x&created__date=2019\
+                     &notes__isnull=1&_neighborhood__contains=o&n__lte=1.5&state__not=7";
+        let columns = [
+            "pk",
+            "created",
+            "state",
+            "_neighborhood",
+            "tags",
+            "n",
+            "notes",
+        ];
+        column_conditions(
+            &table("facetable", &columns),
+            &Args::parse(Some(query)),
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(
+            human_description_en(&c.descriptions),
+            "where _neighborhood contains \"o\", \"created\" is on date 2019, n > 1, \
+             n \u{2264} 1.5, notes is null, pk in [\"1\", \"2\"], state = \"CA\", \
+             state != 7 and tags contains \"x\""
+        );
+    }
+
+    #[test]
     fn unknown_columns_behave_as_in_sqlite() {
         // A double-quoted unknown name is a string to SQLite.
         assert_eq!(one("nope=1").0, "'nope' = :p0");
