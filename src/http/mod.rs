@@ -14,6 +14,7 @@ mod shape;
 mod space;
 mod table;
 mod table_extras;
+mod table_filters;
 mod tenant;
 
 use std::sync::Arc;

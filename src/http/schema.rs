@@ -6,13 +6,12 @@ use serde_json::json;
 
 use super::database::{open_synced, require_database};
 use super::json_response;
+use super::table_filters;
 use super::tenant::SpaceRequest;
 use crate::error::{AppError, AppResult};
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
-use crate::read::filters;
-use crate::read::table_sql::TableInfo;
 
 /// Every CREATE statement of the database, shadow tables of virtual tables left out.
 pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
@@ -84,8 +83,7 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
     )
     .await?;
     let args = Args::parse(req.query.as_deref());
-    let info = TableInfo::from_schema(found);
-    let conditions = filters::conditions(&info, &args).map_err(|e| AppError::BadRequest(e.0))?;
+    let conditions = table_filters::conditions(req, &database, &schema, found, &args).await?;
     let sql = format!(
         "select count(*) from {}{}",
         crate::names::quote_ident(table),
@@ -93,7 +91,10 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
     );
     let result = exec::run(
         handle,
-        Statement::internal(sql, conditions.params.0, req.time_limit(&args)),
+        Statement {
+            user_sql: conditions.user_sql,
+            ..Statement::internal(sql, conditions.params.0, req.time_limit(&args))
+        },
     )
     .await
     .map_err(super::query::read_error)?;

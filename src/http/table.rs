@@ -12,6 +12,7 @@ use super::database::{open_synced, require_database};
 use super::routes::Format;
 use super::shape::{Output, respond};
 use super::table_extras;
+use super::table_filters;
 use super::tenant::SpaceRequest;
 use crate::catalog::databases::DatabaseRow;
 use crate::catalog::mirror::TableSchema;
@@ -20,7 +21,6 @@ use crate::names::tilde_encode;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
-use crate::read::filters;
 use crate::read::table_sql::{self, Conditions, PagePlan, TableInfo, row_path};
 use crate::tenant::{Schema, TenantDb};
 
@@ -65,6 +65,9 @@ pub async fn show(
     table: &str,
     format: Format,
 ) -> AppResult<Response> {
+    if let Some(redirect) = table_filters::form_redirect(req, db, table, format).await? {
+        return Ok(redirect);
+    }
     let ctx = read_page(req, db, table).await?;
     if format == Format::Html {
         return super::pages::table(req, &ctx.database.name, table, &ctx.plan.columns, &ctx.rows);
@@ -113,7 +116,8 @@ pub async fn read_page<'a>(
     Output::from_args(&args)?;
     let info = TableInfo::from_schema(schema_table);
     let settings = &req.space.settings;
-    let conditions = filters::conditions(&info, &args).map_err(|e| AppError::BadRequest(e.0))?;
+    let conditions =
+        table_filters::conditions(req, &database, &schema, schema_table, &args).await?;
     let plan = table_sql::plan(
         &info,
         &args,
@@ -126,6 +130,7 @@ pub async fn read_page<'a>(
         handle.clone(),
         Statement {
             params: plan.params.0.clone(),
+            user_sql: conditions.user_sql,
             ..Statement::internal(plan.sql.clone(), vec![], req.time_limit(&args))
         },
     )

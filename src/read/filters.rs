@@ -1,34 +1,918 @@
-//! Column filters from the query string (`?col=value`, `?col__op=value`)
-//! turned into WHERE clauses with parameters, as Datasette's filters do.
+//! Column filters from the query string (`?col=value`, `?col__op=value`),
+//! `?_where=` fragments and `?_through=` joins, turned into WHERE clauses with
+//! parameters and English descriptions, as Datasette 1.0a41's filters do; and
+//! the `_filter_column`/`_filter_op`/`_filter_value` form's redirect.
+//!
+//! Permission checks (`_where` needs `execute-sql`, `_through` needs
+//! `view-table` on the joined table) belong to the caller, in `http::table_filters`.
 
-use super::args::Args;
-use super::table_sql::{BadArg, Conditions, TableInfo};
+use libsql::Value;
+use serde_json::Value as Json;
+
+use super::args::{Args, encode};
+use super::table_sql::{BadArg, Conditions};
+use crate::catalog::mirror::TableSchema;
 use crate::names::quote_ident;
+use crate::tenant::Schema;
 
-/// Builds the conditions of a table request from its filter arguments:
-/// every argument not starting with `_` (or holding `__`) names a column.
-pub fn conditions(table: &TableInfo, args: &Args) -> Result<Conditions, BadArg> {
-    let mut conditions = Conditions::default();
-    let mut filters: Vec<(&str, &str)> = args
+/// One filter operator: the `op` of `?col__op=value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Exact,
+    Not,
+    Contains,
+    NotContains,
+    EndsWith,
+    StartsWith,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    NotLike,
+    Glob,
+    In,
+    NotIn,
+    ArrayContains,
+    ArrayNotContains,
+    Date,
+    IsNull,
+    NotNull,
+    IsBlank,
+    NotBlank,
+}
+
+impl Op {
+    /// The operator named `key`; unknown operators are ignored, as Datasette ignores them.
+    pub fn parse(key: &str) -> Option<Op> {
+        Some(match key {
+            "exact" => Op::Exact,
+            "not" => Op::Not,
+            "contains" => Op::Contains,
+            "notcontains" => Op::NotContains,
+            "endswith" => Op::EndsWith,
+            "startswith" => Op::StartsWith,
+            "gt" => Op::Gt,
+            "gte" => Op::Gte,
+            "lt" => Op::Lt,
+            "lte" => Op::Lte,
+            "like" => Op::Like,
+            "notlike" => Op::NotLike,
+            "glob" => Op::Glob,
+            "in" => Op::In,
+            "notin" => Op::NotIn,
+            "arraycontains" => Op::ArrayContains,
+            "arraynotcontains" => Op::ArrayNotContains,
+            "date" => Op::Date,
+            "isnull" => Op::IsNull,
+            "notnull" => Op::NotNull,
+            "isblank" => Op::IsBlank,
+            "notblank" => Op::NotBlank,
+            _ => return None,
+        })
+    }
+}
+
+/// The filter arguments of a request: every key but those starting with `_`
+/// and holding no `__`, sorted by key then value (Datasette's order).
+pub fn filter_args(args: &Args) -> Vec<(&str, &str)> {
+    let mut pairs: Vec<(&str, &str)> = args
         .pairs()
         .iter()
         .filter(|(k, _)| !k.starts_with('_') || k.contains("__"))
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    filters.sort();
-    for (key, value) in filters {
+    pairs.sort();
+    pairs
+}
+
+/// Adds the column filters of `args` on `table` to `conditions`.
+pub fn column_conditions(
+    table: &TableSchema,
+    args: &Args,
+    conditions: &mut Conditions,
+) -> Result<(), BadArg> {
+    for (key, value) in filter_args(args) {
         let (column, op) = key.rsplit_once("__").unwrap_or((key, "exact"));
-        let known =
-            table.columns.iter().any(|c| c == column) || (table.use_rowid() && column == "rowid");
-        if !known {
+        let Some(op) = Op::parse(op) else {
             continue;
+        };
+        let (clause, params) = where_clause(table, column, op, value)?;
+        let mut clause = clause;
+        for (i, param) in params.into_iter().enumerate() {
+            let placeholder = conditions.params.add(param);
+            clause = clause.replace(&format!("{{p{i}}}"), &placeholder);
         }
-        let col = quote_ident(column);
-        if op == "exact" {
-            let p = conditions.params.add(value.to_owned());
-            conditions.clauses.push(format!("{col} = {p}"));
-            conditions.descriptions.push(format!("{column} = {value}"));
+        conditions.clauses.push(clause);
+        conditions
+            .descriptions
+            .push(description(column, op, value)?);
+    }
+    Ok(())
+}
+
+/// Whether SQLite resolves `column` in `table`: a column (any case, hidden
+/// ones included) or a rowid alias.
+fn resolves(table: &TableSchema, column: &str) -> bool {
+    ["rowid", "oid", "_rowid_"]
+        .iter()
+        .any(|alias| alias.eq_ignore_ascii_case(column))
+        || table
+            .columns
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case(column))
+}
+
+/// An SQL string literal.
+fn sql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A plain identifier, which Datasette leaves unquoted in `in (…)` filters.
+fn is_boring(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The SQL of one filter, with `{p0}`, `{p1}`… standing for its parameters.
+fn where_clause(
+    table: &TableSchema,
+    column: &str,
+    op: Op,
+    value: &str,
+) -> Result<(String, Vec<Value>), BadArg> {
+    // Datasette double-quotes the column; SQLite reads a double-quoted name
+    // that is no column as a string, so a filter on an unknown column
+    // compares that string (`?nope=1` matches nothing, `?nope__notnull=1` everything).
+    let c = if resolves(table, column) {
+        quote_ident(column)
+    } else {
+        match op {
+            Op::In | Op::NotIn if is_boring(column) => {
+                return Err(BadArg(format!("no such column: {column}")));
+            }
+            Op::ArrayContains | Op::ArrayNotContains => {
+                return Err(BadArg(format!("no such column: {}.{column}", table.name)));
+            }
+            _ => sql_string(column),
+        }
+    };
+    let text = |v: String| vec![Value::Text(v)];
+    Ok(match op {
+        Op::Exact => (format!("{c} = {{p0}}"), text(value.into())),
+        Op::Not => (format!("{c} != {{p0}}"), text(value.into())),
+        Op::Contains => (format!("{c} like {{p0}}"), text(format!("%{value}%"))),
+        Op::NotContains => (format!("{c} not like {{p0}}"), text(format!("%{value}%"))),
+        Op::EndsWith => (format!("{c} like {{p0}}"), text(format!("%{value}"))),
+        Op::StartsWith => (format!("{c} like {{p0}}"), text(format!("{value}%"))),
+        // Comparisons turn a numeric value into a number.
+        Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+            let sign = match op {
+                Op::Gt => ">",
+                Op::Gte => ">=",
+                Op::Lt => "<",
+                _ => "<=",
+            };
+            (format!("{c} {sign} {{p0}}"), vec![numeric(value)])
+        }
+        Op::Like => (format!("{c} like {{p0}}"), text(value.into())),
+        Op::NotLike => (format!("{c} not like {{p0}}"), text(value.into())),
+        Op::Glob => (format!("{c} glob {{p0}}"), text(value.into())),
+        Op::In | Op::NotIn => {
+            let values = in_values(value)?;
+            let params: Vec<Value> = values.iter().map(bind_json).collect::<Result<_, _>>()?;
+            let placeholders: Vec<String> =
+                (0..params.len()).map(|i| format!("{{p{i}}}")).collect();
+            let not = if op == Op::NotIn { " not" } else { "" };
+            (format!("{c}{not} in ({})", placeholders.join(", ")), params)
+        }
+        Op::ArrayContains | Op::ArrayNotContains => {
+            let not = if op == Op::ArrayNotContains {
+                " not"
+            } else {
+                ""
+            };
+            (
+                format!(
+                    "{{p0}}{not} in (select value from json_each({}.{c}))",
+                    quote_ident(&table.name)
+                ),
+                text(value.into()),
+            )
+        }
+        Op::Date => (format!("date({c}) = {{p0}}"), text(value.into())),
+        Op::IsNull => (format!("{c} is null"), vec![]),
+        Op::NotNull => (format!("{c} is not null"), vec![]),
+        Op::IsBlank => (format!("({c} is null or {c} = '')"), vec![]),
+        Op::NotBlank => (format!("({c} is not null and {c} != '')"), vec![]),
+    })
+}
+
+/// Datasette's English for one filter, as `_extra=human_description_en` lists it.
+fn description(column: &str, op: Op, value: &str) -> Result<String, BadArg> {
+    let digits = !value.is_empty() && value.chars().all(|c| c.is_ascii_digit());
+    let quoted = |verb: &str| format!("{column} {verb} \"{value}\"");
+    Ok(match op {
+        Op::Exact if digits => format!("{column} = {value}"),
+        Op::Exact => quoted("="),
+        Op::Not if digits => format!("{column} != {value}"),
+        Op::Not => quoted("!="),
+        Op::Contains | Op::ArrayContains => quoted("contains"),
+        Op::NotContains | Op::ArrayNotContains => quoted("does not contain"),
+        Op::EndsWith => quoted("ends with"),
+        Op::StartsWith => quoted("starts with"),
+        Op::Gt => format!("{column} > {value}"),
+        Op::Gte => format!("{column} \u{2265} {value}"),
+        Op::Lt => format!("{column} < {value}"),
+        Op::Lte => format!("{column} \u{2264} {value}"),
+        Op::Like => quoted("like"),
+        Op::NotLike => quoted("not like"),
+        Op::Glob => quoted("glob"),
+        Op::In => format!("{column} in {}", python_json_list(&in_values(value)?)),
+        Op::NotIn => format!("{column} not in {}", python_json_list(&in_values(value)?)),
+        Op::Date => format!("\"{column}\" is on date {value}"),
+        Op::IsNull => format!("{column} is null"),
+        Op::NotNull => format!("{column} is not null"),
+        Op::IsBlank => format!("{column} is blank"),
+        Op::NotBlank => format!("{column} is not blank"),
+    })
+}
+
+/// The values of `__in`/`__notin`: a JSON array, or comma-separated and trimmed.
+fn in_values(value: &str) -> Result<Vec<Json>, BadArg> {
+    if value.starts_with('[') {
+        serde_json::from_str::<Vec<Json>>(value)
+            .map_err(|e| BadArg(format!("Invalid JSON list in __in filter: {e}")))
+    } else {
+        Ok(value
+            .split(',')
+            .map(|v| Json::String(v.trim_matches(is_python_space).to_owned()))
+            .collect())
+    }
+}
+
+/// Python's `str.isspace()`, which `strip()` and `split()` use.
+fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// A JSON scalar as an SQL parameter (Python's sqlite3 binds `true` as 1).
+fn bind_json(value: &Json) -> Result<Value, BadArg> {
+    Ok(match value {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Integer(i64::from(*b)),
+        Json::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::Integer(i),
+            (None, Some(_)) if n.is_u64() => {
+                return Err(BadArg(
+                    "Python int too large to convert to SQLite INTEGER".into(),
+                ));
+            }
+            (None, Some(f)) => Value::Real(f),
+            (None, None) => Value::Null,
+        },
+        Json::String(s) => Value::Text(s.clone()),
+        Json::Array(_) | Json::Object(_) => {
+            return Err(BadArg(
+                "Filter values must be strings, numbers, booleans or null".into(),
+            ));
+        }
+    })
+}
+
+/// Datasette's numeric conversion for comparisons: an integer, else a
+/// finite float, else the text itself.
+fn numeric(value: &str) -> Value {
+    let trimmed = value.trim_matches(is_python_space);
+    let unsigned = trimmed.strip_prefix(['+', '-']).unwrap_or(trimmed);
+    let int_like = !unsigned.is_empty()
+        && !unsigned.starts_with('_')
+        && !unsigned.ends_with('_')
+        && !unsigned.contains("__")
+        && unsigned.chars().all(|c| c.is_ascii_digit() || c == '_');
+    if int_like {
+        if let Ok(i) = trimmed.replace('_', "").parse::<i64>() {
+            return Value::Integer(i);
         }
     }
-    Ok(conditions)
+    let lower = trimmed.to_ascii_lowercase();
+    // Rust accepts "inf" and "nan" as Python does, and both are refused below;
+    // it does not accept Python's "1_000.5" (rare enough to stay text).
+    if !lower.is_empty() && !lower.contains('_') {
+        if let Ok(f) = lower.parse::<f64>() {
+            if f.is_finite() {
+                return Value::Real(f);
+            }
+        }
+    }
+    Value::Text(value.to_owned())
+}
+
+/// Python's `json.dumps(list)`: `", "` between items, non-ASCII escaped.
+pub fn python_json_list(values: &[Json]) -> String {
+    let items: Vec<String> = values.iter().map(python_json).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn python_json(value: &Json) -> String {
+    match value {
+        Json::Null => "null".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => python_float(f),
+            _ => n.to_string(),
+        },
+        Json::String(s) => python_json_string(s),
+        Json::Array(items) => python_json_list(items),
+        Json::Object(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", python_json_string(k), python_json(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+fn python_json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Python's `repr(float)`: shortest digits, exponent form outside 1e-4..1e16.
+pub fn python_float(f: f64) -> String {
+    let sci = format!("{f:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..16).contains(&exponent) {
+        let plain = format!("{f}");
+        if plain.contains('.') {
+            plain
+        } else {
+            format!("{plain}.0")
+        }
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    }
+}
+
+/// Adds each `?_where=` fragment, parenthesised so that an `or` in one can't
+/// escape the other conditions (Datasette joins them bare). The caller has
+/// checked `execute-sql`.
+pub fn where_conditions(args: &Args, conditions: &mut Conditions) {
+    for fragment in args.get_all("_where") {
+        conditions.clauses.push(format!("({fragment})"));
+        conditions.user_sql = true;
+    }
+}
+
+/// One `?_through={"table": …, "column": …, "value": …}`: rows of this table
+/// linked through `table` to `column = value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Through {
+    pub table: String,
+    pub column: String,
+    pub value: Json,
+}
+
+/// Parses every `?_through=`.
+pub fn throughs(args: &Args) -> Result<Vec<Through>, BadArg> {
+    args.get_all("_through")
+        .into_iter()
+        .map(|text| {
+            let bad = || {
+                BadArg(
+                    "Invalid _through - expected JSON like {\"table\": …, \"column\": …, \"value\": …}"
+                        .into(),
+                )
+            };
+            let data: Json = serde_json::from_str(text).map_err(|_| bad())?;
+            let field = |name: &str| data.get(name).and_then(Json::as_str).map(str::to_owned);
+            Ok(Through {
+                table: field("table").ok_or_else(bad)?,
+                column: field("column").ok_or_else(bad)?,
+                value: data.get("value").cloned().ok_or_else(bad)?,
+            })
+        })
+        .collect()
+}
+
+/// Adds one `_through` join; the caller has checked `view-table` on its table.
+pub fn through_condition(
+    schema: &Schema,
+    table: &TableSchema,
+    through: &Through,
+    conditions: &mut Conditions,
+) -> Result<(), BadArg> {
+    let link = schema.table(&through.table).and_then(|t| {
+        t.foreign_keys
+            .iter()
+            .find(|fk| fk.other_table == table.name)
+            .map(|fk| (t, fk))
+    });
+    let Some((through_table, fk)) = link else {
+        return Err(BadArg(
+            "Invalid _through - could not find corresponding foreign key".into(),
+        ));
+    };
+    if !resolves(through_table, &through.column) {
+        return Err(BadArg(format!("no such column: {}", through.column)));
+    }
+    let param = conditions.params.add(bind_json(&through.value)?);
+    conditions.clauses.push(format!(
+        "{} in (select {} from {} where {} = {param})",
+        quote_ident(&fk.other_column),
+        quote_ident(&fk.column),
+        quote_ident(&through.table),
+        quote_ident(&through.column),
+    ));
+    let value = match &through.value {
+        Json::String(s) => s.clone(),
+        Json::Null => "None".into(),
+        Json::Bool(true) => "True".into(),
+        Json::Bool(false) => "False".into(),
+        Json::Number(n) if n.is_f64() => python_float(n.as_f64().unwrap_or_default()),
+        other => other.to_string(),
+    };
+    conditions.descriptions.push(format!(
+        "{}.{} = \"{value}\"",
+        through.table, through.column
+    ));
+    Ok(())
+}
+
+/// Datasette's `human_description_en` for a list of descriptions:
+/// `where a, b and c`, or empty.
+pub fn human_description_en(descriptions: &[String]) -> String {
+    match descriptions {
+        [] => String::new(),
+        [one] => format!("where {one}"),
+        [rest @ .., last] => format!("where {} and {last}", rest.join(", ")),
+    }
+}
+
+/// The query string the `_filter_column`/`_filter_op`/`_filter_value` form
+/// (and its numbered `_filter_column_N` variants) redirects to, or `None`
+/// when the request has none of those keys.
+pub fn filter_form_redirect(args: &Args) -> Option<String> {
+    let mut add: Vec<(String, String)> = Vec::new();
+    let mut remove: Vec<String> = Vec::new();
+    let mut filter = |column: &str, op: &str, value: &str| {
+        let (op, value) = op.split_once("__").unwrap_or((op, value));
+        if !column.is_empty() {
+            add.push((format!("{column}__{op}"), value.to_owned()));
+        }
+    };
+    filter(
+        args.get("_filter_column").unwrap_or(""),
+        args.get("_filter_op").unwrap_or(""),
+        args.get("_filter_value").unwrap_or(""),
+    );
+    for key in ["_filter_column", "_filter_op", "_filter_value"] {
+        if args.has(key) {
+            remove.push(key.into());
+        }
+    }
+    let mut numbered: Vec<&str> = Vec::new();
+    for (key, _) in args.pairs() {
+        let is_numbered = key
+            .strip_prefix("_filter_column_")
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if is_numbered && !numbered.contains(&key.as_str()) {
+            numbered.push(key);
+        }
+    }
+    for key in numbered {
+        let number = &key["_filter_column_".len()..];
+        let op = args
+            .get(&format!("_filter_op_{number}"))
+            .filter(|o| !o.is_empty())
+            .unwrap_or("exact");
+        let value = args.get(&format!("_filter_value_{number}")).unwrap_or("");
+        filter(args.get(key).unwrap_or(""), op, value);
+        for prefix in ["_filter_column_", "_filter_op_", "_filter_value_"] {
+            remove.push(format!("{prefix}{number}"));
+        }
+    }
+    if add.is_empty() && remove.is_empty() {
+        return None;
+    }
+    // Python's parse_qsl drops blank values from the kept arguments.
+    let kept = args
+        .pairs()
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && !remove.contains(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    Some(encode(
+        kept.chain(add.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::mirror::{ColumnSchema, ForeignKey};
+
+    fn table(name: &str, columns: &[&str]) -> TableSchema {
+        TableSchema {
+            name: name.into(),
+            kind: "table",
+            hidden: false,
+            fts_table: None,
+            sql: None,
+            columns: columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ColumnSchema {
+                    cid: i as i64,
+                    name: (*c).into(),
+                    decl_type: String::new(),
+                    notnull: false,
+                    pk: 0,
+                    hidden: false,
+                })
+                .collect(),
+            foreign_keys: vec![],
+        }
+    }
+
+    fn t() -> TableSchema {
+        table("my \"t\"", &["n", "a b", "[x]", "it's"])
+    }
+
+    /// The one clause, its parameters and its description for `query`.
+    fn one(query: &str) -> (String, Vec<Value>, String) {
+        let mut c = Conditions::default();
+        column_conditions(&t(), &Args::parse(Some(query)), &mut c).unwrap();
+        assert_eq!(c.clauses.len(), 1, "{query}: {:?}", c.clauses);
+        let params = c.params.0.into_iter().map(|(_, v)| v).collect();
+        (c.clauses.remove(0), params, c.descriptions.remove(0))
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    #[test]
+    fn every_operator() {
+        let cases: Vec<(&str, &str, Vec<Value>, &str)> = vec![
+            ("n=5", "\"n\" = :p0", vec![text("5")], "n = 5"),
+            ("n__exact=x", "\"n\" = :p0", vec![text("x")], "n = \"x\""),
+            ("a+b__not=5", "\"a b\" != :p0", vec![text("5")], "a b != 5"),
+            (
+                "a+b__not=x",
+                "\"a b\" != :p0",
+                vec![text("x")],
+                "a b != \"x\"",
+            ),
+            (
+                "n__contains=o",
+                "\"n\" like :p0",
+                vec![text("%o%")],
+                "n contains \"o\"",
+            ),
+            (
+                "n__notcontains=o",
+                "\"n\" not like :p0",
+                vec![text("%o%")],
+                "n does not contain \"o\"",
+            ),
+            (
+                "n__endswith=z",
+                "\"n\" like :p0",
+                vec![text("%z")],
+                "n ends with \"z\"",
+            ),
+            (
+                "n__startswith=z",
+                "\"n\" like :p0",
+                vec![text("z%")],
+                "n starts with \"z\"",
+            ),
+            (
+                "n__gt=10",
+                "\"n\" > :p0",
+                vec![Value::Integer(10)],
+                "n > 10",
+            ),
+            (
+                "n__gte=1.5",
+                "\"n\" >= :p0",
+                vec![Value::Real(1.5)],
+                "n \u{2265} 1.5",
+            ),
+            (
+                "n__lt=-3",
+                "\"n\" < :p0",
+                vec![Value::Integer(-3)],
+                "n < -3",
+            ),
+            (
+                "n__lte=2019-01-01",
+                "\"n\" <= :p0",
+                vec![text("2019-01-01")],
+                "n \u{2264} 2019-01-01",
+            ),
+            (
+                "n__like=a_b",
+                "\"n\" like :p0",
+                vec![text("a_b")],
+                "n like \"a_b\"",
+            ),
+            (
+                "n__notlike=a%",
+                "\"n\" not like :p0",
+                vec![text("a%")],
+                "n not like \"a%\"",
+            ),
+            (
+                "n__glob=*x",
+                "\"n\" glob :p0",
+                vec![text("*x")],
+                "n glob \"*x\"",
+            ),
+            (
+                "n__in=a,+b",
+                "\"n\" in (:p0, :p1)",
+                vec![text("a"), text("b")],
+                "n in [\"a\", \"b\"]",
+            ),
+            (
+                "n__notin=[1,\"é\",null,true,2.5]",
+                "\"n\" not in (:p0, :p1, :p2, :p3, :p4)",
+                vec![
+                    Value::Integer(1),
+                    text("é"),
+                    Value::Null,
+                    Value::Integer(1),
+                    Value::Real(2.5),
+                ],
+                "n not in [1, \"\\u00e9\", null, true, 2.5]",
+            ),
+            ("n__in=[]", "\"n\" in ()", vec![], "n in []"),
+            (
+                "%5Bx%5D__arraycontains=v",
+                ":p0 in (select value from json_each(\"my \"\"t\"\"\".\"[x]\"))",
+                vec![text("v")],
+                "[x] contains \"v\"",
+            ),
+            (
+                "n__arraynotcontains=v",
+                ":p0 not in (select value from json_each(\"my \"\"t\"\"\".\"n\"))",
+                vec![text("v")],
+                "n does not contain \"v\"",
+            ),
+            (
+                "n__date=2019-01-15",
+                "date(\"n\") = :p0",
+                vec![text("2019-01-15")],
+                "\"n\" is on date 2019-01-15",
+            ),
+            (
+                "it%27s__isnull=1",
+                "\"it's\" is null",
+                vec![],
+                "it's is null",
+            ),
+            ("n__notnull=0", "\"n\" is not null", vec![], "n is not null"),
+            (
+                "n__isblank=1",
+                "(\"n\" is null or \"n\" = '')",
+                vec![],
+                "n is blank",
+            ),
+            (
+                "n__notblank=1",
+                "(\"n\" is not null and \"n\" != '')",
+                vec![],
+                "n is not blank",
+            ),
+        ];
+        for (query, sql, params, description) in cases {
+            let (got_sql, got_params, got_description) = one(query);
+            assert_eq!(got_sql, sql, "{query}");
+            assert_eq!(got_params, params, "{query}");
+            assert_eq!(got_description, description, "{query}");
+        }
+    }
+
+    #[test]
+    fn numbering_order_and_ignored_arguments() {
+        let mut c = Conditions::default();
+        let args = Args::parse(Some(
+            "n__lt=9&_size=3&n__in=1,2&n__gt=2&_neighborhood__exact=x&n__nope=1&_city=2&N=3",
+        ));
+        column_conditions(&table("t", &["n", "_neighborhood"]), &args, &mut c).unwrap();
+        // Sorted by key then value; `_`-keys without `__` and unknown ops ignored.
+        assert_eq!(
+            c.clauses,
+            [
+                "\"N\" = :p0",
+                "\"_neighborhood\" = :p1",
+                "\"n\" > :p2",
+                "\"n\" in (:p3, :p4)",
+                "\"n\" < :p5",
+            ]
+        );
+        assert_eq!(
+            human_description_en(&c.descriptions),
+            "where N = 3, _neighborhood = \"x\", n > 2, n in [\"1\", \"2\"] and n < 9"
+        );
+        assert_eq!(human_description_en(&[]), "");
+        assert_eq!(human_description_en(&["a".into()]), "where a");
+    }
+
+    #[test]
+    fn description_as_datasette_words_it() {
+        // Datasette 1.0a41's human_description_en for the same request.
+        let mut c = Conditions::default();
+        let query = "state=CA&n__gt=1&pk__in=1,2&tags__arraycontains=x&created__date=2019\
+                     &notes__isnull=1&_neighborhood__contains=o&n__lte=1.5&state__not=7";
+        let columns = [
+            "pk",
+            "created",
+            "state",
+            "_neighborhood",
+            "tags",
+            "n",
+            "notes",
+        ];
+        column_conditions(
+            &table("facetable", &columns),
+            &Args::parse(Some(query)),
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(
+            human_description_en(&c.descriptions),
+            "where _neighborhood contains \"o\", \"created\" is on date 2019, n > 1, \
+             n \u{2264} 1.5, notes is null, pk in [\"1\", \"2\"], state = \"CA\", \
+             state != 7 and tags contains \"x\""
+        );
+    }
+
+    #[test]
+    fn unknown_columns_behave_as_in_sqlite() {
+        // A double-quoted unknown name is a string to SQLite.
+        assert_eq!(one("nope=1").0, "'nope' = :p0");
+        assert_eq!(one("it%27s2__notnull=1").0, "'it''s2' is not null");
+        assert_eq!(one("rowid__gt=3").0, "\"rowid\" > :p0");
+        let bad = |q: &str| {
+            column_conditions(&t(), &Args::parse(Some(q)), &mut Conditions::default())
+                .unwrap_err()
+                .0
+        };
+        assert_eq!(bad("nope__in=1"), "no such column: nope");
+        assert_eq!(
+            bad("nope__arraycontains=1"),
+            "no such column: my \"t\".nope"
+        );
+        assert_eq!(one("no+pe__in=1").0, "'no pe' in (:p0)");
+        assert!(bad("n__in=[1,").starts_with("Invalid JSON list in __in filter"));
+        assert!(bad("n__in=[[1]]").starts_with("Filter values must be"));
+    }
+
+    #[test]
+    fn numeric_conversion() {
+        assert_eq!(numeric("10"), Value::Integer(10));
+        assert_eq!(numeric(" +7 "), Value::Integer(7));
+        assert_eq!(numeric("1_000"), Value::Integer(1000));
+        assert_eq!(numeric("10.75"), Value::Real(10.75));
+        assert_eq!(numeric("1e3"), Value::Real(1000.0));
+        assert_eq!(numeric("inf"), text("inf"));
+        assert_eq!(numeric("nan"), text("nan"));
+        assert_eq!(numeric("2019-01-16"), text("2019-01-16"));
+        assert_eq!(numeric(""), text(""));
+        assert_eq!(numeric("99999999999999999999"), Value::Real(1e20));
+    }
+
+    #[test]
+    fn python_reprs() {
+        assert_eq!(python_float(1.0), "1.0");
+        assert_eq!(python_float(2.5), "2.5");
+        assert_eq!(python_float(0.0001), "0.0001");
+        assert_eq!(python_float(0.00001), "1e-05");
+        assert_eq!(python_float(1e16), "1e+16");
+        assert_eq!(python_float(123456789012345.6), "123456789012345.6");
+        assert_eq!(
+            python_json_list(&[Json::from("a\"\n✓😀")]),
+            "[\"a\\\"\\n\\u2713\\ud83d\\ude00\"]"
+        );
+    }
+
+    #[test]
+    fn where_fragments_are_parenthesised() {
+        let mut c = Conditions::default();
+        where_conditions(&Args::parse(Some("_where=a=1+or+b=2&_where=c")), &mut c);
+        assert_eq!(c.clauses, ["(a=1 or b=2)", "(c)"]);
+        assert!(c.user_sql);
+        assert!(c.descriptions.is_empty());
+    }
+
+    #[test]
+    fn through_joins() {
+        let mut link = table("link's", &["item_id", "tag id"]);
+        link.foreign_keys.push(ForeignKey {
+            column: "item_id".into(),
+            other_table: "items".into(),
+            other_column: "id".into(),
+        });
+        let schema = Schema {
+            version: 1,
+            tables: vec![table("items", &["id"]), link],
+        };
+        let items = schema.table("items").unwrap().clone();
+        let parse = |json: &str| {
+            let query = format!("_through={}", crate::read::args::quote_plus(json));
+            throughs(&Args::parse(Some(&query)))
+        };
+        let through = parse(r#"{"table": "link's", "column": "tag id", "value": 3}"#).unwrap();
+        let mut c = Conditions::default();
+        c.params.add("earlier");
+        through_condition(&schema, &items, &through[0], &mut c).unwrap();
+        assert_eq!(
+            c.clauses,
+            ["\"id\" in (select \"item_id\" from \"link's\" where \"tag id\" = :p1)"]
+        );
+        assert_eq!(c.params.0[1].1, Value::Integer(3));
+        assert_eq!(c.descriptions, ["link's.tag id = \"3\""]);
+
+        let error = |json: &str| {
+            let through = parse(json)?;
+            through_condition(&schema, &items, &through[0], &mut Conditions::default())
+        };
+        assert!(error("nope").unwrap_err().0.starts_with("Invalid _through"));
+        assert!(
+            error(r#"{"table": "link's"}"#)
+                .unwrap_err()
+                .0
+                .starts_with("Invalid _through")
+        );
+        assert_eq!(
+            error(r#"{"table": "items", "column": "id", "value": 1}"#)
+                .unwrap_err()
+                .0,
+            "Invalid _through - could not find corresponding foreign key"
+        );
+        assert_eq!(
+            error(r#"{"table": "link's", "column": "nope", "value": 1}"#)
+                .unwrap_err()
+                .0,
+            "no such column: nope"
+        );
+    }
+
+    #[test]
+    fn filter_form_redirects() {
+        let redirect = |q: &str| filter_form_redirect(&Args::parse(Some(q)));
+        assert_eq!(redirect("_size=2"), None);
+        assert_eq!(
+            redirect("_filter_column=state&_filter_op=exact&_filter_value=MI").as_deref(),
+            Some("state__exact=MI")
+        );
+        // Datasette's own answer to this request.
+        assert_eq!(
+            redirect(
+                "x=1&y=&_filter_column_1=state&_filter_op_1=contains__foo&_filter_value_1=zz\
+                 &_filter_column_2=&_filter_op=gt&_filter_column=n&_filter_value=%20a%2Cb"
+            )
+            .as_deref(),
+            Some("x=1&n__gt=+a%2Cb&state__contains=foo")
+        );
+        assert_eq!(redirect("_filter_value=1").as_deref(), Some(""));
+        assert_eq!(
+            redirect("_filter_column=a%20b&_filter_op=lt").as_deref(),
+            Some("a+b__lt=")
+        );
+        assert_eq!(
+            redirect("_filter_column_3=n&_filter_value_3=4").as_deref(),
+            Some("n__exact=4")
+        );
+    }
 }

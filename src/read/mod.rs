@@ -5,6 +5,7 @@
 pub mod args;
 pub mod exec;
 pub mod filters;
+pub mod search;
 pub mod sql_text;
 pub mod table_sql;
 pub mod values;

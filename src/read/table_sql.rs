@@ -72,6 +72,8 @@ pub struct Conditions {
     pub params: Params,
     /// Human descriptions of each filter, for `_extra=human_description_en`.
     pub descriptions: Vec<String>,
+    /// A clause holds user SQL (`_where`): run under the read-only authorizer.
+    pub user_sql: bool,
 }
 
 impl Conditions {
