@@ -88,6 +88,8 @@ pub struct App {
     pub config: Config,
     /// Spaces by name (`None` remembers an unknown name).
     spaces: moka::future::Cache<String, Option<Arc<SpaceInfo>>>,
+    /// Each space's databases.
+    databases: moka::future::Cache<i64, Arc<Vec<crate::catalog::databases::DatabaseRow>>>,
     /// Tokens by SHA-256 of their secret (`None` remembers an unknown token).
     tokens: moka::future::Cache<Vec<u8>, Option<TokenRecord>>,
     /// Recent permission answers.
@@ -110,6 +112,7 @@ impl App {
             catalog,
             config,
             spaces: short_lived(10_000),
+            databases: short_lived(10_000),
             tokens: short_lived(100_000),
             decisions: short_lived(100_000),
             touched: once_a_minute(),
@@ -145,6 +148,24 @@ impl App {
             })
             .await
             .map(|entry| counted("spaces", entry))
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+    }
+
+    /// The databases of a space, by name.
+    pub async fn databases(
+        &self,
+        space_id: i64,
+    ) -> Result<Arc<Vec<crate::catalog::databases::DatabaseRow>>> {
+        let catalog = self.catalog.clone();
+        self.databases
+            .entry(space_id)
+            .or_try_insert_with(async move {
+                catalog
+                    .call(move |conn| crate::catalog::databases::list(conn, space_id).map(Arc::new))
+                    .await
+            })
+            .await
+            .map(|entry| counted("databases", entry))
             .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 

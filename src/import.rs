@@ -98,14 +98,13 @@ pub fn import(
         .and_then(|s| s.to_str())
         .unwrap_or_default();
     let existing = databases::find(catalog, space_row.id, name.unwrap_or(stem))?;
-    // An immutable file is replaced by first making it mutable, then immutable again.
+    // An immutable file is never changed in place (readers that opened it
+    // immutable would see torn pages): its replacement is a new file renamed
+    // over it, and open handles keep reading the old one until they go.
     let was_immutable = existing
         .as_ref()
         .is_some_and(|d| d.immutable_hash.is_some());
-    if was_immutable && replace {
-        set_immutable(catalog, data, space, name.unwrap_or(stem), false)?;
-    }
-    let db = import_file(catalog, data, space, source, name, replace)?;
+    let db = import_file(catalog, data, space, source, name, replace, !was_immutable)?;
     if was_immutable {
         set_immutable(catalog, data, space, db.as_str(), true)?;
     }
@@ -167,6 +166,7 @@ fn import_file(
     source: &Path,
     name: Option<&str>,
     replace: bool,
+    in_place: bool,
 ) -> Result<DbName> {
     let space = spaces::require(catalog, space)?;
     let stem = source
@@ -181,13 +181,13 @@ fn import_file(
     let target = data.database_file(&space.name, db.as_str());
     let exists = databases::find(catalog, space.id, db.as_str())?.is_some() && target.exists();
     let copy = temp_copy(source, &data.space_dir(&space.name))?;
-    if exists {
-        if !replace {
-            bail!(
-                "database '{db}' already exists in space '{}'; use --replace to swap it",
-                space.name
-            );
-        }
+    if exists && !replace {
+        bail!(
+            "database '{db}' already exists in space '{}'; use --replace to swap it",
+            space.name
+        );
+    }
+    if exists && in_place {
         backup_into(&copy.0, &target)?;
     } else {
         // A new file: make the copy a WAL database, then move it into place in one rename.

@@ -94,6 +94,9 @@ async fn hashed_urls_and_long_cache_lifetimes() {
         "archive",
         "--replace",
     ]);
+    // The old hash names the old content, which stays readable until the
+    // catalog change reaches the server (within a second).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (_, to) = location(&server, &format!("{hashed}/t.json")).await;
     let new = to.expect("redirect to the new hash");
     assert_ne!(new, format!("{hashed}/t.json"));
@@ -107,6 +110,7 @@ async fn hashed_urls_and_long_cache_lifetimes() {
 
     // Made mutable again: the plain name serves, hashed names are gone.
     server.cli(&["db", "set", "museum", "archive", "--mutable"]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let plain = server.get("/museum/archive/t.json", None).await;
     assert_eq!(plain.status, 200);
     assert_eq!(plain.header("cache-control"), Some("max-age=5"));

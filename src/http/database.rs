@@ -232,12 +232,7 @@ pub async fn visible_database_names(req: &SpaceRequest) -> AppResult<Vec<String>
 
 /// Every database the actor may view, described.
 pub async fn visible_databases(req: &SpaceRequest) -> AppResult<Vec<DatabaseView>> {
-    let space_id = req.space_id();
-    let rows = req
-        .app
-        .catalog
-        .call(move |conn| databases::list(conn, space_id))
-        .await?;
+    let rows = req.app.databases(req.space_id()).await?;
     let names: HashSet<String> = visible_database_names(req).await?.into_iter().collect();
     let mut views = Vec::new();
     for row in rows.iter().filter(|r| names.contains(&r.name)) {
@@ -256,30 +251,23 @@ pub enum Addressed {
 
 /// Finds the database a URL segment names: `name`, or `name-hash` for an immutable one.
 pub async fn find_database(req: &SpaceRequest, segment: &str) -> AppResult<Option<Addressed>> {
-    let space_id = req.space_id();
-    let segment = segment.to_owned();
-    let found = req
-        .app
-        .catalog
-        .call(move |conn| {
-            if DbName::parse(&segment).is_err() {
-                return Ok(None);
-            }
-            if let Some(row) = databases::find(conn, space_id, &segment)? {
-                return Ok(Some(Addressed::Plain(row)));
-            }
-            let Some((name, hash)) = segment.rsplit_once('-') else {
-                return Ok(None);
-            };
-            Ok(databases::find(conn, space_id, name)?
-                .filter(|row| row.immutable_hash.is_some())
-                .map(|row| Addressed::Hashed {
-                    current: row.immutable_hash.as_deref() == Some(hash),
-                    row,
-                }))
-        })
-        .await?;
-    Ok(found)
+    if DbName::parse(segment).is_err() {
+        return Ok(None);
+    }
+    let all = req.app.databases(req.space_id()).await?;
+    if let Some(row) = all.iter().find(|d| d.name == segment) {
+        return Ok(Some(Addressed::Plain(row.clone())));
+    }
+    let Some((name, hash)) = segment.rsplit_once('-') else {
+        return Ok(None);
+    };
+    Ok(all
+        .iter()
+        .find(|d| d.name == name && d.immutable_hash.is_some())
+        .map(|row| Addressed::Hashed {
+            current: row.immutable_hash.as_deref() == Some(hash),
+            row: row.clone(),
+        }))
 }
 
 /// The catalog row of the space's database `name` (or `name-hash`), or Datasette's 404.
