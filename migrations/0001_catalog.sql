@@ -114,7 +114,8 @@ create table grants (
 create index grants_by_space on grants(space_id, action);
 
 create table databases (
-    id integer primary key,
+    -- never reused: caches key schemas by database id
+    id integer primary key autoincrement,
     space_id integer not null references spaces(id) on delete cascade,
     name text not null,
     created_at integer not null,

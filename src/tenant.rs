@@ -28,12 +28,20 @@ impl Schema {
     }
 }
 
+/// Keyed by (database id, file identity (an immutable file's hash), schema version).
+type SchemaCache = moka::sync::Cache<(i64, String, i64), Arc<Schema>>;
+
 /// One open tenant database.
 pub struct TenantDb {
     pub database_id: i64,
     pool: Pool,
     /// The schema the catalog mirror holds, as last loaded.
     schema: RwLock<Option<Arc<Schema>>>,
+    /// Schemas by (database, version), shared by every handle of the store,
+    /// so a database reopened after eviction needs no catalog reads.
+    known: SchemaCache,
+    /// Which file this is: an immutable file's hash, or empty.
+    identity: String,
     /// A connection used only for `PRAGMA data_version`, which changes
     /// whenever any other connection (any process) commits to the file.
     watcher: Mutex<Option<libsql::Connection>>,
@@ -74,11 +82,24 @@ impl TenantDb {
         {
             return Ok(schema.clone());
         }
-        let version = mirror::refresh(catalog, self.database_id, &tenant)?;
-        let schema = Arc::new(Schema {
-            version,
-            tables: mirror::load(catalog, self.database_id)?,
-        });
+        let schema = match self
+            .known
+            .get(&(self.database_id, self.identity.clone(), version))
+        {
+            Some(schema) => schema,
+            None => {
+                let version = mirror::refresh(catalog, self.database_id, &tenant)?;
+                let schema = Arc::new(Schema {
+                    version,
+                    tables: mirror::load(catalog, self.database_id)?,
+                });
+                self.known.insert(
+                    (self.database_id, self.identity.clone(), version),
+                    schema.clone(),
+                );
+                schema
+            }
+        };
         *self.schema.write().expect("schema lock") = Some(schema.clone());
         Ok(schema)
     }
@@ -89,6 +110,7 @@ impl TenantDb {
 pub struct TenantStore {
     data: DataDir,
     handles: moka::sync::Cache<(String, String), Arc<TenantDb>>,
+    schemas: SchemaCache,
 }
 
 impl TenantStore {
@@ -103,7 +125,11 @@ impl TenantStore {
                 m.cache_event("handles", "eviction");
             })
             .build();
-        TenantStore { data, handles }
+        TenantStore {
+            data,
+            handles,
+            schemas: moka::sync::Cache::builder().max_capacity(100_000).build(),
+        }
     }
 
     /// The open handle for a database the catalog knows (blocking). An
@@ -139,6 +165,8 @@ impl TenantStore {
                         sqlite::execute_batch(conn, "pragma query_only = 1")
                     }),
                     schema: RwLock::new(None),
+                    known: self.schemas.clone(),
+                    identity: immutable_hash.unwrap_or_default().to_owned(),
                     watcher: Mutex::new(None),
                     generation: AtomicU64::new(0),
                 }))
