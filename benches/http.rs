@@ -205,6 +205,15 @@ fn main() {
     eprintln!("  done in {:.1} s", setup.elapsed().as_secs_f64());
 
     let (mut child, base) = start_server(data.root());
+    if std::env::var("BENCH_HOLD").is_ok() {
+        // For profiling by hand: keep the server up and say where it is.
+        println!(
+            "holding: {base} (pid {}) on {}",
+            child.id(),
+            data.root().display()
+        );
+        std::thread::sleep(Duration::from_secs(600));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

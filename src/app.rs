@@ -32,6 +32,8 @@ pub struct Config {
     pub secret: String,
     /// When set, `/metrics` requires `Authorization: Bearer` with this token.
     pub metrics_token: Option<String>,
+    /// How many tenant databases may be open at once (0: a default).
+    pub max_open_databases: u64,
 }
 
 /// Counts a cache lookup as a hit or a miss and returns its value.
@@ -103,7 +105,15 @@ pub struct App {
 impl App {
     pub fn new(data: DataDir, catalog: Catalog, config: Config) -> Arc<App> {
         Arc::new(App {
-            tenants: TenantStore::new(data.clone(), 1024, Duration::from_secs(300)),
+            tenants: TenantStore::new(
+                data.clone(),
+                if config.max_open_databases == 0 {
+                    1024
+                } else {
+                    config.max_open_databases
+                },
+                Duration::from_secs(300),
+            ),
             results: crate::cache::ResultCache::new(
                 config.settings.int("cache_size_kb").max(64 * 1024) * 1024,
                 Duration::from_secs(300),

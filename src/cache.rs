@@ -37,7 +37,7 @@ pub struct CacheKey {
     pub space_id: i64,
     pub database: String,
     /// The database's change counter when the answer was computed.
-    pub version: (i64, u64),
+    pub version: crate::tenant::ChangeCounter,
     /// Who asked: answers may differ by actor (permissions, labels).
     pub actor: (Option<i64>, Option<i64>),
     /// Method, path and query string.

@@ -63,6 +63,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         spaces_domain: args.spaces_domain,
         secret,
         metrics_token: args.metrics_token,
+        max_open_databases: open_database_budget(),
     };
     let app = App::new(data.clone(), catalog, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -90,6 +91,36 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
             .await
             .context("serving")
     })
+}
+
+/// How many tenant databases may stay open: each open one holds a few file
+/// descriptors (file, WAL, shared memory, per connection), so the budget
+/// follows the descriptor limit, raised to its hard maximum first.
+fn open_database_budget() -> u64 {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                if limit.rlim_cur < limit.rlim_max {
+                    let raised = libc::rlimit {
+                        rlim_cur: limit.rlim_max,
+                        rlim_max: limit.rlim_max,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                        limit.rlim_cur = limit.rlim_max;
+                    }
+                }
+                // Keep 256 descriptors for sockets and the catalog; about 9 per database.
+                return (limit.rlim_cur.saturating_sub(256) / 9).clamp(64, 20_000);
+            }
+        }
+    }
+    1024
 }
 
 async fn shutdown() {

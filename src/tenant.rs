@@ -13,7 +13,7 @@ use crate::catalog::mirror::{self, TableSchema};
 use crate::sqlite::{self, Pool, Pooled};
 
 /// Idle read connections kept per open database.
-const IDLE_CONNECTIONS: usize = 4;
+const IDLE_CONNECTIONS: usize = 2;
 
 /// A database's tables and views as of one schema version.
 #[derive(Debug)]
@@ -31,6 +31,18 @@ impl Schema {
 /// Keyed by (database id, file identity (an immutable file's hash), schema version).
 type SchemaCache = moka::sync::Cache<(i64, String, i64), Arc<Schema>>;
 
+/// Where a database's content stands; equal counters mean equal content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChangeCounter {
+    /// Which opening of the database (handles are evicted and reopened).
+    pub epoch: u64,
+    pub data_version: i64,
+    pub generation: u64,
+}
+
+/// Numbers each opening of a tenant database.
+static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+
 /// One open tenant database.
 pub struct TenantDb {
     pub database_id: i64,
@@ -47,6 +59,8 @@ pub struct TenantDb {
     watcher: Mutex<Option<libsql::Connection>>,
     /// Bumped by this process after each of its own commits.
     generation: AtomicU64,
+    /// This opening's number.
+    epoch: u64,
 }
 
 impl TenantDb {
@@ -56,15 +70,21 @@ impl TenantDb {
     }
 
     /// The database's change counter: it moves on every committed write,
-    /// whoever made it (blocking; microseconds).
-    pub fn change_counter(&self) -> Result<(i64, u64)> {
+    /// whoever made it (blocking; microseconds). `data_version` values only
+    /// compare within one watcher connection, so the handle's epoch is part
+    /// of the counter: a reopened database never repeats an old value.
+    pub fn change_counter(&self) -> Result<ChangeCounter> {
         let mut watcher = self.watcher.lock().expect("watcher lock");
         if watcher.is_none() {
             *watcher = Some(self.pool.connect_raw()?);
         }
         let conn = watcher.as_ref().expect("watcher just set");
         let row = sqlite::query_one(conn, "pragma data_version", ())?.expect("pragma answers");
-        Ok((row.get(0)?, self.generation.load(Ordering::Acquire)))
+        Ok(ChangeCounter {
+            epoch: self.epoch,
+            data_version: row.get(0)?,
+            generation: self.generation.load(Ordering::Acquire),
+        })
     }
 
     /// Records a commit made by this process.
@@ -169,6 +189,7 @@ impl TenantStore {
                     identity: immutable_hash.unwrap_or_default().to_owned(),
                     watcher: Mutex::new(None),
                     generation: AtomicU64::new(0),
+                    epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
                 }))
             })
             .map_err(|e: Arc<anyhow::Error>| anyhow::anyhow!("{e:#}"))

@@ -6,14 +6,13 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::database::{open_synced, require_database};
+use super::database::{open_counted, require_database};
 use super::routes::{Format, SpaceRoute};
 use super::tenant::{SpaceRequest, dispatch};
 use crate::cache::{CacheKey, not_modified};
 use crate::error::AppResult;
 use crate::permissions::Resource;
 use crate::read::args::Args;
-use crate::sqlite;
 
 /// The database, action and resource whose permission guards a cacheable route.
 fn guard(route: &SpaceRoute) -> Option<(&str, &'static str, Resource)> {
@@ -52,8 +51,7 @@ pub async fn serve(
     let Ok(database) = require_database(req, db).await else {
         return dispatch(req, route).await;
     };
-    let (handle, _) = open_synced(req, &database).await?;
-    let version = sqlite::blocking(move || handle.change_counter()).await?;
+    let version = open_counted(req, &database).await?;
     let key = CacheKey {
         space_id: req.space_id(),
         database: database.name.clone(),

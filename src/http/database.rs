@@ -66,6 +66,22 @@ pub async fn open_synced(
     Ok(opened)
 }
 
+/// Opens the database and reads its change counter, in one trip to the blocking pool.
+pub async fn open_counted(
+    req: &SpaceRequest,
+    db: &DatabaseRow,
+) -> AppResult<crate::tenant::ChangeCounter> {
+    let app = req.app.clone();
+    let (space, name, id) = (req.space.space.name.clone(), db.name.clone(), db.id);
+    let hash = db.immutable_hash.clone();
+    let counter = sqlite::blocking(move || {
+        let handle = app.tenants.open(&space, &name, id, hash.as_deref())?;
+        handle.change_counter()
+    })
+    .await?;
+    Ok(counter)
+}
+
 /// Tables of `db` that `actor` may view.
 async fn viewable_tables(
     req: &SpaceRequest,

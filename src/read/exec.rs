@@ -10,7 +10,7 @@ use std::time::Duration;
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
 
 use super::sql_text::ALLOWED_PRAGMAS;
-use crate::sqlite::{self, now};
+use crate::sqlite::now;
 use crate::tenant::TenantDb;
 
 /// One statement to run.
@@ -75,8 +75,6 @@ pub enum ReadError {
 
 /// Runs `statement` against `db` without blocking a tokio worker.
 pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, ReadError> {
-    let conn = sqlite::blocking(move || db.conn()).await?;
-    let interrupter: Connection = (*conn).clone();
     let limit = statement.time_limit;
     let purpose = if statement.user_sql {
         "sql"
@@ -84,11 +82,21 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
         "internal"
     };
     let started = std::time::Instant::now();
-    let mut task = tokio::task::spawn_blocking(move || execute(&conn, &statement));
+    // One trip to the blocking pool: the task takes a connection, hands a
+    // clone back (to interrupt it with), then runs the statement.
+    let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
+    let mut task = tokio::task::spawn_blocking(move || {
+        let conn = db.conn()?;
+        let _ = handed.send((*conn).clone());
+        execute(&conn, &statement)
+    });
+    let interrupter = interrupter.await.ok();
     let joined = match tokio::time::timeout(limit, &mut task).await {
         Ok(joined) => joined,
         Err(_) => {
-            let _ = interrupter.interrupt();
+            if let Some(conn) = &interrupter {
+                let _ = conn.interrupt();
+            }
             task.await
         }
     };
