@@ -115,8 +115,10 @@ fn open_database_budget() -> u64 {
                         limit.rlim_cur = limit.rlim_max;
                     }
                 }
-                // Keep 256 descriptors for sockets and the catalog; about 9 per database.
-                return (limit.rlim_cur.saturating_sub(256) / 9).clamp(64, 20_000);
+                // Keep 256 descriptors for sockets and the catalog; an open
+                // database holds up to 9 (3 connections × file, WAL, shared
+                // memory) and some memory, so budget 12.
+                return (limit.rlim_cur.saturating_sub(256) / 12).clamp(64, 20_000);
             }
         }
     }
