@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use libsql::Connection;
 
 use crate::catalog::DataDir;
 use crate::catalog::mirror::{self, TableSchema};
@@ -31,6 +32,8 @@ impl Schema {
 pub struct TenantDb {
     pub database_id: i64,
     pool: Pool,
+    /// The single writer: every write to this file queues here, in turn.
+    writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
     /// The schema the catalog mirror holds, as last loaded.
     schema: RwLock<Option<Arc<Schema>>>,
 }
@@ -39,6 +42,44 @@ impl TenantDb {
     /// A read-only connection (blocking: call on the blocking pool).
     pub fn conn(&self) -> Result<Pooled> {
         self.pool.get()
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the database's single
+    /// writer, on the blocking pool: committed when `f` succeeds, rolled back
+    /// (changing nothing) when it fails. Writers to one database queue here;
+    /// reads use their own connections and never wait.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let guard = self.writer.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        sqlite::blocking(move || {
+            let mut guard = guard;
+            if guard.is_none() {
+                *guard = Some(open_writer(&pool)?);
+            }
+            let conn = guard.as_ref().expect("writer just opened");
+            sqlite::execute_batch(conn, "begin immediate")?;
+            match f(conn) {
+                Ok(value) => match sqlite::execute_batch(conn, "commit") {
+                    Ok(()) => Ok(value),
+                    Err(err) => {
+                        let _ = sqlite::execute_batch(conn, "rollback");
+                        Err(err.into())
+                    }
+                },
+                Err(err) => {
+                    if !conn.is_autocommit() {
+                        let _ = sqlite::execute_batch(conn, "rollback");
+                    }
+                    Err(err)
+                }
+            }
+        })
+        .await
     }
 
     /// The current schema; refreshes the catalog's mirror first if the file's
@@ -59,6 +100,15 @@ impl TenantDb {
         *self.schema.write().expect("schema lock") = Some(schema.clone());
         Ok(schema)
     }
+}
+
+/// The writer connection. Foreign keys are not enforced on writes, as in
+/// Datasette: rows may arrive before the rows they point at, and rebuilding a
+/// table for `/-/alter` must not cascade into other tables.
+fn open_writer(pool: &Pool) -> Result<Connection> {
+    let conn = pool.unpooled()?;
+    sqlite::execute_batch(&conn, "pragma foreign_keys = off")?;
+    Ok(conn)
 }
 
 /// Open tenant databases, keyed by (space name, database name).
@@ -95,6 +145,7 @@ impl TenantStore {
                         sqlite::execute_batch(conn, "pragma query_only = 1")
                     }),
                     schema: RwLock::new(None),
+                    writer: Arc::new(tokio::sync::Mutex::new(None)),
                 }))
             })
             .map_err(|e: Arc<anyhow::Error>| anyhow::anyhow!("{e:#}"))

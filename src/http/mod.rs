@@ -1,7 +1,9 @@
 //! The HTTP layer: [`router`] builds the whole app, for `serve` and for tests.
 
+mod audit;
 mod auth;
 mod database;
+mod execute_write;
 mod instance;
 mod pages;
 mod query;
@@ -13,6 +15,8 @@ mod space;
 mod table;
 mod table_extras;
 mod tenant;
+mod write;
+mod write_schema;
 
 use std::sync::Arc;
 

@@ -10,7 +10,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::routes::{self, SpaceRoute};
-use super::{auth, database, instance, query, row, schema, shape, space, table};
+use super::{
+    audit, auth, database, execute_write, instance, query, row, schema, shape, space, table, write,
+    write_schema,
+};
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
 use crate::error::{AppError, AppResult};
@@ -125,12 +128,13 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
 }
 
 async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
-    let Some((space_name, rest)) = routes::split_space(request.uri().path()) else {
+    let (request, body) = request.into_parts();
+    let Some((space_name, rest)) = routes::split_space(request.uri.path()) else {
         return Err(AppError::NotFound("Not found"));
     };
     // The token first: a bad token is a 401 whether or not the space exists,
     // so the answer reveals nothing about which spaces exist.
-    let resolved = auth::resolve(&app, request.headers()).await?;
+    let resolved = auth::resolve(&app, &request.headers).await?;
     let space = app
         .space(space_name)
         .await?
@@ -151,7 +155,7 @@ async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
     }
     let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
     let base = request
-        .extensions()
+        .extensions
         .get::<SpaceBase>()
         .map(|b| b.0.clone())
         .unwrap_or_else(|| format!("/{space_name}"));
@@ -161,28 +165,29 @@ async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
         "http"
     };
     let host = request
-        .headers()
+        .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_owned();
-    let credentialed = request.headers().contains_key(header::AUTHORIZATION)
-        || request.headers().contains_key(header::COOKIE);
-    let method = request.method().clone();
+    let credentialed = request.headers.contains_key(header::AUTHORIZATION)
+        || request.headers.contains_key(header::COOKIE);
+    let method = request.method.clone();
     let req = SpaceRequest {
         app,
         space,
         actor: resolved.actor,
-        query: request.uri().query().map(str::to_owned),
+        query: request.uri.query().map(str::to_owned),
         origin: format!("{scheme}://{host}"),
         credentialed,
         base,
     };
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
     let is_post = method == Method::POST;
-    if is_post != matches!(route, SpaceRoute::TableCount(..)) {
+    if is_post != route.is_post() {
         return Err(AppError::MethodNotAllowed);
     }
+    let body = write::Body::new(body, &request.headers, &req.space.settings);
     let mut response = match &route {
         SpaceRoute::Index(format) => space::index(&req, *format).await,
         SpaceRoute::Databases => space::databases(&req).await,
@@ -196,6 +201,15 @@ async fn serve(app: Arc<App>, request: Request) -> AppResult<Response> {
         SpaceRoute::TableSchema(db, table) => schema::table(&req, db, table).await,
         SpaceRoute::TableCount(db, table) => schema::count(&req, db, table).await,
         SpaceRoute::Row(db, table, key, format) => row::show(&req, db, table, key, *format).await,
+        SpaceRoute::Audit => audit::show(&req).await,
+        SpaceRoute::Create(db) => write_schema::create(&req, db, body).await,
+        SpaceRoute::ExecuteWrite(db) => execute_write::execute(&req, db, body).await,
+        SpaceRoute::TableWrite(db, table, action) => {
+            write::table(&req, db, table, *action, body).await
+        }
+        SpaceRoute::RowWrite(db, table, key, action) => {
+            write::row(&req, db, table, key, *action, body).await
+        }
         SpaceRoute::Redirect(location, status) => {
             Ok(redirect(&format!("{}{location}", req.base), *status))
         }
