@@ -81,14 +81,8 @@ async fn acknowledged_writes_survive_sigkill() {
             task.await.unwrap();
         }
         server = Server::start_in(dir, &[]);
-        check(
-            &server,
-            &token,
-            &acknowledged.lock().unwrap(),
-            &attempted,
-            cycle,
-        )
-        .await;
+        let so_far = acknowledged.lock().unwrap().clone();
+        check(&server, &token, &so_far, &attempted, cycle).await;
     }
     assert!(
         acknowledged.lock().unwrap().len() > CYCLES,
