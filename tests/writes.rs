@@ -733,3 +733,90 @@ async fn chunked_post(server: &Server, path: &str, token: &str, chunks: usize) -
     .await
     .unwrap()
 }
+
+#[tokio::test]
+async fn alter_rebuilds_keep_data_indexes_and_refuse_lossy_tables() {
+    let (server, root) = setup(&[]);
+    let r = Some(root.as_str());
+    create_people(&server, &root).await;
+    server
+        .post(
+            "/w/data/people/-/insert",
+            r,
+            &json!({"rows": [{"name": "Ann", "score": 1}, {"name": "Ben", "score": 2}]}),
+        )
+        .await;
+    server
+        .post(
+            "/w/data/-/execute-write",
+            r,
+            &json!({"sql": "create index people_name on people (name)"}),
+        )
+        .await;
+    let reply = server
+        .post(
+            "/w/data/people/-/alter",
+            r,
+            &json!({"operations": [
+                {"op": "alter_column", "args": {"name": "score", "type": "integer", "not_null": true, "default": 0}},
+                {"op": "reorder_columns", "args": {"columns": ["name", "id"]}}
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.json()["schema"],
+        json!(
+            "CREATE TABLE \"people\" (\n   \"name\" TEXT,\n   \"id\" INTEGER PRIMARY KEY,\n   \"score\" INTEGER NOT NULL DEFAULT 0\n)"
+        )
+    );
+    assert_eq!(
+        rows(&server, "/w/data/people.json?_shape=array", r).await,
+        json!([{"name": "Ann", "id": 1, "score": 1}, {"name": "Ben", "id": 2, "score": 2}])
+    );
+    let indexes = rows(
+        &server,
+        "/w/data/-/query.json?sql=select+name+from+sqlite_master+where+type='index'&_shape=array",
+        r,
+    )
+    .await;
+    assert_eq!(indexes, json!([{"name": "people_name"}]));
+    // Renaming the table follows.
+    let reply = server
+        .post(
+            "/w/data/people/-/alter",
+            r,
+            &json!({"operations": [{"op": "rename_table", "args": {"to": "folk"}}]}),
+        )
+        .await;
+    assert_eq!(reply.json()["table"], json!("folk"));
+    assert_eq!(server.get("/w/data/folk.json", r).await.status, 200);
+    // A table with a CHECK constraint is not rebuilt (the constraint would be lost).
+    server
+        .post("/w/data/-/execute-write", r, &json!({"sql": "create table checked (id integer primary key, n integer check (n > 0))"}))
+        .await;
+    let reply = server
+        .post(
+            "/w/data/checked/-/alter",
+            r,
+            &json!({"operations": [{"op": "drop_column", "args": {"name": "n"}}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    let reply = server
+        .post(
+            "/w/data/checked/-/alter",
+            r,
+            &json!({"operations": [{"op": "add_column", "args": {"name": "m", "type": "text"}}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = server
+        .post(
+            "/w/data/checked/-/alter",
+            r,
+            &json!({"operations": [{"op": "explode"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+}

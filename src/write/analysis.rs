@@ -107,9 +107,13 @@ impl Operation {
             ("create", "table") => {
                 Decision::Require(vec![("create-table", Resource::Database(db.clone()))])
             }
-            ("create", "view") => {
-                Decision::Require(vec![("create-view", Resource::Database(db.clone()))])
-            }
+            // The view's body is not analysed table by table (Datasette runs
+            // it in a rolled-back savepoint): ask for execute-sql as well,
+            // which already lets the actor read any table of the database.
+            ("create", "view") => Decision::Require(vec![
+                ("create-view", Resource::Database(db.clone())),
+                ("execute-sql", Resource::Database(db.clone())),
+            ]),
             ("drop", "view") => on_table("drop-view"),
             ("alter", "table") => on_table("alter-table"),
             ("drop", "table") => on_table("drop-table"),

@@ -406,12 +406,36 @@ impl Transform {
     }
 }
 
+/// A rebuild writes only columns, types, NOT NULL, defaults, the primary key
+/// and foreign keys: refuse tables whose other constraints it would lose.
+fn refuse_lossy_rebuild(conn: &Connection, table: &str) -> WriteResult<()> {
+    let (_, rows) = select(
+        conn,
+        "select
+            (select count(*) from pragma_index_list(?1) where origin = 'u')
+          + (select count(*) from pragma_table_xinfo(?1) where hidden != 0)
+          + (select count(*) from sqlite_master
+              where type = 'table' and name = ?1
+                and (upper(sql) like '%CHECK (%' or upper(sql) like '%CHECK(%'
+                     or upper(sql) like '% COLLATE %' or upper(sql) like '% AUTOINCREMENT%'
+                     or rtrim(upper(sql)) like '%STRICT' or rtrim(upper(sql)) like '%ROWID'))",
+        vec![Value::Text(table.into())],
+    )?;
+    if matches!(rows.first().map(|r| &r[0]), Some(Value::Integer(n)) if *n > 0) {
+        return Err(WriteError::invalid(format!(
+            "Table {table} has constraints (CHECK, UNIQUE, COLLATE, AUTOINCREMENT, generated columns, STRICT or WITHOUT ROWID) that this alteration would lose; use add_column, rename_table or /-/execute-write instead"
+        )));
+    }
+    Ok(())
+}
+
 /// Rebuilds `table` with the changes: a new table written by [`create_sql`],
 /// the rows copied (rowids kept), the old table dropped and the new one
 /// renamed into place, then its indexes and triggers created again.
 pub fn transform(conn: &Connection, table: &str, changes: &Transform) -> WriteResult<()> {
     let live = live_table(conn, table)?
         .ok_or_else(|| WriteError::NotFound(format!("Table not found: {table}")))?;
+    refuse_lossy_rebuild(conn, table)?;
     let find = |name: &str| {
         live.columns
             .iter()
