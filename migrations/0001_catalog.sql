@@ -187,6 +187,10 @@ create table audit_log (
     actor text,
     token_id integer,
     event text not null,
+    -- what a write touched and how many rows it changed
+    database_name text,
+    table_name text,
+    rows_affected integer,
     detail text
 );
 create index audit_log_by_space on audit_log(space_id, id);

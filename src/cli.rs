@@ -50,6 +50,31 @@ pub enum Command {
     /// Mint, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show a space's audit log (writes and token events), newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    pub space: String,
+    /// Only events on this database.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Only events on this table.
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Only events by this actor.
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Only events of this kind (insert-rows, token-created, …).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// How many events to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -228,6 +253,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Db(command) => db(&conn, &data, command)?,
         Command::User(command) => user(&conn, command)?,
         Command::Token(command) => token(&conn, command)?,
+        Command::Audit(args) => audit_log(&conn, args)?,
     }
     Ok(())
 }
@@ -331,6 +357,48 @@ fn db(conn: &libsql::Connection, data: &DataDir, command: DbCommand) -> Result<(
                     .unwrap_or(0);
                 println!("{}\t{size} bytes", db.name);
             }
+        }
+    }
+    Ok(())
+}
+
+fn audit_log(conn: &libsql::Connection, args: AuditArgs) -> Result<()> {
+    let space = spaces::require(conn, &args.space)?;
+    let filter = crate::catalog::audit::Filter {
+        database: args.database,
+        table: args.table,
+        actor: args.actor,
+        event: args.event,
+        before: None,
+        limit: args.limit,
+    };
+    let (events, _) = crate::catalog::audit::list(conn, space.id, &filter)?;
+    if !args.json {
+        println!("id\tat\tevent\tactor\ttoken\tdatabase\ttable\trows");
+    }
+    let field = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    for e in events {
+        if args.json {
+            println!("{e}");
+        } else {
+            let cols: Vec<String> = [
+                "id",
+                "at",
+                "event",
+                "actor",
+                "token_id",
+                "database",
+                "table",
+                "rows_affected",
+            ]
+            .iter()
+            .map(|k| field(&e[*k]))
+            .collect();
+            println!("{}", cols.join("\t"));
         }
     }
     Ok(())

@@ -24,6 +24,11 @@ pub enum AppError {
     /// 405
     #[error("Method not allowed")]
     MethodNotAllowed,
+    /// Datasette's JSON error listing every problem found (the write API's
+    /// 400s, its 404s that name the missing table or record, 413). `error`
+    /// is the messages joined with "; ", as Datasette has it.
+    #[error("{}", .1.join("; "))]
+    Errors(StatusCode, Vec<String>),
     /// 500: the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -35,6 +40,16 @@ impl AppError {
         AppError::NotFound("Not found")
     }
 
+    /// A 400 listing every problem.
+    pub fn invalid(errors: Vec<String>) -> AppError {
+        AppError::Errors(StatusCode::BAD_REQUEST, errors)
+    }
+
+    /// A 400 with one message.
+    pub fn invalid_one(message: impl Into<String>) -> AppError {
+        AppError::invalid(vec![message.into()])
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -42,6 +57,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Errors(status, _) => *status,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,17 +66,19 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = match &self {
+        let (message, errors) = match &self {
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
-                "Internal server error".to_owned()
+                let message = "Internal server error".to_owned();
+                (message.clone(), vec![message])
             }
-            other => other.to_string(),
+            AppError::Errors(_, errors) => (errors.join("; "), errors.clone()),
+            other => (other.to_string(), vec![other.to_string()]),
         };
         let body = json!({
             "ok": false,
             "error": message,
-            "errors": [message],
+            "errors": errors,
             "status": status.as_u16(),
         });
         let mut response = (status, axum::Json(body)).into_response();

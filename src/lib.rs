@@ -36,6 +36,8 @@ pub mod settings;
 pub mod sqlite;
 /// Open tenant databases, cached and bounded.
 pub mod tenant;
+/// The write API's logic: validation, write SQL, schema text, execute-write analysis.
+pub mod write;
 
 /// The Datasette release whose JSON API libsette speaks.
 pub const DATASETTE_API_VERSION: &str = "1.0a41";

@@ -268,6 +268,11 @@ impl Pool {
         Ok(conn)
     }
 
+    /// A new connection outside the pool, without the pool's `init` (the writer's).
+    pub fn unpooled(&self) -> Result<Connection> {
+        connect(&self.db)
+    }
+
     /// A connection from the pool, or a new one; it returns to the pool when dropped.
     pub fn get(&self) -> Result<Pooled> {
         let idle = self.idle.lock().expect("pool lock").pop();

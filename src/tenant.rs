@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use libsql::Connection;
 
 use crate::catalog::DataDir;
 use crate::catalog::mirror::{self, TableSchema};
@@ -47,6 +48,8 @@ static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 pub struct TenantDb {
     pub database_id: i64,
     pool: Pool,
+    /// The single writer: every write to this file queues here, in turn.
+    writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
     /// The schema the catalog mirror holds, as last loaded.
     schema: RwLock<Option<Arc<Schema>>>,
     /// Schemas by (database, version), shared by every handle of the store,
@@ -58,7 +61,7 @@ pub struct TenantDb {
     /// whenever any other connection (any process) commits to the file.
     watcher: Mutex<Option<libsql::Connection>>,
     /// Bumped by this process after each of its own commits.
-    generation: AtomicU64,
+    generation: Arc<AtomicU64>,
     /// This opening's number.
     epoch: u64,
 }
@@ -92,6 +95,48 @@ impl TenantDb {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the database's single
+    /// writer, on the blocking pool: committed when `f` succeeds, rolled back
+    /// (changing nothing) when it fails. Writers to one database queue here;
+    /// reads use their own connections and never wait.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let guard = self.writer.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        let generation = self.generation.clone();
+        sqlite::blocking(move || {
+            let mut guard = guard;
+            if guard.is_none() {
+                *guard = Some(open_writer(&pool)?);
+            }
+            let conn = guard.as_ref().expect("writer just opened");
+            sqlite::execute_batch(conn, "begin immediate")?;
+            match f(conn) {
+                Ok(value) => match sqlite::execute_batch(conn, "commit") {
+                    Ok(()) => {
+                        generation.fetch_add(1, Ordering::AcqRel);
+                        Ok(value)
+                    }
+                    Err(err) => {
+                        let _ = sqlite::execute_batch(conn, "rollback");
+                        Err(err.into())
+                    }
+                },
+                Err(err) => {
+                    if !conn.is_autocommit() {
+                        let _ = sqlite::execute_batch(conn, "rollback");
+                    }
+                    Err(err)
+                }
+            }
+        })
+        .await
+    }
+
     /// The current schema; refreshes the catalog's mirror first if the file's
     /// schema changed since it was taken (blocking).
     pub fn schema(&self, catalog: &libsql::Connection) -> Result<Arc<Schema>> {
@@ -123,6 +168,15 @@ impl TenantDb {
         *self.schema.write().expect("schema lock") = Some(schema.clone());
         Ok(schema)
     }
+}
+
+/// The writer connection. Foreign keys are not enforced on writes, as in
+/// Datasette: rows may arrive before the rows they point at, and rebuilding a
+/// table for `/-/alter` must not cascade into other tables.
+fn open_writer(pool: &Pool) -> Result<Connection> {
+    let conn = pool.unpooled()?;
+    sqlite::execute_batch(&conn, "pragma foreign_keys = off")?;
+    Ok(conn)
 }
 
 /// Open tenant databases, keyed by (space name, database name).
@@ -188,8 +242,9 @@ impl TenantStore {
                     known: self.schemas.clone(),
                     identity: immutable_hash.unwrap_or_default().to_owned(),
                     watcher: Mutex::new(None),
-                    generation: AtomicU64::new(0),
+                    generation: Arc::new(AtomicU64::new(0)),
                     epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
+                    writer: Arc::new(tokio::sync::Mutex::new(None)),
                 }))
             })
             .map_err(|e: Arc<anyhow::Error>| anyhow::anyhow!("{e:#}"))

@@ -1,26 +1,34 @@
-//! The audit log: writes and token events, one row each.
+//! The audit log: writes and token events, one row each, and the paged,
+//! filtered listing space owners read.
 
 use anyhow::Result;
-use libsql::Connection;
-use serde_json::Value;
+use libsql::{Connection, Value as SqlValue};
+use serde_json::{Value, json};
 
 use super::unix_now;
 use crate::sqlite;
 
 /// One audit event; `detail` is free-form JSON.
+#[derive(Default)]
 pub struct Event<'a> {
     pub space_id: Option<i64>,
     pub actor: Option<&'a str>,
     pub token_id: Option<i64>,
     pub event: &'a str,
     pub detail: Value,
+    /// The database and table a write touched.
+    pub database: Option<&'a str>,
+    pub table: Option<&'a str>,
+    /// Rows a write changed.
+    pub rows_affected: Option<i64>,
 }
 
 pub fn record(conn: &Connection, event: Event<'_>) -> Result<()> {
     sqlite::execute(
         conn,
-        "insert into audit_log (at, space_id, actor, token_id, event, detail)
-         values (?1, ?2, ?3, ?4, ?5, ?6)",
+        "insert into audit_log
+            (at, space_id, actor, token_id, event, detail, database_name, table_name, rows_affected)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         (
             unix_now(),
             event.space_id,
@@ -28,7 +36,86 @@ pub fn record(conn: &Connection, event: Event<'_>) -> Result<()> {
             event.token_id,
             event.event,
             event.detail.to_string(),
+            event.database,
+            event.table,
+            event.rows_affected,
         ),
     )?;
     Ok(())
+}
+
+/// What to list: filters and the page.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub database: Option<String>,
+    pub table: Option<String>,
+    pub actor: Option<String>,
+    pub event: Option<String>,
+    /// Only events older than this id (the previous page's `next`).
+    pub before: Option<i64>,
+    pub limit: u64,
+}
+
+/// One page of a space's audit log, newest first, and the id to continue from.
+pub fn list(
+    conn: &Connection,
+    space_id: i64,
+    filter: &Filter,
+) -> Result<(Vec<Value>, Option<i64>)> {
+    let text = |v: &Option<String>| v.clone().map(SqlValue::Text).unwrap_or(SqlValue::Null);
+    let limit = filter.limit.clamp(1, 1000);
+    let rows = sqlite::query_all(
+        conn,
+        "select id, at, event, actor, token_id, database_name, table_name, rows_affected, detail
+         from audit_log
+         where space_id = :space
+           and (:db is null or database_name = :db)
+           and (:tbl is null or table_name = :tbl)
+           and (:actor is null or actor = :actor)
+           and (:event is null or event = :event)
+           and (:before is null or id < :before)
+         order by id desc
+         limit :limit",
+        vec![
+            (":space".to_owned(), SqlValue::Integer(space_id)),
+            (":db".to_owned(), text(&filter.database)),
+            (":tbl".to_owned(), text(&filter.table)),
+            (":actor".to_owned(), text(&filter.actor)),
+            (":event".to_owned(), text(&filter.event)),
+            (
+                ":before".to_owned(),
+                filter
+                    .before
+                    .map(SqlValue::Integer)
+                    .unwrap_or(SqlValue::Null),
+            ),
+            (":limit".to_owned(), SqlValue::Integer(limit as i64 + 1)),
+        ],
+    )?;
+    let mut events = Vec::with_capacity(rows.len());
+    let mut next = None;
+    for (i, row) in rows.iter().enumerate() {
+        let id: i64 = row.get(0)?;
+        if i as u64 == limit {
+            break;
+        }
+        if i as u64 + 1 == limit && rows.len() as u64 > limit {
+            next = Some(id);
+        }
+        let detail = sqlite::text(row, 8)?
+            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+            .unwrap_or(Value::Null);
+        events.push(json!({
+            "id": id,
+            "at": row.get::<i64>(1)?,
+            "event": row.get::<String>(2)?,
+            "actor": row.get::<Option<String>>(3)?,
+            "token_id": row.get::<Option<i64>>(4)?,
+            "database": row.get::<Option<String>>(5)?,
+            "table": row.get::<Option<String>>(6)?,
+            "rows_affected": row.get::<Option<i64>>(7)?,
+            "detail": detail,
+        }));
+    }
+    Ok((events, next))
 }

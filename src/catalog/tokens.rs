@@ -185,6 +185,7 @@ pub fn create(conn: &Connection, new: NewToken<'_>) -> Result<(i64, Secret)> {
                 token_id: Some(id),
                 event: "token-created",
                 detail: serde_json::json!({"name": new.name, "restrictions": restrictions, "expires_after": new.expires_after}),
+                ..Default::default()
             },
         )?;
         Ok((id, secret))
@@ -289,6 +290,7 @@ pub fn revoke(conn: &Connection, space_id: i64, id_or_secret: &str) -> Result<i6
                 token_id: Some(id),
                 event: "token-revoked",
                 detail: serde_json::Value::Null,
+                ..Default::default()
             },
         )
     })?;

@@ -88,6 +88,7 @@ fn refused(app: &App, token: &tokens::TokenRecord, reason: &'static str) {
                         token_id: Some(token_id),
                         event: "token-refused",
                         detail: serde_json::json!({ "reason": reason }),
+                        ..Default::default()
                     },
                 )
             })

@@ -1,8 +1,10 @@
 //! The HTTP layer: [`router`] builds the whole app, for `serve` and for tests.
 
+mod audit;
 mod auth;
 mod cached;
 mod database;
+mod execute_write;
 mod instance;
 pub mod observe;
 mod pages;
@@ -16,6 +18,8 @@ mod table;
 mod table_extras;
 mod table_filters;
 mod tenant;
+mod write;
+mod write_schema;
 
 use std::sync::Arc;
 

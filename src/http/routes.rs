@@ -45,6 +45,32 @@ pub enum SpaceRoute {
     Row(String, String, Vec<String>, Format),
     /// A path Datasette answers with a redirect: (location under the space, status).
     Redirect(String, u16),
+    /// `/-/audit.json`: the space's audit log (owners only).
+    Audit,
+    /// `POST /{db}/-/create`
+    Create(String),
+    /// `POST /{db}/-/execute-write`
+    ExecuteWrite(String),
+    /// `POST /{db}/{table}/-/insert`, `/-/upsert`, `/-/alter`, `/-/drop`
+    TableWrite(String, String, TableWrite),
+    /// `POST /{db}/{table}/{pk,…}/-/update`, `/-/delete`
+    RowWrite(String, String, Vec<String>, RowWrite),
+}
+
+/// A write to a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableWrite {
+    Insert,
+    Upsert,
+    Alter,
+    Drop,
+}
+
+/// A write to one row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowWrite {
+    Update,
+    Delete,
 }
 
 impl SpaceRoute {
@@ -78,7 +104,32 @@ impl SpaceRoute {
             SpaceRoute::TableCount(..) => "/{space}/{db}/{table}/-/count",
             SpaceRoute::Row(..) => "/{space}/{db}/{table}/{pk}",
             SpaceRoute::Redirect(..) => "redirect",
+            SpaceRoute::Audit => "/{space}/-/audit.json",
+            SpaceRoute::Create(..) => "/{space}/{db}/-/create",
+            SpaceRoute::ExecuteWrite(..) => "/{space}/{db}/-/execute-write",
+            SpaceRoute::TableWrite(_, _, TableWrite::Insert) => "/{space}/{db}/{table}/-/insert",
+            SpaceRoute::TableWrite(_, _, TableWrite::Upsert) => "/{space}/{db}/{table}/-/upsert",
+            SpaceRoute::TableWrite(_, _, TableWrite::Alter) => "/{space}/{db}/{table}/-/alter",
+            SpaceRoute::TableWrite(_, _, TableWrite::Drop) => "/{space}/{db}/{table}/-/drop",
+            SpaceRoute::RowWrite(_, _, _, RowWrite::Update) => {
+                "/{space}/{db}/{table}/{pk}/-/update"
+            }
+            SpaceRoute::RowWrite(_, _, _, RowWrite::Delete) => {
+                "/{space}/{db}/{table}/{pk}/-/delete"
+            }
         }
+    }
+
+    /// Whether the route is a write (answered to POST only).
+    pub fn is_post(&self) -> bool {
+        matches!(
+            self,
+            SpaceRoute::TableCount(..)
+                | SpaceRoute::Create(..)
+                | SpaceRoute::ExecuteWrite(..)
+                | SpaceRoute::TableWrite(..)
+                | SpaceRoute::RowWrite(..)
+        )
     }
 }
 
@@ -108,6 +159,7 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
         "/-/actor.json" => Some(SpaceRoute::Actor),
         "/-/versions.json" => Some(SpaceRoute::Versions),
         "/-/settings.json" => Some(SpaceRoute::Settings),
+        "/-/audit.json" => Some(SpaceRoute::Audit),
         _ => None,
     };
     if fixed.is_some() {
@@ -135,6 +187,8 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
             match (name, format) {
                 ("query", format) => Some(SpaceRoute::Query(db, format)),
                 ("schema", Format::Json) => Some(SpaceRoute::DatabaseSchema(db)),
+                ("create", Format::Html) => Some(SpaceRoute::Create(db)),
+                ("execute-write", Format::Html) => Some(SpaceRoute::ExecuteWrite(db)),
                 _ => None,
             }
         }
@@ -151,25 +205,43 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
             match *endpoint {
                 "schema.json" => Some(SpaceRoute::TableSchema(db, table)),
                 "count" => Some(SpaceRoute::TableCount(db, table)),
+                "insert" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Insert)),
+                "upsert" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Upsert)),
+                "alter" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Alter)),
+                "drop" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Drop)),
                 _ => None,
             }
         }
+        [db, table, pk, "-", endpoint] if !db.starts_with('-') && !pk.is_empty() => {
+            let action = match *endpoint {
+                "update" => RowWrite::Update,
+                "delete" => RowWrite::Delete,
+                _ => return None,
+            };
+            Some(SpaceRoute::RowWrite(
+                decode_name(db)?,
+                decode_name(table)?,
+                row_key(pk)?,
+                action,
+            ))
+        }
         [db, table, pk] if !db.starts_with('-') && !pk.is_empty() && *pk != "-" => {
             let (pk, format) = split_format(pk);
-            let pk = percent_decode_str(pk).decode_utf8().ok()?;
-            let values = pk
-                .split(',')
-                .map(tilde_decode)
-                .collect::<Option<Vec<_>>>()?;
             Some(SpaceRoute::Row(
                 decode_name(db)?,
                 decode_name(table)?,
-                values,
+                row_key(pk)?,
                 format,
             ))
         }
         _ => None,
     }
+}
+
+/// A row's key from its URL segment: comma-separated, each value tilde-encoded.
+fn row_key(segment: &str) -> Option<Vec<String>> {
+    let pk = percent_decode_str(segment).decode_utf8().ok()?;
+    pk.split(',').map(tilde_decode).collect()
 }
 
 /// Splits `/{space}{rest}` into the space name and the rest.
@@ -237,6 +309,35 @@ mod tests {
                 Some(Row(s("db"), s("t"), vec![s("E/F")], Format::Html)),
             ),
             ("/-/nope", None),
+            ("/-/audit.json", Some(Audit)),
+            ("/db/-/create", Some(Create(s("db")))),
+            ("/db/-/execute-write", Some(ExecuteWrite(s("db")))),
+            (
+                "/db/t/-/insert",
+                Some(TableWrite(s("db"), s("t"), super::TableWrite::Insert)),
+            ),
+            (
+                "/db/t/-/drop",
+                Some(TableWrite(s("db"), s("t"), super::TableWrite::Drop)),
+            ),
+            (
+                "/db/t/a~2Fb,~2Ec-d/-/update",
+                Some(RowWrite(
+                    s("db"),
+                    s("t"),
+                    vec![s("a/b"), s(".c-d")],
+                    super::RowWrite::Update,
+                )),
+            ),
+            (
+                "/db/t/7/-/delete",
+                Some(RowWrite(
+                    s("db"),
+                    s("t"),
+                    vec![s("7")],
+                    super::RowWrite::Delete,
+                )),
+            ),
             ("/a/b/c/d/e", None),
             ("x", None),
         ];

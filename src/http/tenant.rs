@@ -10,7 +10,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::routes::{self, Format, SpaceRoute};
-use super::{auth, cached, database, instance, query, row, schema, shape, space, table};
+use super::{
+    audit, auth, cached, database, execute_write, instance, query, row, schema, shape, space,
+    table, write, write_schema,
+};
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
 use crate::error::{AppError, AppResult};
@@ -132,12 +135,13 @@ async fn serve(
     request: Request,
     label: &mut super::observe::RouteLabel,
 ) -> AppResult<Response> {
-    let Some((space_name, rest)) = routes::split_space(request.uri().path()) else {
+    let (request, body) = request.into_parts();
+    let Some((space_name, rest)) = routes::split_space(request.uri.path()) else {
         return Err(AppError::NotFound("Not found"));
     };
     // The token first: a bad token is a 401 whether or not the space exists,
     // so the answer reveals nothing about which spaces exist.
-    let resolved = auth::resolve(&app, request.headers()).await?;
+    let resolved = auth::resolve(&app, &request.headers).await?;
     let space = app
         .space(space_name)
         .await?
@@ -160,7 +164,7 @@ async fn serve(
     let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
     *label = super::observe::RouteLabel(route.template());
     let base = request
-        .extensions()
+        .extensions
         .get::<SpaceBase>()
         .map(|b| b.0.clone())
         .unwrap_or_else(|| format!("/{space_name}"));
@@ -170,27 +174,26 @@ async fn serve(
         "http"
     };
     let host = request
-        .headers()
+        .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_owned();
-    let credentialed = request.headers().contains_key(header::AUTHORIZATION)
-        || request.headers().contains_key(header::COOKIE);
-    let method = request.method().clone();
-    let request_headers = request.headers().clone();
+    let credentialed = request.headers.contains_key(header::AUTHORIZATION)
+        || request.headers.contains_key(header::COOKIE);
+    let method = request.method.clone();
     let req = SpaceRequest {
         app,
         space,
         actor: resolved.actor,
-        query: request.uri().query().map(str::to_owned),
+        query: request.uri.query().map(str::to_owned),
         origin: format!("{scheme}://{host}"),
         credentialed,
         base,
     };
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
     let is_post = method == Method::POST;
-    if is_post != matches!(route, SpaceRoute::TableCount(..)) {
+    if is_post != route.is_post() {
         return Err(AppError::MethodNotAllowed);
     }
     // Immutable databases live under `/{db}-{hash}`: other names redirect there.
@@ -224,7 +227,19 @@ async fn serve(
             _ => {}
         }
     }
-    let mut response = cached::serve(&req, &route, &request_headers).await?;
+    let body = write::Body::new(body, &request.headers, &req.space.settings);
+    let mut response = match &route {
+        SpaceRoute::Create(db) => write_schema::create(&req, db, body).await?,
+        SpaceRoute::ExecuteWrite(db) => execute_write::execute(&req, db, body).await?,
+        SpaceRoute::TableWrite(db, table, action) => {
+            write::table(&req, db, table, *action, body).await?
+        }
+        SpaceRoute::RowWrite(db, table, key, action) => {
+            write::row(&req, db, table, key, *action, body).await?
+        }
+        // Reads, possibly answered from the result cache.
+        _ => cached::serve(&req, &route, &request.headers).await?,
+    };
     if matches!(
         route,
         SpaceRoute::Table(..)
@@ -269,6 +284,11 @@ pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Respo
         SpaceRoute::TableSchema(db, table) => schema::table(req, db, table).await,
         SpaceRoute::TableCount(db, table) => schema::count(req, db, table).await,
         SpaceRoute::Row(db, table, key, format) => row::show(req, db, table, key, *format).await,
+        SpaceRoute::Audit => audit::show(req).await,
+        SpaceRoute::Create(..)
+        | SpaceRoute::ExecuteWrite(..)
+        | SpaceRoute::TableWrite(..)
+        | SpaceRoute::RowWrite(..) => Err(AppError::MethodNotAllowed),
         SpaceRoute::Redirect(location, status) => {
             Ok(redirect(&format!("{}{location}", req.base), *status))
         }

@@ -135,6 +135,33 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// POST a JSON body with an optional bearer token.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.post_raw(path, token, &body.to_string(), "application/json")
+            .await
+    }
+
+    /// POST a raw body with the given Content-Type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+        content_type: &str,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", content_type)
+            .body(body.to_owned());
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        Reply::read(request.send().await.expect("request")).await
+    }
+}
+
 /// A response read whole.
 #[derive(Debug)]
 pub struct Reply {

@@ -1,0 +1,100 @@
+//! Request bodies parsed as Datasette parses them: JSON whatever the
+//! Content-Type, with Python's `json` module's error text, which clients
+//! and Datasette's tests show to users.
+
+use serde_json::Value;
+
+/// Parses `body` as JSON; the error is Datasette's whole message
+/// (`Invalid JSON: Expecting value: line 1 column 1 (char 0)`).
+pub fn parse(body: &[u8]) -> Result<Value, String> {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(format!(
+                "Invalid JSON: 'utf-8' codec can't decode byte at position {}",
+                e.valid_up_to()
+            ));
+        }
+    };
+    serde_json::from_str(text).map_err(|e| format!("Invalid JSON: {}", python_message(text, &e)))
+}
+
+/// Python's wording and position for a serde_json error.
+fn python_message(text: &str, err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let eof = err.is_eof();
+    let what = if message.starts_with("key must be a string") {
+        "Expecting property name enclosed in double quotes"
+    } else if message.starts_with("trailing characters") {
+        "Extra data"
+    } else if message.starts_with("expected `:`") {
+        "Expecting ':' delimiter"
+    } else if message.starts_with("expected `,`") {
+        "Expecting ',' delimiter"
+    } else if message.starts_with("control character") {
+        "Invalid control character at"
+    } else if message.starts_with("invalid escape") || message.starts_with("invalid unicode") {
+        "Invalid \\escape"
+    } else {
+        "Expecting value"
+    };
+    // serde's column is where it noticed the problem (1-based, 0 at EOF of an
+    // empty line); Python points at the start of the offending token.
+    let (line, mut column) = (err.line().max(1), err.column());
+    if eof {
+        column += 1;
+    }
+    let line_text = text.split('\n').nth(line - 1).unwrap_or_default();
+    let chars: Vec<char> = line_text.chars().collect();
+    let mut index = column.max(1) - 1;
+    if what == "Expecting value" && !eof {
+        while index > 0
+            && chars
+                .get(index - 1)
+                .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+        {
+            index -= 1;
+        }
+    }
+    let before: usize = text
+        .split('\n')
+        .take(line - 1)
+        .map(|l| l.chars().count() + 1)
+        .sum();
+    format!(
+        "{what}: line {line} column {} (char {})",
+        index + 1,
+        before + index
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_error_messages() {
+        for (input, expected) in [
+            (
+                "{not json",
+                "Invalid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+            ),
+            (
+                "nope",
+                "Invalid JSON: Expecting value: line 1 column 1 (char 0)",
+            ),
+            (
+                "row=x",
+                "Invalid JSON: Expecting value: line 1 column 1 (char 0)",
+            ),
+            (
+                "",
+                "Invalid JSON: Expecting value: line 1 column 1 (char 0)",
+            ),
+            ("{} x", "Invalid JSON: Extra data: line 1 column 4 (char 3)"),
+        ] {
+            assert_eq!(parse(input.as_bytes()).unwrap_err(), expected, "{input}");
+        }
+        assert!(parse(b"{\"a\": [1, 2]}").is_ok());
+    }
+}

@@ -1,0 +1,120 @@
+//! The write API's logic, apart from HTTP: request validation, JSON values
+//! to SQL values, the SQL of each write, schema text for create and alter,
+//! and the analysis of `/-/execute-write` statements. Every function here
+//! runs inside one transaction on a database's single writer
+//! ([`crate::tenant::TenantDb::write`]).
+
+pub mod analysis;
+pub mod json;
+pub mod rows;
+pub mod schema;
+pub mod values;
+
+use libsql::{Connection, Value};
+
+use crate::sqlite::now;
+
+/// Why a write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// 400: every problem found; nothing was changed.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// 404, naming what is missing, as Datasette does on write endpoints.
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl WriteError {
+    pub fn invalid(message: impl Into<String>) -> WriteError {
+        WriteError::Invalid(vec![message.into()])
+    }
+}
+
+pub type WriteResult<T> = Result<T, WriteError>;
+
+/// SQLite's own message for a failed statement is the user's answer (a 400);
+/// anything else is ours.
+pub fn sql_error(err: libsql::Error) -> WriteError {
+    match err {
+        libsql::Error::SqliteFailure(_, message) => WriteError::invalid(message),
+        other => WriteError::invalid(other.to_string()),
+    }
+}
+
+/// Runs one statement; returns the rows it changed.
+pub fn exec(conn: &Connection, sql: &str, params: Vec<Value>) -> WriteResult<u64> {
+    now(conn.execute(sql, params)).map_err(sql_error)
+}
+
+/// Rows of a query with their column names.
+pub fn select(
+    conn: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+) -> WriteResult<(Vec<String>, Vec<Vec<Value>>)> {
+    now(async {
+        let mut rows = conn.query(sql, params).await?;
+        let count = rows.column_count();
+        let columns: Vec<String> = (0..count)
+            .map(|i| rows.column_name(i).unwrap_or_default().to_owned())
+            .collect();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(
+                (0..count)
+                    .map(|i| row.get_value(i))
+                    .collect::<libsql::Result<Vec<_>>>()?,
+            );
+        }
+        Ok((columns, out))
+    })
+    .map_err(sql_error)
+}
+
+/// Python's `repr()` of a list of strings, as in `Record not found: ['1']`.
+pub fn python_list_repr(values: &[String]) -> String {
+    let items: Vec<String> = values
+        .iter()
+        .map(|v| {
+            let quote = if v.contains('\'') && !v.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
+            let mut out = String::from(quote);
+            for c in v.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(quote);
+            out
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_reprs() {
+        assert_eq!(python_list_repr(&["999".into()]), "['999']");
+        assert_eq!(
+            python_list_repr(&["a".into(), "it's".into()]),
+            "['a', \"it's\"]"
+        );
+    }
+}
