@@ -79,6 +79,27 @@ async fn hashed_urls_and_long_cache_lifetimes() {
     let db = server.get(&format!("{hashed}.json"), None).await.json();
     assert_eq!(db["tables"][0]["count"], json!(7));
 
+    // Writes are refused, under either name.
+    for path in [
+        "/museum/archive/t/-/insert".to_owned(),
+        format!("{hashed}/t/-/insert"),
+    ] {
+        let reply = server
+            .client
+            .post(format!("{}{path}", server.base))
+            .header(
+                "Authorization",
+                format!("Bearer {}", server.token(&["museum", "root"])),
+            )
+            .json(&json!({"row": {"v": "x"}}))
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status();
+        let body: serde_json::Value = reply.json().await.unwrap();
+        assert_eq!(status, 403, "{path}: {body}");
+        assert_eq!(body["error"], json!("Database is immutable"));
+    }
     // The file is opened read-only: SQL cannot write even if it tried, and no WAL is left beside it.
     assert!(!server.data().join("spaces/museum/archive.db-wal").exists());
 

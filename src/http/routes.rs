@@ -83,8 +83,18 @@ impl SpaceRoute {
             | SpaceRoute::Table(db, ..)
             | SpaceRoute::TableSchema(db, _)
             | SpaceRoute::TableCount(db, _)
-            | SpaceRoute::Row(db, ..) => Some(db),
-            _ => None,
+            | SpaceRoute::Row(db, ..)
+            | SpaceRoute::Create(db)
+            | SpaceRoute::ExecuteWrite(db)
+            | SpaceRoute::TableWrite(db, ..)
+            | SpaceRoute::RowWrite(db, ..) => Some(db),
+            SpaceRoute::Index(_)
+            | SpaceRoute::Databases
+            | SpaceRoute::Actor
+            | SpaceRoute::Versions
+            | SpaceRoute::Settings
+            | SpaceRoute::Audit
+            | SpaceRoute::Redirect(..) => None,
         }
     }
 

@@ -199,7 +199,16 @@ async fn serve(
     // Immutable databases live under `/{db}-{hash}`: other names redirect there.
     let mut hashed = false;
     if let Some(segment) = route.database() {
-        match database::find_database(&req, segment).await? {
+        let found = database::find_database(&req, segment).await?;
+        let writes = route.is_post() && !matches!(route, SpaceRoute::TableCount(..));
+        if writes
+            && let Some(database::Addressed::Plain(row) | database::Addressed::Hashed { row, .. }) =
+                &found
+            && row.immutable_hash.is_some()
+        {
+            return Err(AppError::Forbidden("Database is immutable".into()));
+        }
+        match found {
             Some(database::Addressed::Hashed { current: true, .. }) => hashed = true,
             Some(database::Addressed::Plain(row))
             | Some(database::Addressed::Hashed {

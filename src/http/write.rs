@@ -167,6 +167,10 @@ pub async fn record(
     rows: Option<i64>,
     detail: Json,
 ) {
+    crate::metrics::metrics()
+        .writes
+        .with_label_values(&[event])
+        .inc();
     let space_id = req.space_id();
     let actor = req.actor.name.clone();
     let token_id = req.actor.token.as_ref().map(|t| t.id);
