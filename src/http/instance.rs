@@ -1,5 +1,5 @@
 //! Small endpoints every space has: `/-/actor.json`, `/-/versions.json`,
-//! `/-/settings.json`.
+//! `/-/settings.json`, `/-/threads.json`.
 
 use axum::response::Response;
 use serde_json::json;
@@ -13,6 +13,25 @@ pub fn actor(req: &SpaceRequest) -> AppResult<Response> {
     Ok(json_response(
         json!({"ok": true, "actor": req.actor.to_json()}),
     ))
+}
+
+/// `/-/threads.json`: for those with `permissions-debug` (owners), the
+/// runtime's worker threads and live tasks.
+pub async fn threads(req: &SpaceRequest) -> AppResult<Response> {
+    req.require(
+        "permissions-debug",
+        crate::permissions::Resource::Space,
+        "permissions-debug",
+    )
+    .await?;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    Ok(json_response(json!({
+        "ok": true,
+        "num_threads": metrics.num_workers(),
+        "threads": [],
+        "num_tasks": metrics.num_alive_tasks(),
+        "tasks": [],
+    })))
 }
 
 pub fn settings(req: &SpaceRequest) -> AppResult<Response> {

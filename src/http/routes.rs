@@ -29,6 +29,8 @@ pub enum SpaceRoute {
     Versions,
     /// `/-/settings.json`
     Settings,
+    /// `/-/threads.json` (owners: the runtime's workers and tasks)
+    Threads,
     /// `/{db}`, `/{db}.json` (with `?sql=`, the query itself).
     Database(String, Format),
     /// `/{db}/-/query`, `.json`, `.csv`
@@ -93,6 +95,7 @@ impl SpaceRoute {
             | SpaceRoute::Actor
             | SpaceRoute::Versions
             | SpaceRoute::Settings
+            | SpaceRoute::Threads
             | SpaceRoute::Audit
             | SpaceRoute::Redirect(..) => None,
         }
@@ -106,6 +109,7 @@ impl SpaceRoute {
             SpaceRoute::Actor => "/{space}/-/actor.json",
             SpaceRoute::Versions => "/{space}/-/versions.json",
             SpaceRoute::Settings => "/{space}/-/settings.json",
+            SpaceRoute::Threads => "/{space}/-/threads.json",
             SpaceRoute::Database(..) => "/{space}/{db}",
             SpaceRoute::Query(..) => "/{space}/{db}/-/query",
             SpaceRoute::DatabaseSchema(..) => "/{space}/{db}/-/schema",
@@ -169,6 +173,7 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
         "/-/actor.json" => Some(SpaceRoute::Actor),
         "/-/versions.json" => Some(SpaceRoute::Versions),
         "/-/settings.json" => Some(SpaceRoute::Settings),
+        "/-/threads.json" => Some(SpaceRoute::Threads),
         "/-/audit.json" => Some(SpaceRoute::Audit),
         _ => None,
     };

@@ -286,6 +286,7 @@ pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Respo
         SpaceRoute::Actor => instance::actor(req),
         SpaceRoute::Versions => instance::versions(req).await,
         SpaceRoute::Settings => instance::settings(req),
+        SpaceRoute::Threads => instance::threads(req).await,
         SpaceRoute::Database(name, format) => database::show(req, name, *format).await,
         SpaceRoute::Query(db, format) => query::show(req, db, *format).await,
         SpaceRoute::DatabaseSchema(db) => schema::database(req, db).await,
