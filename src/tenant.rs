@@ -215,11 +215,7 @@ impl TenantStore {
         database_id: i64,
         immutable_hash: Option<&str>,
     ) -> Result<Arc<TenantDb>> {
-        // The hash is part of the key: a database made (im)mutable gets a new handle.
-        let key = (
-            space.to_owned(),
-            format!("{db}\u{0}{}", immutable_hash.unwrap_or("")),
-        );
+        let key = handle_key(space, db, immutable_hash);
         self.handles
             .try_get_with(key, || {
                 let path = self.data.database_file(space, db);
@@ -251,6 +247,16 @@ impl TenantStore {
             .with_context(|| format!("opening database {db} of space {space}"))
     }
 
+    /// The handle for a database if it is open already (never blocks).
+    pub fn open_already(
+        &self,
+        space: &str,
+        db: &str,
+        immutable_hash: Option<&str>,
+    ) -> Option<Arc<TenantDb>> {
+        self.handles.get(&handle_key(space, db, immutable_hash))
+    }
+
     /// Forgets every open handle of a space (after it is deleted).
     pub fn forget_space(&self, space: &str) {
         let space = space.to_owned();
@@ -258,6 +264,14 @@ impl TenantStore {
             .handles
             .invalidate_entries_if(move |key, _| key.0 == space);
     }
+}
+
+/// The hash is part of the key: a database made (im)mutable gets a new handle.
+fn handle_key(space: &str, db: &str, immutable_hash: Option<&str>) -> (String, String) {
+    (
+        space.to_owned(),
+        format!("{db}\u{0}{}", immutable_hash.unwrap_or("")),
+    )
 }
 
 /// Creates a new, empty tenant database file in WAL mode.
