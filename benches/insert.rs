@@ -1,7 +1,9 @@
 //! Bulk insert throughput: 100,000 rows through `/-/insert` in batches of
-//! `max_insert_rows` (100), from 4 concurrent clients. Ignored by default;
-//! run it with `cargo test --release --test throughput -- --ignored --nocapture`.
+//! `max_insert_rows` (100), from 4 concurrent clients, printed in rows/s.
+//! `cargo bench --bench insert`; under `cargo test` it inserts 2,000 rows
+//! as a smoke test.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::Instant;
@@ -9,13 +11,24 @@ use std::time::Instant;
 use common::Server;
 use serde_json::json;
 
-const ROWS: usize = 100_000;
 const BATCH: usize = 100;
 const CLIENTS: usize = 4;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore]
-async fn bulk_insert_throughput() {
+fn main() {
+    let rows = if std::env::args().any(|a| a == "--bench") {
+        100_000
+    } else {
+        2_000
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bulk_insert_throughput(rows));
+}
+
+async fn bulk_insert_throughput(rows: usize) {
     let server = Server::start(&[]);
     server.cli(&["space", "create", "b", "--owner", "root"]);
     server.cli(&["db", "create", "b", "data"]);
@@ -38,7 +51,7 @@ async fn bulk_insert_throughput() {
     for client in 0..CLIENTS {
         let (http, base, token) = (server.client.clone(), server.base.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
-            for batch in (client..ROWS / BATCH).step_by(CLIENTS) {
+            for batch in (client..rows / BATCH).step_by(CLIENTS) {
                 let rows: Vec<_> = (0..BATCH)
                     .map(|i| {
                         let n = batch * BATCH + i;
@@ -67,9 +80,9 @@ async fn bulk_insert_throughput() {
         )
         .await
         .json();
-    assert_eq!(count[0]["n"], json!(ROWS));
+    assert_eq!(count[0]["n"], json!(rows));
     println!(
-        "inserted {ROWS} rows in batches of {BATCH} with {CLIENTS} clients in {took:.2?}: {:.0} rows/s",
-        ROWS as f64 / took.as_secs_f64()
+        "inserted {rows} rows in batches of {BATCH} with {CLIENTS} clients in {took:.2?}: {:.0} rows/s",
+        rows as f64 / took.as_secs_f64()
     );
 }
