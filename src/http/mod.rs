@@ -2,16 +2,20 @@
 
 mod auth;
 mod database;
+mod extra_names;
 mod instance;
 mod pages;
 mod query;
 mod routes;
 mod row;
+mod row_extras;
 mod schema;
 mod shape;
 mod space;
 mod table;
 mod table_extras;
+mod table_facets;
+mod table_labels;
 mod tenant;
 
 use std::sync::Arc;
