@@ -46,6 +46,14 @@ fn wanted(ctx: &TableContext<'_>) -> AppResult<BTreeSet<String>> {
     Ok(extras)
 }
 
+/// How facet values that are infinite floats are written (`_json_infinity`).
+fn infinity(ctx: &TableContext<'_>) -> Infinity {
+    match ctx.args.get("_json_infinity") {
+        Some("on" | "1" | "true" | "yes") => Infinity::Literal,
+        _ => Infinity::Null,
+    }
+}
+
 /// A query argument that is present and not blank.
 fn flag(ctx: &TableContext<'_>, name: &str) -> bool {
     ctx.args.get(name).is_some_and(|v| !v.is_empty())
@@ -94,14 +102,14 @@ pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppRes
             table_facets::results(ctx).await?
         };
         if has("facet_results") {
-            let json = table_facets::results_json(&results, &timed_out);
+            let json = table_facets::results_json(&results, &timed_out, infinity(ctx));
             body.insert("facet_results".into(), json);
         }
         if has("facets_timed_out") {
             body.insert("facets_timed_out".into(), json!(timed_out));
         }
         if has("sorted_facet_results") {
-            let json = table_facets::sorted_json(&results);
+            let json = table_facets::sorted_json(&results, infinity(ctx));
             body.insert("sorted_facet_results".into(), json);
         }
     }

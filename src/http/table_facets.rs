@@ -11,6 +11,7 @@ use super::table_labels;
 use crate::error::{AppError, AppResult};
 use crate::read::facets::{self, FacetKind, FacetQuery, FacetResult, Page};
 use crate::read::labels::Key;
+use crate::read::values::Infinity;
 
 /// A facet time limit: the setting, never more than the SQL time limit.
 fn limit(ctx: &TableContext<'_>, setting: &str) -> Duration {
@@ -72,7 +73,7 @@ pub async fn results(ctx: &TableContext<'_>) -> AppResult<(Vec<FacetResult>, Vec
 }
 
 /// `facet_results`: results keyed by facet name (`name_2`… for repeats).
-pub fn results_json(results: &[FacetResult], timed_out: &[String]) -> Json {
+pub fn results_json(results: &[FacetResult], timed_out: &[String], infinity: Infinity) -> Json {
     let mut keyed = Map::new();
     for result in results {
         let mut key = result.name.clone();
@@ -81,16 +82,16 @@ pub fn results_json(results: &[FacetResult], timed_out: &[String]) -> Json {
             n += 1;
             key = format!("{}_{n}", result.name);
         }
-        keyed.insert(key, result.to_json());
+        keyed.insert(key, result.to_json(infinity));
     }
     json!({"results": keyed, "timed_out": timed_out})
 }
 
 /// `sorted_facet_results`: most values first, then by name, descending.
-pub fn sorted_json(results: &[FacetResult]) -> Json {
+pub fn sorted_json(results: &[FacetResult], infinity: Infinity) -> Json {
     let mut sorted: Vec<&FacetResult> = results.iter().collect();
     sorted.sort_by(|a, b| (b.results.len(), &b.name).cmp(&(a.results.len(), &a.name)));
-    Json::Array(sorted.into_iter().map(FacetResult::to_json).collect())
+    Json::Array(sorted.into_iter().map(|r| r.to_json(infinity)).collect())
 }
 
 /// `suggested_facets`, given the filtered rows' count when it is known.

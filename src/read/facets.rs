@@ -175,14 +175,15 @@ pub struct FacetResult {
 }
 
 impl FacetResult {
-    pub fn to_json(&self) -> Json {
+    /// The facet as Datasette writes it; `infinity` as `_json_infinity` asks.
+    pub fn to_json(&self, infinity: Infinity) -> Json {
         let results: Vec<Json> = self
             .results
             .iter()
             .map(|v| {
                 json!({
-                    "value": to_json(&v.value, Infinity::Null),
-                    "label": to_json(&v.label, Infinity::Null),
+                    "value": to_json(&v.value, infinity),
+                    "label": to_json(&v.label, infinity),
                     "count": v.count,
                     "toggle_url": v.toggle_url,
                     "selected": v.selected,
