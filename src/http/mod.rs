@@ -3,6 +3,7 @@
 mod auth;
 mod database;
 mod extra_names;
+mod extra_values;
 mod instance;
 mod pages;
 mod query;

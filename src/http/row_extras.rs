@@ -8,7 +8,7 @@ use libsql::Value;
 use serde_json::{Map, Value as Json, json};
 
 use super::extra_names::{self, Scope};
-use super::table_extras::{column_details, database_color, private, request_json};
+use super::extra_values::{column_details, database_color, private, request_json};
 use super::tenant::SpaceRequest;
 use crate::catalog::mirror::TableSchema;
 use crate::error::AppResult;
