@@ -6,6 +6,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::database::{open_synced, require_database};
 use super::routes::Format;
+use super::row_extras::{self, RowContext};
 use super::shape::{Output, respond};
 use super::tenant::SpaceRequest;
 use crate::error::{AppError, AppResult};
@@ -60,10 +61,10 @@ pub async fn show(
         wheres.join(" and ")
     );
     let result = exec::run(
-        handle,
+        handle.clone(),
         Statement {
-            params: params.0,
-            ..Statement::internal(sql, vec![], req.time_limit(&args))
+            params: params.0.clone(),
+            ..Statement::internal(sql.clone(), vec![], req.time_limit(&args))
         },
     )
     .await
@@ -74,17 +75,27 @@ pub async fn show(
     if format == Format::Html {
         return super::pages::table(req, &database.name, table, &columns, &result.rows);
     }
-    let extras = args.get_all("_extra");
     let mut body = Map::new();
     body.insert("ok".into(), json!(true));
     body.insert("database".into(), json!(database.name));
     body.insert("table".into(), json!(table));
     body.insert("rows".into(), Json::Null);
-    if extras.contains(&"columns") {
-        body.insert("columns".into(), json!(columns));
-    }
     body.insert("primary_keys".into(), json!(keys));
     body.insert("primary_key_values".into(), json!(key));
     body.insert("truncated".into(), json!(false));
+    let extras = RowContext {
+        req,
+        args: &args,
+        database: &database.name,
+        table: schema_table,
+        schema: &schema,
+        handle,
+        columns: &columns,
+        rows: &result.rows,
+        pk_values: key,
+        sql: &sql,
+        params: &params.0,
+    };
+    row_extras::add(&extras, &mut body).await?;
     respond(&output, body, &columns, &result.rows, None)
 }

@@ -3,11 +3,14 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+
 use libsql::Value;
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 
 use crate::error::{AppError, AppResult};
 use crate::read::args::Args;
+use crate::read::labels::{Key, Labels};
 use crate::read::values::{Infinity, finish, python_json, to_json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub struct Output {
     pub infinity: Infinity,
     /// `_json=COL`: text columns holding JSON are written as JSON.
     pub json_columns: Vec<String>,
+    /// `_labels`/`_label`: foreign-key columns whose known values are written
+    /// as `{"value": …, "label": …}`.
+    pub labels: HashMap<String, Labels>,
 }
 
 fn truthy(value: Option<&str>) -> bool {
@@ -57,10 +63,27 @@ impl Output {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            labels: HashMap::new(),
         })
     }
 
+    /// How one cell is written: a label object when the column is expanded
+    /// and the value has a label, else the value itself.
     fn cell(&self, column: &str, value: &Value) -> Json {
+        if let Some(label) = self
+            .labels
+            .get(column)
+            .and_then(|labels| labels.get(&Key::of(value)?))
+        {
+            return json!({
+                "value": self.value(column, value),
+                "label": to_json(label, self.infinity),
+            });
+        }
+        self.value(column, value)
+    }
+
+    fn value(&self, column: &str, value: &Value) -> Json {
         if let Value::Text(text) = value
             && self.json_columns.iter().any(|c| c == column)
             && let Ok(parsed) = serde_json::from_str::<Json>(text)

@@ -72,7 +72,8 @@ pub async fn show(
     if format == Format::Html {
         return super::pages::table(req, &ctx.database.name, table, &ctx.plan.columns, &ctx.rows);
     }
-    let output = Output::from_args(&ctx.args)?;
+    let mut output = Output::from_args(&ctx.args)?;
+    output.labels = table_extras::labels(&ctx).await?;
     let keys = (!ctx.info.is_view && !ctx.info.pks.is_empty()).then(|| {
         let key_index: Vec<usize> = ctx
             .info

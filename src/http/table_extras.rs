@@ -1,12 +1,402 @@
 //! What a table answer adds beside its rows: `_extra=` options, facets and
 //! labels, each computed only when asked for.
 
-use serde_json::{Map, Value as Json};
+use std::collections::{BTreeSet, HashMap};
 
+use libsql::Value;
+use serde_json::{Map, Value as Json, json};
+
+use super::extra_names::{self, Scope};
+use super::extra_values::{column_details, css_class, database_color, private, request_json};
 use super::table::TableContext;
-use crate::error::AppResult;
+use super::{table_facets, table_labels};
+use crate::error::{AppError, AppResult};
+use crate::read::exec::{self, ReadError, Statement};
+use crate::read::facets;
+use crate::read::labels::Labels;
+use crate::read::values::{Infinity, to_json};
+
+/// Datasette stops counting after this many rows (and says so with `count_truncated`).
+const COUNT_LIMIT: i64 = 10_000;
+
+/// The labels `_labels`/`_label` ask for, by column, for the page's rows.
+pub async fn labels(ctx: &TableContext<'_>) -> AppResult<HashMap<String, Labels>> {
+    table_labels::for_page(ctx).await
+}
+
+/// The extras a request asks for, explicitly or implied by other arguments.
+fn wanted(ctx: &TableContext<'_>) -> AppResult<BTreeSet<String>> {
+    let mut extras = extra_names::requested(&ctx.args, Scope::Table)?;
+    if facets::requested(&ctx.args) {
+        extras.insert("facet_results".into());
+    }
+    if ctx.args.get("_shape") == Some("object") {
+        extras.insert("primary_keys".into());
+    }
+    if extras.contains("count") {
+        extras.insert("count_truncated".into());
+    }
+    Ok(extras)
+}
+
+/// How facet values that are infinite floats are written (`_json_infinity`).
+fn infinity(ctx: &TableContext<'_>) -> Infinity {
+    match ctx.args.get("_json_infinity") {
+        Some("on" | "1" | "true" | "yes") => Infinity::Literal,
+        _ => Infinity::Null,
+    }
+}
+
+/// A query argument that is present and not blank.
+fn flag(ctx: &TableContext<'_>, name: &str) -> bool {
+    ctx.args.get(name).is_some_and(|v| !v.is_empty())
+}
 
 /// Adds every requested extra to `body`.
-pub async fn add(_ctx: &TableContext<'_>, _body: &mut Map<String, Json>) -> AppResult<()> {
+pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppResult<()> {
+    let extras = wanted(ctx)?;
+    let settings = &ctx.req.space.settings;
+    if !settings.flag("allow_facet")
+        && ctx
+            .args
+            .pairs()
+            .iter()
+            .any(|(k, _)| k.starts_with("_facet"))
+    {
+        return Err(AppError::BadRequest("_facet= is not allowed".into()));
+    }
+    let bare_shape = matches!(ctx.args.get("_shape"), Some("array" | "object"));
+    let nocount = flag(ctx, "_nocount") || bare_shape;
+    let nofacet = flag(ctx, "_nofacet") || bare_shape;
+    let nosuggest = flag(ctx, "_nosuggest");
+    let has = |name: &str| extras.contains(name);
+
+    let count = if has("count") || has("count_truncated") || has("suggested_facets") {
+        if nocount { None } else { count(ctx).await? }
+    } else {
+        None
+    };
+    if has("count") {
+        body.insert("count".into(), json!(count));
+    }
+    if has("count_truncated") {
+        body.insert(
+            "count_truncated".into(),
+            json!(count == Some(COUNT_LIMIT + 1)),
+        );
+    }
+    if has("count_sql") {
+        body.insert("count_sql".into(), json!(ctx.plan.count_sql));
+    }
+    if has("facet_results") || has("facets_timed_out") || has("sorted_facet_results") {
+        let (results, timed_out) = if nofacet {
+            (Vec::new(), Vec::new())
+        } else {
+            table_facets::results(ctx).await?
+        };
+        if has("facet_results") {
+            let json = table_facets::results_json(&results, &timed_out, infinity(ctx));
+            body.insert("facet_results".into(), json);
+        }
+        if has("facets_timed_out") {
+            body.insert("facets_timed_out".into(), json!(timed_out));
+        }
+        if has("sorted_facet_results") {
+            let json = table_facets::sorted_json(&results, infinity(ctx));
+            body.insert("sorted_facet_results".into(), json);
+        }
+    }
+    if has("suggested_facets") {
+        let allowed = settings.flag("suggest_facets")
+            && settings.flag("allow_facet")
+            && !flag(ctx, "_next")
+            && !nofacet
+            && !nosuggest;
+        let suggested = if allowed {
+            table_facets::suggested(ctx, count).await?
+        } else {
+            json!([])
+        };
+        body.insert("suggested_facets".into(), suggested);
+    }
+    if has("human_description_en") {
+        body.insert("human_description_en".into(), json!(human_description(ctx)));
+    }
+    if has("columns") {
+        body.insert("columns".into(), json!(ctx.plan.columns));
+    }
+    if has("all_columns") {
+        body.insert("all_columns".into(), json!(ctx.info.columns));
+    }
+    if has("primary_keys") {
+        body.insert("primary_keys".into(), json!(ctx.info.pks));
+    }
+    if has("column_details") {
+        let limit = ctx.req.time_limit(&ctx.args);
+        let details = column_details(ctx.handle.clone(), &ctx.info.name, limit).await?;
+        body.insert("column_details".into(), details);
+    }
+    if has("display_columns") {
+        body.insert("display_columns".into(), display_columns(ctx));
+    }
+    if has("render_cell") {
+        body.insert("render_cell".into(), json!(vec![json!({}); ctx.rows.len()]));
+    }
+    if has("debug") {
+        let debug = json!({
+            "url_vars": {"database": ctx.database.name, "table": ctx.info.name, "format": "json"},
+            "resolved": format!(
+                "ResolvedTable(db=<Database: {}>, table={:?}, is_view={})",
+                ctx.database.name,
+                ctx.info.name,
+                if ctx.info.is_view { "True" } else { "False" }
+            ),
+            "nofacet": if bare_shape { json!(true) } else { json!(ctx.args.get("_nofacet")) },
+            "nosuggest": ctx.args.get("_nosuggest"),
+        });
+        body.insert("debug".into(), debug);
+    }
+    if has("request") {
+        let path = format!("{}.json", ctx.table_path());
+        body.insert("request".into(), request_json(ctx.req, &path, &ctx.args));
+    }
+    if has("query") {
+        let params: Map<String, Json> = ctx
+            .plan
+            .params
+            .0
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.trim_start_matches(':').to_owned(),
+                    to_json(v, Infinity::Null),
+                )
+            })
+            .collect();
+        body.insert(
+            "query".into(),
+            json!({"sql": ctx.plan.sql, "params": params}),
+        );
+    }
+    if has("column_types") {
+        body.insert("column_types".into(), json!({}));
+    }
+    if has("set_column_type_ui") {
+        body.insert("set_column_type_ui".into(), Json::Null);
+    }
+    if has("metadata") {
+        body.insert("metadata".into(), json!({"columns": {}}));
+    }
+    if has("extras") {
+        let path = format!("{}.json", ctx.table_path());
+        let listing =
+            extra_names::listing(Scope::Table, &extras, &path, &ctx.args, &ctx.req.origin);
+        body.insert("extras".into(), listing);
+    }
+    if has("database") {
+        body.insert("database".into(), json!(ctx.database.name));
+    }
+    if has("table") {
+        body.insert("table".into(), json!(ctx.info.name));
+    }
+    if has("database_color") {
+        body.insert(
+            "database_color".into(),
+            json!(database_color(&ctx.database.name)),
+        );
+    }
+    let expandable = if has("expandable_columns") || has("renderers") {
+        table_labels::expandable_columns(ctx).await?
+    } else {
+        Vec::new()
+    };
+    if has("renderers") {
+        let mut extra = "_format=json".to_owned();
+        if !expandable.is_empty() {
+            extra.push_str("&_labels=on");
+        }
+        let query = match ctx.req.query.as_deref() {
+            Some(q) if !q.is_empty() => format!("{q}&{extra}"),
+            _ => extra,
+        };
+        let json_url = format!("{}.json?{query}", ctx.table_path());
+        body.insert("renderers".into(), json!({"json": json_url}));
+    }
+    if has("custom_table_templates") {
+        let (db, table) = (css_class(&ctx.database.name), css_class(&ctx.info.name));
+        body.insert(
+            "custom_table_templates".into(),
+            json!([
+                format!("_table-{db}-{table}.html"),
+                format!("_table-table-{db}-{table}.html"),
+                "_table.html",
+            ]),
+        );
+    }
+    if has("table_definition") {
+        let sql = definition(ctx, "table").await?;
+        body.insert("table_definition".into(), json!(sql));
+    }
+    if has("view_definition") {
+        let sql = definition(ctx, "view").await?;
+        body.insert("view_definition".into(), json!(sql));
+    }
+    if has("is_view") {
+        body.insert("is_view".into(), json!(ctx.info.is_view));
+    }
+    if has("private") {
+        let private = private(ctx.req, &ctx.database.name, &ctx.info.name).await?;
+        body.insert("private".into(), json!(private));
+    }
+    if has("expandable_columns") {
+        body.insert("expandable_columns".into(), json!(expandable));
+    }
+    if has("form_hidden_args") {
+        let hidden: Vec<Json> = ctx
+            .args
+            .pairs()
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with('_')
+                    && !["_sort", "_sort_desc", "_search", "_next"].contains(&k.as_str())
+                    && !k.contains("__")
+            })
+            .map(|(k, v)| json!([k, v]))
+            .collect();
+        body.insert("form_hidden_args".into(), json!(hidden));
+    }
     Ok(())
+}
+
+/// Runs one internal statement under the request's time limit.
+async fn run(
+    ctx: &TableContext<'_>,
+    sql: String,
+    params: Vec<(String, Value)>,
+) -> Result<Vec<Vec<Value>>, ReadError> {
+    let statement = Statement::internal(sql, params, ctx.req.time_limit(&ctx.args));
+    Ok(exec::run(ctx.handle.clone(), statement).await?.rows)
+}
+
+/// The filtered rows' count, up to one past Datasette's limit; `None` when
+/// counting ran out of time.
+async fn count(ctx: &TableContext<'_>) -> AppResult<Option<i64>> {
+    let sql = format!(
+        "select count(*) from ({} limit {})",
+        ctx.plan.from_filtered_sql,
+        COUNT_LIMIT + 1
+    );
+    match run(ctx, sql, ctx.plan.filter_params.0.clone()).await {
+        Ok(rows) => Ok(match rows.first().map(|r| &r[0]) {
+            Some(Value::Integer(n)) => Some(*n),
+            _ => None,
+        }),
+        Err(ReadError::TimedOut) => Ok(None),
+        Err(other) => Err(super::query::read_error(other)),
+    }
+}
+
+/// `where a, b and c sorted by x descending`, from the filters' descriptions.
+fn human_description(ctx: &TableContext<'_>) -> String {
+    let bits = &ctx.conditions.descriptions;
+    let mut text = match bits.split_last() {
+        None => String::new(),
+        Some((last, [])) => format!("where {last}"),
+        Some((last, rest)) => format!("where {} and {last}", rest.join(", ")),
+    };
+    if let Some(sort) = ctx.plan.sort.as_ref().or(ctx.plan.sort_desc.as_ref()) {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&format!("sorted by {sort}"));
+        if ctx.plan.sort_desc.is_some() {
+            text.push_str(" descending");
+        }
+    }
+    text
+}
+
+/// Column headings as Datasette's HTML table shows them, with its link column.
+fn display_columns(ctx: &TableContext<'_>) -> Json {
+    let table = ctx.table();
+    let detail = |name: &str| table.columns.iter().find(|c| c.name == name);
+    let is_key = |name: &str| ctx.info.key_columns().iter().any(|k| k == name);
+    let sortable = |name: &str| {
+        ctx.info.columns.iter().any(|c| c == name) || (ctx.info.use_rowid() && name == "rowid")
+    };
+    let heading = |name: &str| {
+        let (decl, notnull) = match detail(name) {
+            Some(c) => (c.decl_type.clone(), c.notnull as i64),
+            None => ("integer".to_owned(), 0),
+        };
+        json!({
+            "name": name,
+            "sortable": sortable(name),
+            "is_pk": is_key(name),
+            "type": decl,
+            "notnull": notnull,
+            "description": null,
+            "column_type": null,
+            "column_type_config": null,
+        })
+    };
+    let mut columns: Vec<Json> = Vec::new();
+    if !ctx.info.is_view {
+        if let [pk] = ctx.info.pks.as_slice() {
+            let c = detail(pk);
+            columns.push(json!({
+                "name": pk,
+                "sortable": sortable(pk),
+                "is_pk": true,
+                "type": c.map(|c| c.decl_type.clone()).unwrap_or_default(),
+                "notnull": c.map(|c| c.notnull as i64).unwrap_or(0),
+            }));
+        } else {
+            columns.push(json!({
+                "name": "Link", "sortable": false, "is_pk": false, "type": "",
+                "notnull": 0, "is_special_link_column": true,
+            }));
+        }
+    }
+    let single_pk = (!ctx.info.is_view && ctx.info.pks.len() == 1).then(|| &ctx.info.pks[0]);
+    for name in &ctx.plan.columns {
+        if Some(name) != single_pk {
+            columns.push(heading(name));
+        }
+    }
+    Json::Array(columns)
+}
+
+/// The SQL that created the table or view, with its indexes; `None` when
+/// the name is not of that kind.
+async fn definition(ctx: &TableContext<'_>, kind: &str) -> AppResult<Option<String>> {
+    let name = Value::Text(ctx.info.name.clone());
+    let rows = run(
+        ctx,
+        "select sql from sqlite_master where name = :n and type = :t".into(),
+        vec![
+            (":n".into(), name.clone()),
+            (":t".into(), Value::Text(kind.into())),
+        ],
+    )
+    .await
+    .map_err(super::query::read_error)?;
+    let Some(Value::Text(sql)) = rows.first().map(|r| &r[0]) else {
+        return Ok(None);
+    };
+    let mut bits = vec![format!("{sql};")];
+    let indexes = run(
+        ctx,
+        "select sql from sqlite_master where tbl_name = :n and type = 'index' and sql is not null"
+            .into(),
+        vec![(":n".into(), name)],
+    )
+    .await
+    .map_err(super::query::read_error)?;
+    for row in indexes {
+        if let Value::Text(sql) = &row[0] {
+            bits.push(format!("{sql};"));
+        }
+    }
+    Ok(Some(bits.join("\n")))
 }

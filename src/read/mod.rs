@@ -4,7 +4,11 @@
 
 pub mod args;
 pub mod exec;
+pub mod facets;
 pub mod filters;
+pub mod labels;
+pub mod links;
+pub mod md5;
 pub mod search;
 pub mod sql_text;
 pub mod table_sql;
