@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, ReadError, ResultSet, Statement};
-use crate::read::sql_text::check_read_only;
+use crate::read::sql_text::{Refusal, check_read_only};
 use crate::read::values::finish;
 
 pub const TIME_LIMIT_MESSAGE: &str =
@@ -49,7 +49,14 @@ pub async fn run_user_sql(
     if sql.is_empty() {
         return Err(AppError::BadRequest("?sql= is required".into()));
     }
-    check_read_only(&sql).map_err(|refusal| AppError::BadRequest(refusal.message().into()))?;
+    match check_read_only(&sql) {
+        Ok(()) => {}
+        // Several statements are refused as SQLite would refuse them, with empty rows.
+        Err(refusal @ Refusal::SeveralStatements) => {
+            return Ok(Err(sql_refusal(refusal.message())));
+        }
+        Err(refusal) => return Err(AppError::BadRequest(refusal.message().into())),
+    }
     let (handle, _) = open_synced(req, &database).await?;
     let params = args
         .pairs()
@@ -67,20 +74,22 @@ pub async fn run_user_sql(
     };
     match exec::run(handle, statement).await {
         Ok(result) => Ok(Ok(result)),
-        Err(ReadError::Sql(message)) => {
-            // A statement SQLite refused: Datasette still answers with empty rows.
-            let body = json!({
-                "ok": false,
-                "rows": [],
-                "error": message,
-                "errors": [message],
-                "status": 400,
-                "truncated": false,
-            });
-            Ok(Err(json_text(StatusCode::BAD_REQUEST, finish(&body))))
-        }
+        Err(ReadError::Sql(message)) => Ok(Err(sql_refusal(&message))),
         Err(other) => Err(read_error(other)),
     }
+}
+
+/// A statement SQLite refused: Datasette still answers with empty rows.
+fn sql_refusal(message: &str) -> Response {
+    let body = json!({
+        "ok": false,
+        "rows": [],
+        "error": message,
+        "errors": [message],
+        "status": 400,
+        "truncated": false,
+    });
+    json_text(StatusCode::BAD_REQUEST, finish(&body))
 }
 
 pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Response> {

@@ -93,7 +93,16 @@ pub async fn show(
     body.insert("rows".into(), Json::Null);
     body.insert("truncated".into(), json!(false));
     table_extras::add(&ctx, &mut body).await?;
-    respond(&output, body, &ctx.plan.columns, &ctx.rows, keys)
+    let mut response = respond(&output, body, &ctx.plan.columns, &ctx.rows, keys)?;
+    // Clients that read bare lists (`_shape=array`) find the next page here.
+    if let Some(next) = &ctx.next_url
+        && let Ok(value) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, value);
+    }
+    Ok(response)
 }
 
 /// Resolves the table, checks the actor may view it, and reads the requested page.
