@@ -63,10 +63,10 @@ impl AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let (message, errors) = match &self {
+impl AppError {
+    /// The message and the list of problems a client may see (never a 500's cause).
+    fn public(&self) -> (String, Vec<String>) {
+        match self {
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 let message = "Internal server error".to_owned();
@@ -74,7 +74,37 @@ impl IntoResponse for AppError {
             }
             AppError::Errors(_, errors) => (errors.join("; "), errors.clone()),
             other => (other.to_string(), vec![other.to_string()]),
-        };
+        }
+    }
+
+    /// The error as plain text, as Datasette answers failed CSV requests.
+    pub fn into_text_response(self) -> Response {
+        let status = self.status();
+        let (message, _) = self.public();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message,
+        )
+            .into_response();
+        self.add_headers(&mut response);
+        response
+    }
+
+    fn add_headers(&self, response: &mut Response) {
+        if let AppError::InvalidToken(_) = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (message, errors) = self.public();
         let body = json!({
             "ok": false,
             "error": message,
@@ -82,12 +112,7 @@ impl IntoResponse for AppError {
             "status": status.as_u16(),
         });
         let mut response = (status, axum::Json(body)).into_response();
-        if let AppError::InvalidToken(_) = self {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
-        }
+        self.add_headers(&mut response);
         response
     }
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod cached;
+mod csv;
 mod database;
 mod execute_write;
 mod extra_names;

@@ -93,6 +93,9 @@ fn sql_refusal(message: &str) -> Response {
 }
 
 pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Response> {
+    if format == Format::Csv {
+        return super::csv::query(req, db).await;
+    }
     let args = Args::parse(req.query.as_deref());
     let output = Output::from_args(&args)?;
     if output.shape == Shape::Object {

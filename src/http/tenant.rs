@@ -25,6 +25,7 @@ use crate::permissions::Resource;
 pub struct SpaceBase(pub String);
 
 /// Everything a space endpoint needs about its request.
+#[derive(Clone)]
 pub struct SpaceRequest {
     pub app: Arc<App>,
     pub space: Arc<SpaceInfo>,
@@ -121,20 +122,27 @@ fn space_from_host(headers: &HeaderMap, domain: &str) -> Option<String> {
 
 /// Every `/{space}/…` request lands here.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
-    let mut label = super::observe::RouteLabel("other");
-    let mut response = match serve(app, request, &mut label).await {
+    let mut seen = Seen {
+        label: super::observe::RouteLabel("other"),
+        csv: false,
+    };
+    let mut response = match serve(app, request, &mut seen).await {
         Ok(response) => response,
+        Err(err) if seen.csv => err.into_text_response(),
         Err(err) => err.into_response(),
     };
-    response.extensions_mut().insert(label);
+    response.extensions_mut().insert(seen.label);
     response
 }
 
-async fn serve(
-    app: Arc<App>,
-    request: Request,
-    label: &mut super::observe::RouteLabel,
-) -> AppResult<Response> {
+/// What the router learned about a request, for shaping its answer.
+struct Seen {
+    label: super::observe::RouteLabel,
+    /// A CSV route: errors are answered as plain text.
+    csv: bool,
+}
+
+async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Response> {
     let (request, body) = request.into_parts();
     let Some((space_name, rest)) = routes::split_space(request.uri.path()) else {
         return Err(AppError::NotFound("Not found"));
@@ -162,7 +170,13 @@ async fn serve(
     }
     tracing::Span::current().record("space", space_name);
     let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
-    *label = super::observe::RouteLabel(route.template());
+    seen.label = super::observe::RouteLabel(route.template());
+    seen.csv = matches!(
+        route,
+        SpaceRoute::Table(_, _, Format::Csv)
+            | SpaceRoute::Query(_, Format::Csv)
+            | SpaceRoute::Database(_, Format::Csv)
+    );
     let base = request
         .extensions
         .get::<SpaceBase>()
