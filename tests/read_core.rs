@@ -402,3 +402,27 @@ async fn time_limits_stop_work_without_stalling_others() {
         200
     );
 }
+
+#[tokio::test]
+async fn trace_lists_the_sql_run_only_when_enabled() {
+    let server = Server::start(&["--setting", "trace_debug", "on"]);
+    let body = server
+        .get("/demo/library/books.json?_size=2&_trace=1", None)
+        .await
+        .json();
+    let traces = body["_trace"]["traces"].as_array().expect("a _trace");
+    assert!(
+        traces
+            .iter()
+            .any(|t| t["sql"].as_str().unwrap().contains("from \"books\"")),
+        "{traces:?}"
+    );
+    assert_eq!(body["rows"].as_array().unwrap().len(), 2);
+
+    let off = Server::start(&[]);
+    let body = off
+        .get("/demo/library/books.json?_size=2&_trace=1", None)
+        .await
+        .json();
+    assert!(body.get("_trace").is_none());
+}

@@ -261,6 +261,11 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
             write::row(&req, db, table, key, *action, body).await?
         }
         // Reads, possibly answered from the result cache.
+        _ if tracing_sql(&req) => {
+            let trace = crate::read::trace::Trace::default();
+            let response = trace.collect(dispatch(&req, &route)).await?;
+            with_trace(response, &trace).await
+        }
         _ => cached::serve(&req, &route, &request.headers).await?,
     };
     if matches!(
@@ -316,5 +321,33 @@ pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Respo
         SpaceRoute::Redirect(location, status) => {
             Ok(redirect(&format!("{}{location}", req.base), *status))
         }
+    }
+}
+
+/// `?_trace=1` with the `trace_debug` setting on.
+fn tracing_sql(req: &SpaceRequest) -> bool {
+    req.space.settings.flag("trace_debug")
+        && crate::read::args::Args::parse(req.query.as_deref())
+            .get("_trace")
+            .is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Adds the statements run to a JSON object answer, as `_trace`.
+async fn with_trace(response: Response, trace: &crate::read::trace::Trace) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("_trace".into(), trace.to_json());
+            let mut response = Response::from_parts(
+                parts,
+                axum::body::Body::from(serde_json::Value::Object(map).to_string()),
+            );
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+            response
+        }
+        _ => Response::from_parts(parts, axum::body::Body::from(bytes)),
     }
 }

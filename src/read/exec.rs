@@ -84,6 +84,7 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
     let started = std::time::Instant::now();
     // One trip to the blocking pool: the task takes a connection, hands a
     // clone back (to interrupt it with), then runs the statement.
+    let (sql, params) = (statement.sql.clone(), statement.params.clone());
     let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
     let mut task = tokio::task::spawn_blocking(move || {
         let conn = db.conn()?;
@@ -100,6 +101,10 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             task.await
         }
     };
+    if let Ok(result) = &joined {
+        let error = result.as_ref().err().map(|e| e.to_string());
+        super::trace::record(&sql, &params, started.elapsed(), error.as_deref());
+    }
     let m = crate::metrics::metrics();
     m.query_seconds
         .with_label_values(&[purpose])

@@ -12,4 +12,5 @@ pub mod md5;
 pub mod search;
 pub mod sql_text;
 pub mod table_sql;
+pub mod trace;
 pub mod values;
