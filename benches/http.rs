@@ -269,6 +269,14 @@ fn main() {
             ),
         ),
     ];
+    // BENCH_ONLY=text runs only the scenarios whose name contains it (the trivial one always runs).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let scenarios: Vec<_> = scenarios
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (name, _))| *i == 0 || only.as_deref().is_none_or(|o| name.contains(o)))
+        .map(|(_, s)| s)
+        .collect();
     let mut results = Vec::new();
     runtime.block_on(async {
         for (name, paths) in scenarios {
