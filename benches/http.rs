@@ -305,20 +305,14 @@ fn main() {
         );
         assert_eq!(f.errors, 0, "{} had failed requests", f.name);
     }
-    let single = results
-        .iter()
-        .find(|f| f.name == "single small space")
-        .unwrap()
-        .rps;
-    let many = results
-        .iter()
-        .find(|f| f.name == "round-robin over spaces")
-        .unwrap()
-        .rps;
-    println!(
-        "\nround-robin over {space_count} spaces: {:.1}% of single-space throughput",
-        100.0 * many / single
-    );
+    let rps = |name: &str| results.iter().find(|f| f.name == name).map(|f| f.rps);
+    if let (Some(single), Some(many)) = (rps("single small space"), rps("round-robin over spaces"))
+    {
+        println!(
+            "\nround-robin over {space_count} spaces: {:.1}% of single-space throughput",
+            100.0 * many / single
+        );
+    }
     println!(
         "server RSS at the end: {:.1} MB, open file descriptors: {fds}",
         rss_kb as f64 / 1024.0

@@ -117,8 +117,9 @@ fn open_database_budget() -> u64 {
                 }
                 // Keep 256 descriptors for sockets and the catalog; an open
                 // database holds up to 9 (3 connections × file, WAL, shared
-                // memory) and some memory, so budget 12.
-                return (limit.rlim_cur.saturating_sub(256) / 12).clamp(64, 20_000);
+                // memory) and ~200 KB of memory: budget 20 descriptors each,
+                // which also keeps memory near 200 MB at the default limit.
+                return (limit.rlim_cur.saturating_sub(256) / 20).clamp(64, 20_000);
             }
         }
     }
