@@ -286,6 +286,47 @@ pub async fn find_database(req: &SpaceRequest, segment: &str) -> AppResult<Optio
         }))
 }
 
+/// A table or view the actor may view, with its open database and schema.
+pub struct ViewableTable {
+    pub database: DatabaseRow,
+    pub handle: Arc<TenantDb>,
+    pub schema: Arc<Schema>,
+    name: String,
+}
+
+impl ViewableTable {
+    /// The table's mirrored schema.
+    pub fn table(&self) -> &TableSchema {
+        self.schema.table(&self.name).expect("found when opened")
+    }
+}
+
+/// Resolves `db`/`table` and checks `view-table`: Datasette's 404s for a
+/// missing database or table, its 403 when the actor may not view it.
+pub async fn open_viewable_table(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+) -> AppResult<ViewableTable> {
+    let database = require_database(req, db).await?;
+    let (handle, schema) = open_synced(req, &database).await?;
+    if schema.table(table).is_none() {
+        return Err(AppError::NotFound("Table not found"));
+    }
+    req.require(
+        "view-table",
+        Resource::Table(database.name.clone(), table.to_owned()),
+        "You do not have permission to view this table",
+    )
+    .await?;
+    Ok(ViewableTable {
+        database,
+        handle,
+        schema,
+        name: table.to_owned(),
+    })
+}
+
 /// The catalog row of the space's database `name` (or `name-hash`), or Datasette's 404.
 pub async fn require_database(req: &SpaceRequest, name: &str) -> AppResult<DatabaseRow> {
     match find_database(req, name).await? {

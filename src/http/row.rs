@@ -4,14 +4,13 @@
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
-use super::database::{open_synced, require_database};
+use super::database::{ViewableTable, open_viewable_table};
 use super::routes::Format;
 use super::row_extras::{self, RowContext};
 use super::shape::{Output, respond};
 use super::tenant::SpaceRequest;
 use crate::error::{AppError, AppResult};
 use crate::names::quote_ident;
-use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{Params, TableInfo};
@@ -23,17 +22,14 @@ pub async fn show(
     key: &[String],
     format: Format,
 ) -> AppResult<Response> {
-    let database = require_database(req, db).await?;
-    let (handle, schema) = open_synced(req, &database).await?;
-    let schema_table = schema
-        .table(table)
-        .ok_or(AppError::NotFound("Table not found"))?;
-    req.require(
-        "view-table",
-        Resource::Table(database.name.clone(), table.to_owned()),
-        "You do not have permission to view this table",
-    )
-    .await?;
+    let opened = open_viewable_table(req, db, table).await?;
+    let ViewableTable {
+        database,
+        handle,
+        schema,
+        ..
+    } = &opened;
+    let schema_table = opened.table();
     let args = Args::parse(req.query.as_deref());
     let output = Output::from_args(&args)?;
     let info = TableInfo::from_schema(schema_table);
@@ -89,7 +85,7 @@ pub async fn show(
         database: &database.name,
         table: schema_table,
         schema: &schema,
-        handle,
+        handle: handle.clone(),
         columns: &columns,
         rows: &result.rows,
         pk_values: key,

@@ -4,11 +4,11 @@
 use axum::response::Response;
 use serde_json::json;
 
-use super::database::{open_synced, require_database};
+use super::database::{ViewableTable, open_synced, open_viewable_table, require_database};
 use super::json_response;
 use super::table_filters;
 use super::tenant::SpaceRequest;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
@@ -50,17 +50,13 @@ pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
 
 /// One table's CREATE statement.
 pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Response> {
-    let database = require_database(req, db).await?;
-    let (_, schema) = open_synced(req, &database).await?;
-    let found = schema
-        .table(table)
-        .ok_or(AppError::NotFound("Table not found"))?;
-    req.require(
-        "view-table",
-        Resource::Table(database.name.clone(), table.to_owned()),
-        "You do not have permission to view this table",
-    )
-    .await?;
+    let opened = open_viewable_table(req, db, table).await?;
+    let ViewableTable {
+        database,
+        schema: _,
+        ..
+    } = &opened;
+    let found = opened.table();
     Ok(json_response(json!({
         "ok": true,
         "database": database.name,
@@ -71,17 +67,14 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
 
 /// The number of rows matching the request's filters.
 pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Response> {
-    let database = require_database(req, db).await?;
-    let (handle, schema) = open_synced(req, &database).await?;
-    let found = schema
-        .table(table)
-        .ok_or(AppError::NotFound("Table not found"))?;
-    req.require(
-        "view-table",
-        Resource::Table(database.name.clone(), table.to_owned()),
-        "You do not have permission to view this table",
-    )
-    .await?;
+    let opened = open_viewable_table(req, db, table).await?;
+    let ViewableTable {
+        database,
+        handle,
+        schema,
+        ..
+    } = &opened;
+    let found = opened.table();
     let args = Args::parse(req.query.as_deref());
     let conditions = table_filters::conditions(req, &database, &schema, found, &args).await?;
     let sql = format!(
@@ -90,7 +83,7 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
         conditions.where_sql()
     );
     let result = exec::run(
-        handle,
+        handle.clone(),
         Statement {
             user_sql: conditions.user_sql,
             ..Statement::internal(sql, conditions.params.0, req.time_limit(&args))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
-use super::database::{open_synced, require_database};
+use super::database::{ViewableTable, open_viewable_table};
 use super::routes::Format;
 use super::shape::{Output, respond};
 use super::table_extras;
@@ -18,7 +18,6 @@ use crate::catalog::databases::DatabaseRow;
 use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
 use crate::names::tilde_encode;
-use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{self, Conditions, PagePlan, TableInfo, row_path};
@@ -114,23 +113,20 @@ pub async fn read_page<'a>(
     db: &str,
     table: &str,
 ) -> AppResult<TableContext<'a>> {
-    let database = require_database(req, db).await?;
-    let (handle, schema) = open_synced(req, &database).await?;
-    let schema_table = schema
-        .table(table)
-        .ok_or(AppError::NotFound("Table not found"))?;
-    req.require(
-        "view-table",
-        Resource::Table(database.name.clone(), table.to_owned()),
-        "You do not have permission to view this table",
-    )
-    .await?;
+    let opened = open_viewable_table(req, db, table).await?;
     let args = Args::parse(req.query.as_deref());
     Output::from_args(&args)?;
-    let info = TableInfo::from_schema(schema_table);
+    let info = TableInfo::from_schema(opened.table());
     let settings = &req.space.settings;
     let conditions =
-        table_filters::conditions(req, &database, &schema, schema_table, &args).await?;
+        table_filters::conditions(req, &opened.database, &opened.schema, opened.table(), &args)
+            .await?;
+    let ViewableTable {
+        database,
+        handle,
+        schema,
+        ..
+    } = opened;
     let plan = table_sql::plan(
         &info,
         &args,

@@ -6,7 +6,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::database::{open_synced, require_database};
+use super::database::{ViewableTable, open_viewable_table};
 use super::routes::Format;
 use super::tenant::SpaceRequest;
 use crate::catalog::databases::DatabaseRow;
@@ -88,17 +88,12 @@ pub async fn form_redirect(
     let Some(query) = filters::filter_form_redirect(&args) else {
         return Ok(None);
     };
-    let database = require_database(req, db).await?;
-    let (_, schema) = open_synced(req, &database).await?;
-    schema
-        .table(table)
-        .ok_or(AppError::NotFound("Table not found"))?;
-    req.require(
-        "view-table",
-        Resource::Table(database.name.clone(), table.to_owned()),
-        "You do not have permission to view this table",
-    )
-    .await?;
+    let opened = open_viewable_table(req, db, table).await?;
+    let ViewableTable {
+        database,
+        schema: _,
+        ..
+    } = &opened;
     let suffix = match format {
         Format::Html => "",
         Format::Json => ".json",
