@@ -84,7 +84,7 @@ pub async fn show(
         args: &args,
         database: &database.name,
         table: schema_table,
-        schema: &schema,
+        schema,
         handle: handle.clone(),
         columns: &columns,
         rows: &result.rows,

@@ -76,7 +76,7 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
     } = &opened;
     let found = opened.table();
     let args = Args::parse(req.query.as_deref());
-    let conditions = table_filters::conditions(req, &database, &schema, found, &args).await?;
+    let conditions = table_filters::conditions(req, database, schema, found, &args).await?;
     let sql = format!(
         "select count(*) from {}{}",
         crate::names::quote_ident(table),
