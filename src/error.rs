@@ -47,16 +47,62 @@ impl AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match &self {
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: crate::http::ui::Chrome,
+    title: String,
+    message: String,
+}
+
+impl AppError {
+    /// The message a client may see (a 500's cause is logged instead).
+    fn public_message(&self) -> String {
+        match self {
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 "Internal server error".to_owned()
             }
             other => other.to_string(),
+        }
+    }
+
+    /// The error as an HTML page, for the routes that answer with pages.
+    pub fn into_html_response(self) -> Response {
+        use askama::Template;
+        let status = self.status();
+        let page = ErrorPage {
+            chrome: Default::default(),
+            title: format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("Error")
+            ),
+            message: self.public_message(),
         };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| "<!DOCTYPE html><title>Error</title>".to_owned());
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response();
+        if let AppError::InvalidToken(_) = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.public_message();
         let body = json!({
             "ok": false,
             "error": message,

@@ -1,5 +1,6 @@
 //! The HTTP layer: [`router`] builds the whole app, for `serve` and for tests.
 
+mod api_tokens;
 mod auth;
 mod database;
 mod instance;
@@ -14,6 +15,7 @@ mod space;
 mod table;
 mod table_extras;
 mod tenant;
+pub(crate) mod ui;
 
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::app::App;
@@ -35,6 +37,11 @@ pub fn router(app: Arc<App>) -> Router {
     let inner = Router::new()
         .route("/-/health", get(health))
         .route("/metrics", get(observe::endpoint))
+        .route("/", get(ui::spaces::home))
+        .route("/-/login", get(ui::login::form).post(ui::login::submit))
+        .route("/-/logout", post(ui::login::logout))
+        .route("/-/auth-token", get(ui::login::auth_token))
+        .route("/-/spaces", post(ui::spaces::create))
         .fallback(tenant::handle)
         .with_state(app.clone());
     Router::new()

@@ -35,6 +35,29 @@ pub async fn run_user_sql(
     db: &str,
     args: &Args,
 ) -> AppResult<Result<ResultSet, Response>> {
+    match run_user_sql_text(req, db, args).await? {
+        Ok(result) => Ok(Ok(result)),
+        Err(message) => {
+            // A statement SQLite refused: Datasette still answers with empty rows.
+            let body = json!({
+                "ok": false,
+                "rows": [],
+                "error": message,
+                "errors": [message],
+                "status": 400,
+                "truncated": false,
+            });
+            Ok(Err(json_text(StatusCode::BAD_REQUEST, finish(&body))))
+        }
+    }
+}
+
+/// Runs `?sql=` for the actor: its result, or the message SQLite refused it with.
+pub async fn run_user_sql_text(
+    req: &SpaceRequest,
+    db: &str,
+    args: &Args,
+) -> AppResult<Result<ResultSet, String>> {
     let database = require_database(req, db).await?;
     req.require(
         "execute-sql",
@@ -67,23 +90,15 @@ pub async fn run_user_sql(
     };
     match exec::run(handle, statement).await {
         Ok(result) => Ok(Ok(result)),
-        Err(ReadError::Sql(message)) => {
-            // A statement SQLite refused: Datasette still answers with empty rows.
-            let body = json!({
-                "ok": false,
-                "rows": [],
-                "error": message,
-                "errors": [message],
-                "status": 400,
-                "truncated": false,
-            });
-            Ok(Err(json_text(StatusCode::BAD_REQUEST, finish(&body))))
-        }
+        Err(ReadError::Sql(message)) => Ok(Err(message)),
         Err(other) => Err(read_error(other)),
     }
 }
 
 pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Response> {
+    if format == Format::Html {
+        return super::pages::query(req, db).await;
+    }
     let args = Args::parse(req.query.as_deref());
     let output = Output::from_args(&args)?;
     if output.shape == Shape::Object {
@@ -95,15 +110,6 @@ pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Res
         Ok(result) => result,
         Err(response) => return Ok(response),
     };
-    if format == Format::Html {
-        return super::pages::query(
-            req,
-            db,
-            args.get("sql").unwrap_or(""),
-            &result.columns,
-            &result.rows,
-        );
-    }
     let mut body = Map::new();
     body.insert("ok".into(), json!(true));
     body.insert("rows".into(), Json::Null);

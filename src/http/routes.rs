@@ -45,6 +45,16 @@ pub enum SpaceRoute {
     Row(String, String, Vec<String>, Format),
     /// A path Datasette answers with a redirect: (location under the space, status).
     Redirect(String, u16),
+    /// `/-/tokens`: the API tokens page (GET), creating a token (POST).
+    Tokens,
+    /// `POST /-/tokens/{id}/revoke`
+    TokenRevoke(i64),
+    /// `/-/members`: the members page (GET), changing members (POST).
+    Members,
+    /// `/-/api/tokens`: list (GET) and create (POST) tokens as JSON.
+    ApiTokens,
+    /// `POST /-/api/tokens/{id}/revoke`
+    ApiTokenRevoke(i64),
 }
 
 impl SpaceRoute {
@@ -64,6 +74,33 @@ impl SpaceRoute {
             SpaceRoute::TableCount(..) => "/{space}/{db}/{table}/-/count",
             SpaceRoute::Row(..) => "/{space}/{db}/{table}/{pk}",
             SpaceRoute::Redirect(..) => "redirect",
+            SpaceRoute::Tokens => "/{space}/-/tokens",
+            SpaceRoute::TokenRevoke(_) => "/{space}/-/tokens/{id}/revoke",
+            SpaceRoute::Members => "/{space}/-/members",
+            SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
+            SpaceRoute::ApiTokenRevoke(_) => "/{space}/-/api/tokens/{id}/revoke",
+        }
+    }
+
+    /// Whether the route answers `method` (GET and HEAD, or POST).
+    pub fn accepts(&self, post: bool) -> bool {
+        use SpaceRoute::*;
+        match self {
+            TableCount(..) | TokenRevoke(_) | ApiTokenRevoke(_) => post,
+            Tokens | Members | ApiTokens => true,
+            _ => !post,
+        }
+    }
+
+    /// Whether the route answers with an HTML page (so its errors are pages too).
+    pub fn is_page(&self) -> bool {
+        use SpaceRoute::*;
+        match self {
+            Index(f) | Database(_, f) | Query(_, f) | Table(_, _, f) | Row(_, _, _, f) => {
+                *f == Format::Html
+            }
+            Tokens | TokenRevoke(_) | Members => true,
+            _ => false,
         }
     }
 }
@@ -94,6 +131,9 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
         "/-/actor.json" => Some(SpaceRoute::Actor),
         "/-/versions.json" => Some(SpaceRoute::Versions),
         "/-/settings.json" => Some(SpaceRoute::Settings),
+        "/-/tokens" => Some(SpaceRoute::Tokens),
+        "/-/members" => Some(SpaceRoute::Members),
+        "/-/api/tokens" => Some(SpaceRoute::ApiTokens),
         _ => None,
     };
     if fixed.is_some() {
@@ -111,6 +151,8 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
     }
     let segments: Vec<&str> = path.split('/').collect();
     match segments.as_slice() {
+        ["-", "tokens", id, "revoke"] => Some(SpaceRoute::TokenRevoke(id.parse().ok()?)),
+        ["-", "api", "tokens", id, "revoke"] => Some(SpaceRoute::ApiTokenRevoke(id.parse().ok()?)),
         [db] if !db.starts_with('-') && !db.is_empty() => {
             let (name, format) = split_format(db);
             Some(SpaceRoute::Database(decode_name(name)?, format))
@@ -223,6 +265,12 @@ mod tests {
                 Some(Row(s("db"), s("t"), vec![s("E/F")], Format::Html)),
             ),
             ("/-/nope", None),
+            ("/-/tokens", Some(Tokens)),
+            ("/-/tokens/12/revoke", Some(TokenRevoke(12))),
+            ("/-/tokens/x/revoke", None),
+            ("/-/members", Some(Members)),
+            ("/-/api/tokens", Some(ApiTokens)),
+            ("/-/api/tokens/3/revoke", Some(ApiTokenRevoke(3))),
             ("/a/b/c/d/e", None),
             ("x", None),
         ];

@@ -60,7 +60,7 @@ pub async fn show(
         wheres.join(" and ")
     );
     let result = exec::run(
-        handle,
+        handle.clone(),
         Statement {
             params: params.0,
             ..Statement::internal(sql, vec![], req.time_limit(&args))
@@ -72,7 +72,17 @@ pub async fn show(
         return Err(AppError::NotFound("Row not found"));
     }
     if format == Format::Html {
-        return super::pages::table(req, &database.name, table, &columns, &result.rows);
+        return super::ui::row::page(
+            req,
+            &database,
+            handle,
+            &schema,
+            table,
+            key,
+            &columns,
+            &result.rows[0],
+        )
+        .await;
     }
     let extras = args.get_all("_extra");
     let mut body = Map::new();

@@ -65,9 +65,14 @@ pub async fn show(
     table: &str,
     format: Format,
 ) -> AppResult<Response> {
+    if format == Format::Html
+        && let Some(redirect) = super::ui::table::form_redirect(req, db, table)
+    {
+        return Ok(redirect);
+    }
     let ctx = read_page(req, db, table).await?;
     if format == Format::Html {
-        return super::pages::table(req, &ctx.database.name, table, &ctx.plan.columns, &ctx.rows);
+        return super::ui::table::page(ctx).await;
     }
     let output = Output::from_args(&ctx.args)?;
     let keys = (!ctx.info.is_view && !ctx.info.pks.is_empty()).then(|| {

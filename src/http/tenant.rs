@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::routes::{self, SpaceRoute};
-use super::{auth, database, instance, query, row, schema, shape, space, table};
+use super::{auth, database, instance, query, row, schema, shape, space, table, ui};
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
 use crate::error::{AppError, AppResult};
@@ -34,6 +34,8 @@ pub struct SpaceRequest {
     pub origin: String,
     /// The request carried credentials (a bearer token or a cookie).
     pub credentialed: bool,
+    /// The session, when the actor came from a session cookie.
+    pub session: Option<crate::session::Session>,
 }
 
 impl SpaceRequest {
@@ -119,12 +121,28 @@ fn space_from_host(headers: &HeaderMap, domain: &str) -> Option<String> {
 /// Every `/{space}/…` request lands here.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let mut label = super::observe::RouteLabel("other");
+    let page = wants_page(&request);
     let mut response = match serve(app, request, &mut label).await {
         Ok(response) => response,
+        Err(err) if page => err.into_html_response(),
         Err(err) => err.into_response(),
     };
     response.extensions_mut().insert(label);
     response
+}
+
+/// Whether errors of this request are answered as a page: its route is a
+/// page, or (for paths that are no route) a browser asked for HTML.
+fn wants_page(request: &Request) -> bool {
+    let route = routes::split_space(request.uri().path()).and_then(|(_, rest)| routes::parse(rest));
+    match route {
+        Some(route) => route.is_page(),
+        None => request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    }
 }
 
 async fn serve(
@@ -132,6 +150,8 @@ async fn serve(
     request: Request,
     label: &mut super::observe::RouteLabel,
 ) -> AppResult<Response> {
+    let (request, body) = request.into_parts();
+    let request = axum::http::Request::from_parts(request, ());
     let Some((space_name, rest)) = routes::split_space(request.uri().path()) else {
         return Err(AppError::NotFound("Not found"));
     };
@@ -177,6 +197,14 @@ async fn serve(
     let credentialed = request.headers().contains_key(header::AUTHORIZATION)
         || request.headers().contains_key(header::COOKIE);
     let method = request.method().clone();
+    let is_post = method == Method::POST;
+    if !route.accepts(is_post) {
+        return Err(AppError::MethodNotAllowed);
+    }
+    // A POST authenticated by a cookie must come from this site (CSRF).
+    if is_post && resolved.session.is_some() {
+        ui::check_origin(request.headers())?;
+    }
     let req = SpaceRequest {
         app,
         space,
@@ -185,12 +213,9 @@ async fn serve(
         origin: format!("{scheme}://{host}"),
         credentialed,
         base,
+        session: resolved.session,
     };
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
-    let is_post = method == Method::POST;
-    if is_post != matches!(route, SpaceRoute::TableCount(..)) {
-        return Err(AppError::MethodNotAllowed);
-    }
     let mut response = match &route {
         SpaceRoute::Index(format) => space::index(&req, *format).await,
         SpaceRoute::Databases => space::databases(&req).await,
@@ -207,6 +232,14 @@ async fn serve(
         SpaceRoute::Redirect(location, status) => {
             Ok(redirect(&format!("{}{location}", req.base), *status))
         }
+        SpaceRoute::Tokens if is_post => ui::tokens::create(&req, body).await,
+        SpaceRoute::Tokens => ui::tokens::page(&req).await,
+        SpaceRoute::TokenRevoke(id) => ui::tokens::revoke(&req, *id, body).await,
+        SpaceRoute::Members if is_post => ui::members::change(&req, body).await,
+        SpaceRoute::Members => ui::members::page(&req).await,
+        SpaceRoute::ApiTokens if is_post => super::api_tokens::create(&req, body).await,
+        SpaceRoute::ApiTokens => super::api_tokens::list(&req).await,
+        SpaceRoute::ApiTokenRevoke(id) => super::api_tokens::revoke(&req, *id).await,
     }?;
     if matches!(
         route,
