@@ -100,6 +100,8 @@ pub struct App {
     touched: moka::sync::Cache<i64, ()>,
     /// Tokens whose refusal was audited recently.
     refusals: moka::sync::Cache<i64, ()>,
+    /// Failed logins by user name and client address.
+    pub logins: crate::session::LoginLimiter,
 }
 
 impl App {
@@ -127,6 +129,7 @@ impl App {
             decisions: short_lived(100_000),
             touched: once_a_minute(),
             refusals: once_a_minute(),
+            logins: Default::default(),
         })
     }
 

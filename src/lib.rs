@@ -30,6 +30,8 @@ pub mod permissions;
 pub mod read;
 /// `libsette serve`: binding, start-up and shutdown.
 pub mod server;
+/// Signed session cookies, CSRF tokens and the login rate limiter.
+pub mod session;
 /// Datasette's settings, validated, per instance and per space.
 pub mod settings;
 /// Synchronous libsql helpers and the blocking-pool bridge.

@@ -53,9 +53,18 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         .map_err(anyhow::Error::msg)?;
     let fresh = !data.catalog().exists();
     let catalog = Catalog::open(&data)?;
-    if fresh {
-        demo::create(&*catalog.conn()?, &data).context("creating the demo space")?;
-    }
+    // A new data folder: the demo space, and a one-time login link for its
+    // owner, the instance admin (as `datasette --root` prints one).
+    let root_code = if fresh {
+        let conn = catalog.conn()?;
+        demo::create(&conn, &data).context("creating the demo space")?;
+        let admin =
+            crate::catalog::users::find_id(&conn, demo::OWNER)?.context("the demo owner exists")?;
+        crate::catalog::logins::set_admin(&conn, admin, true)?;
+        Some(crate::catalog::logins::create_code(&conn, admin)?)
+    } else {
+        None
+    };
     let secret = load_or_create_secret(&data, args.secret)?;
     let config = Config {
         settings,
@@ -83,6 +92,12 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
             demo::SPACE,
             demo::OWNER
         );
+        if let Some(code) = root_code {
+            println!(
+                "Log in as {} (works once, for 24 hours): http://{addr}/-/auth-token?token={code}",
+                demo::OWNER
+            );
+        }
         std::io::stdout().flush()?;
         let service =
             http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();

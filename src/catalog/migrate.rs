@@ -7,11 +7,18 @@ use libsql::Connection;
 use crate::sqlite;
 
 /// Every migration, in order; the number is the file's prefix.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_catalog.sql",
-    include_str!("../../migrations/0001_catalog.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_catalog.sql",
+        include_str!("../../migrations/0001_catalog.sql"),
+    ),
+    (
+        2,
+        "0002_login_codes.sql",
+        include_str!("../../migrations/0002_login_codes.sql"),
+    ),
+];
 
 /// The catalog version this build writes.
 pub fn latest() -> i64 {

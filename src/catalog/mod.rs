@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod databases;
 pub mod grants;
+pub mod logins;
 pub mod migrate;
 pub mod mirror;
 pub mod spaces;

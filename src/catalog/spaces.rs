@@ -129,3 +129,52 @@ pub fn set_setting(conn: &Connection, space_id: i64, name: &str, value: &str) ->
     )?;
     Ok(())
 }
+
+/// The role of `user_id` in the space, if they are a member.
+pub fn role_of(conn: &Connection, space_id: i64, user_id: i64) -> Result<Option<String>> {
+    sqlite::query_one(
+        conn,
+        "select role from memberships where space_id = ?1 and user_id = ?2",
+        (space_id, user_id),
+    )?
+    .map(|row| row.get(0))
+    .transpose()
+}
+
+/// Removes a member; refuses to remove or demote the space's last owner.
+pub fn remove_member(conn: &Connection, space_id: i64, user_id: i64) -> Result<()> {
+    sqlite::write_transaction(conn, |conn| {
+        guard_last_owner(conn, space_id, user_id)?;
+        sqlite::execute(
+            conn,
+            "delete from memberships where space_id = ?1 and user_id = ?2",
+            (space_id, user_id),
+        )?;
+        Ok(())
+    })
+}
+
+/// Changes a member's role, keeping at least one owner.
+pub fn change_role(conn: &Connection, space_id: i64, user_id: i64, role: &str) -> Result<()> {
+    sqlite::write_transaction(conn, |conn| {
+        if role != "owner" {
+            guard_last_owner(conn, space_id, user_id)?;
+        }
+        set_member(conn, space_id, user_id, role)
+    })
+}
+
+fn guard_last_owner(conn: &Connection, space_id: i64, user_id: i64) -> Result<()> {
+    let owners: i64 = sqlite::query_one(
+        conn,
+        "select count(*) from memberships where space_id = ?1 and role = 'owner' and user_id != ?2",
+        (space_id, user_id),
+    )?
+    .map(|row| row.get(0))
+    .transpose()?
+    .unwrap_or(0);
+    if owners == 0 && role_of(conn, space_id, user_id)?.as_deref() == Some("owner") {
+        bail!("a space keeps at least one owner");
+    }
+    Ok(())
+}

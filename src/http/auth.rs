@@ -1,6 +1,7 @@
-//! Resolves the actor of a request from its `Authorization: Bearer` header.
-//! No header is anonymous; a bearer value that is not a usable token is a
-//! 401, never a silent fall-back to anonymous.
+//! Resolves the actor of a request from its `Authorization: Bearer` header
+//! or, without one, its signed session cookie. Nothing is anonymous; a bearer
+//! value that is not a usable token is a 401, never a silent fall-back to
+//! anonymous; a cookie that does not verify (or has expired) is anonymous.
 
 use axum::http::{HeaderMap, header};
 
@@ -8,20 +9,45 @@ use crate::actor::{Actor, TokenGrant};
 use crate::app::App;
 use crate::catalog::{audit, tokens, unix_now};
 use crate::error::{AppError, AppResult};
+use crate::session::{self, Session};
 
 /// The actor, and the space its token is bound to (if it came with one).
 pub struct Resolved {
     pub actor: Actor,
     pub token_space: Option<i64>,
+    /// Set when the actor came from a session cookie (its POSTs need CSRF checks).
+    pub session: Option<Session>,
+}
+
+/// The session of a request's cookie, if it verifies and has not expired.
+pub fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| session::cookie_value(v, session::COOKIE))
+        .and_then(|value| Session::verify(value, &app.config.secret, unix_now()))
 }
 
 pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
     let anonymous = Resolved {
         actor: Actor::anonymous(),
         token_space: None,
+        session: None,
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(anonymous);
+        return Ok(match session(app, headers) {
+            Some(session) => Resolved {
+                actor: Actor {
+                    user_id: Some(session.user_id),
+                    name: Some(session.name.clone()),
+                    token: None,
+                },
+                token_space: None,
+                session: Some(session),
+            },
+            None => anonymous,
+        });
     };
     let value = value
         .to_str()
@@ -66,6 +92,7 @@ pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
             }),
         },
         token_space: Some(token.space_id),
+        session: None,
     })
 }
 

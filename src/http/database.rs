@@ -362,7 +362,7 @@ pub async fn show(req: &SpaceRequest, name: &str, format: Format) -> AppResult<R
         )
         .await?;
     if format == Format::Html {
-        return pages::database(req, &view);
+        return pages::database(req, &view, allow_sql).await;
     }
     Ok(json_response(database_json(req, &view, allow_sql)))
 }

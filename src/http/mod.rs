@@ -1,5 +1,6 @@
 //! The HTTP layer: [`router`] builds the whole app, for `serve` and for tests.
 
+mod api_tokens;
 mod audit;
 mod auth;
 mod cached;
@@ -24,6 +25,7 @@ mod table_facets;
 mod table_filters;
 mod table_labels;
 mod tenant;
+pub(crate) mod ui;
 mod write;
 mod write_schema;
 
@@ -34,7 +36,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::app::App;
@@ -47,6 +49,11 @@ pub fn router(app: Arc<App>) -> Router {
     let inner = Router::new()
         .route("/-/health", get(health))
         .route("/metrics", get(observe::endpoint))
+        .route("/", get(ui::spaces::home))
+        .route("/-/login", get(ui::login::form).post(ui::login::submit))
+        .route("/-/logout", post(ui::login::logout))
+        .route("/-/auth-token", get(ui::login::auth_token))
+        .route("/-/spaces", post(ui::spaces::create))
         .fallback(tenant::handle)
         .with_state(app.clone());
     Router::new()

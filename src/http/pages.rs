@@ -1,126 +1,167 @@
-//! HTML pages, rendered with askama from `templates/` (values are escaped).
+//! HTML pages of a space's root, a database and a query, rendered with
+//! askama from `templates/` (values are escaped). The table and row pages
+//! live in [`super::ui`].
 
 use askama::Template;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use super::database::{DatabaseView, TableView};
+use super::database::{DatabaseView, require_database};
 use super::tenant::SpaceRequest;
-use crate::error::AppResult;
+use super::ui::{Cell, Chrome, html, human_size};
+use crate::catalog::spaces;
+use crate::error::{AppError, AppResult};
+use crate::names::tilde_encode;
+use crate::permissions::Resource;
+use crate::read::args::Args;
+
+struct TableLink {
+    name: String,
+    path: String,
+    rows: Option<u64>,
+    columns: String,
+    private: bool,
+}
 
 struct DatabaseSummary {
     name: String,
-    tables_count: usize,
-    rows: u64,
+    size: String,
+    tables: Vec<TableLink>,
+    views: Vec<TableLink>,
     private: bool,
+}
+
+fn summary(base: &str, view: &DatabaseView) -> DatabaseSummary {
+    let link = |t: &super::database::TableView| TableLink {
+        name: t.name.clone(),
+        path: format!("{base}/{}/{}", view.name, tilde_encode(&t.name)),
+        rows: t.count,
+        columns: t.columns.join(", "),
+        private: t.private,
+    };
+    DatabaseSummary {
+        name: view.name.clone(),
+        size: human_size(view.size),
+        tables: view
+            .tables
+            .iter()
+            .filter(|t| !t.hidden && t.kind == "table")
+            .map(link)
+            .collect(),
+        views: view
+            .tables
+            .iter()
+            .filter(|t| t.kind == "view")
+            .map(link)
+            .collect(),
+        private: view.private,
+    }
 }
 
 #[derive(Template)]
 #[template(path = "space.html")]
-struct SpacePage<'a> {
-    space: &'a str,
-    base: &'a str,
+struct SpacePage {
+    chrome: Chrome,
     databases: Vec<DatabaseSummary>,
+    members: Vec<(String, String)>,
+}
+
+pub async fn space(req: &SpaceRequest, views: &[DatabaseView]) -> AppResult<Response> {
+    let chrome = Chrome::for_space(req).await?;
+    let members = if chrome.member {
+        let space_id = req.space_id();
+        req.app
+            .catalog
+            .call(move |conn| spaces::members(conn, space_id))
+            .await?
+    } else {
+        Vec::new()
+    };
+    html(SpacePage {
+        databases: views.iter().map(|v| summary(&req.base, v)).collect(),
+        chrome,
+        members,
+    })
 }
 
 #[derive(Template)]
 #[template(path = "database.html")]
-struct DatabasePage<'a> {
-    space: &'a str,
-    base: &'a str,
-    database: &'a str,
-    tables: Vec<&'a TableView>,
+struct DatabasePage {
+    chrome: Chrome,
+    database: DatabaseSummary,
+    allow_sql: bool,
 }
 
-fn html(page: impl Template) -> AppResult<Response> {
-    let body = page.render().map_err(anyhow::Error::from)?;
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response())
-}
-
-pub fn space(req: &SpaceRequest, views: &[DatabaseView]) -> AppResult<Response> {
-    let databases = views
-        .iter()
-        .map(|v| DatabaseSummary {
-            name: v.name.clone(),
-            tables_count: v
-                .tables
-                .iter()
-                .filter(|t| !t.hidden && t.kind == "table")
-                .count(),
-            rows: v
-                .tables
-                .iter()
-                .filter(|t| !t.hidden)
-                .filter_map(|t| t.count)
-                .sum(),
-            private: v.private,
-        })
-        .collect();
-    html(SpacePage {
-        space: &req.space.space.name,
-        base: &req.base,
-        databases,
-    })
-}
-
-pub fn database(req: &SpaceRequest, view: &DatabaseView) -> AppResult<Response> {
+pub async fn database(
+    req: &SpaceRequest,
+    view: &DatabaseView,
+    allow_sql: bool,
+) -> AppResult<Response> {
     html(DatabasePage {
-        space: &req.space.space.name,
-        base: &req.base,
-        database: &view.name,
-        tables: view.tables.iter().filter(|t| !t.hidden).collect(),
+        chrome: Chrome::for_space(req).await?,
+        database: summary(&req.base, view),
+        allow_sql: allow_sql && req.space.settings.flag("default_allow_sql"),
     })
 }
 
-/// Rows as a plain HTML table (the full table page comes with the web UI).
 #[derive(Template)]
-#[template(path = "rows.html")]
-struct RowsPage<'a> {
-    space: &'a str,
-    base: &'a str,
-    title: &'a str,
-    sql: Option<&'a str>,
-    columns: &'a [String],
-    rows: Vec<Vec<String>>,
+#[template(path = "query.html")]
+struct QueryPage {
+    chrome: Chrome,
+    database: String,
+    sql: String,
+    columns: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+    truncated: bool,
+    error: Option<String>,
+    json_url: String,
+    csv_url: String,
+    ran: bool,
 }
 
-fn cells(rows: &[Vec<libsql::Value>]) -> Vec<Vec<String>> {
-    rows.iter()
-        .map(|r| r.iter().map(crate::read::values::to_text).collect())
-        .collect()
-}
-
-pub fn table(
-    req: &SpaceRequest,
-    db: &str,
-    table: &str,
-    columns: &[String],
-    rows: &[Vec<libsql::Value>],
-) -> AppResult<Response> {
-    let title = format!("{db}: {table}");
-    html(RowsPage {
-        space: &req.space.space.name,
-        base: &req.base,
-        title: &title,
-        sql: None,
+/// `/{db}/-/query?sql=`: the SQL editor and the result of its read-only query.
+pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
+    let args = Args::parse(req.query.as_deref());
+    let sql = args.get("sql").unwrap_or("").trim().to_owned();
+    let database = require_database(req, db).await?;
+    req.require(
+        "execute-sql",
+        Resource::Database(database.name.clone()),
+        "You do not have permission to run SQL on this database",
+    )
+    .await?;
+    if !req.space.settings.flag("default_allow_sql") {
+        return Err(AppError::Forbidden("execute-sql".into()));
+    }
+    let limit = req.space.settings.int("truncate_cells_html");
+    let (mut columns, mut rows, mut truncated, mut error) = (vec![], vec![], false, None);
+    if !sql.is_empty() {
+        match super::query::run_user_sql_text(req, db, &args).await {
+            Ok(Ok(result)) => {
+                rows = result
+                    .rows
+                    .iter()
+                    .map(|r| r.iter().map(|v| Cell::value(v, limit)).collect())
+                    .collect();
+                columns = result.columns;
+                truncated = result.truncated;
+            }
+            Ok(Err(message)) => error = Some(message),
+            Err(AppError::BadRequest(message)) => error = Some(message),
+            Err(other) => return Err(other),
+        }
+    }
+    let query = req.query.clone().unwrap_or_default();
+    let path = format!("{}/{}/-/query", req.base, database.name);
+    html(QueryPage {
+        chrome: Chrome::for_space(req).await?,
+        json_url: format!("{path}.json?{query}"),
+        csv_url: format!("{path}.csv?{query}"),
+        database: database.name,
+        ran: !sql.is_empty(),
+        sql,
         columns,
-        rows: cells(rows),
-    })
-}
-
-pub fn query(
-    req: &SpaceRequest,
-    db: &str,
-    sql: &str,
-    columns: &[String],
-    rows: &[Vec<libsql::Value>],
-) -> AppResult<Response> {
-    html(RowsPage {
-        space: &req.space.space.name,
-        base: &req.base,
-        title: db,
-        sql: Some(sql),
-        columns,
-        rows: cells(rows),
+        rows,
+        truncated,
+        error,
     })
 }

@@ -35,6 +35,17 @@ pub async fn run_user_sql(
     db: &str,
     args: &Args,
 ) -> AppResult<Result<ResultSet, Response>> {
+    Ok(run_user_sql_text(req, db, args)
+        .await?
+        .map_err(|message| sql_refusal(&message)))
+}
+
+/// Runs `?sql=` for the actor: its result, or the message SQLite refused it with.
+pub async fn run_user_sql_text(
+    req: &SpaceRequest,
+    db: &str,
+    args: &Args,
+) -> AppResult<Result<ResultSet, String>> {
     let database = require_database(req, db).await?;
     req.require(
         "execute-sql",
@@ -52,9 +63,7 @@ pub async fn run_user_sql(
     match check_read_only(&sql) {
         Ok(()) => {}
         // Several statements are refused as SQLite would refuse them, with empty rows.
-        Err(refusal @ Refusal::SeveralStatements) => {
-            return Ok(Err(sql_refusal(refusal.message())));
-        }
+        Err(refusal @ Refusal::SeveralStatements) => return Ok(Err(refusal.message().to_owned())),
         Err(refusal) => return Err(AppError::BadRequest(refusal.message().into())),
     }
     let (handle, _) = open_synced(req, &database).await?;
@@ -74,7 +83,7 @@ pub async fn run_user_sql(
     };
     match exec::run(handle, statement).await {
         Ok(result) => Ok(Ok(result)),
-        Err(ReadError::Sql(message)) => Ok(Err(sql_refusal(&message))),
+        Err(ReadError::Sql(message)) => Ok(Err(message)),
         Err(other) => Err(read_error(other)),
     }
 }
@@ -93,8 +102,10 @@ fn sql_refusal(message: &str) -> Response {
 }
 
 pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Response> {
-    if format == Format::Csv {
-        return super::csv::query(req, db).await;
+    match format {
+        Format::Csv => return super::csv::query(req, db).await,
+        Format::Html => return super::pages::query(req, db).await,
+        Format::Json => {}
     }
     let args = Args::parse(req.query.as_deref());
     let output = Output::from_args(&args)?;
@@ -107,15 +118,6 @@ pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Res
         Ok(result) => result,
         Err(response) => return Ok(response),
     };
-    if format == Format::Html {
-        return super::pages::query(
-            req,
-            db,
-            args.get("sql").unwrap_or(""),
-            &result.columns,
-            &result.rows,
-        );
-    }
     let mut body = Map::new();
     body.insert("ok".into(), json!(true));
     body.insert("rows".into(), Json::Null);

@@ -57,6 +57,16 @@ pub enum SpaceRoute {
     TableWrite(String, String, TableWrite),
     /// `POST /{db}/{table}/{pk,…}/-/update`, `/-/delete`
     RowWrite(String, String, Vec<String>, RowWrite),
+    /// `/-/tokens`: the API tokens page (GET), creating a token (POST).
+    Tokens,
+    /// `POST /-/tokens/{id}/revoke`
+    TokenRevoke(i64),
+    /// `/-/members`: the members page (GET), changing members (POST).
+    Members,
+    /// `/-/api/tokens`: list (GET) and create (POST) tokens as JSON.
+    ApiTokens,
+    /// `POST /-/api/tokens/{id}/revoke`
+    ApiTokenRevoke(i64),
 }
 
 /// A write to a table.
@@ -97,6 +107,11 @@ impl SpaceRoute {
             | SpaceRoute::Settings
             | SpaceRoute::Threads
             | SpaceRoute::Audit
+            | SpaceRoute::Tokens
+            | SpaceRoute::TokenRevoke(_)
+            | SpaceRoute::Members
+            | SpaceRoute::ApiTokens
+            | SpaceRoute::ApiTokenRevoke(_)
             | SpaceRoute::Redirect(..) => None,
         }
     }
@@ -131,19 +146,46 @@ impl SpaceRoute {
             SpaceRoute::RowWrite(_, _, _, RowWrite::Delete) => {
                 "/{space}/{db}/{table}/{pk}/-/delete"
             }
+            SpaceRoute::Tokens => "/{space}/-/tokens",
+            SpaceRoute::TokenRevoke(_) => "/{space}/-/tokens/{id}/revoke",
+            SpaceRoute::Members => "/{space}/-/members",
+            SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
+            SpaceRoute::ApiTokenRevoke(_) => "/{space}/-/api/tokens/{id}/revoke",
         }
     }
 
-    /// Whether the route is a write (answered to POST only).
-    pub fn is_post(&self) -> bool {
+    /// Whether the route answers `method` (GET and HEAD, or POST).
+    pub fn accepts(&self, post: bool) -> bool {
+        use SpaceRoute::*;
+        match self {
+            TableCount(..) | Create(..) | ExecuteWrite(..) | TableWrite(..) | RowWrite(..)
+            | TokenRevoke(_) | ApiTokenRevoke(_) => post,
+            Tokens | Members | ApiTokens => true,
+            _ => !post,
+        }
+    }
+
+    /// Whether the route writes to a database.
+    pub fn writes(&self) -> bool {
         matches!(
             self,
-            SpaceRoute::TableCount(..)
-                | SpaceRoute::Create(..)
+            SpaceRoute::Create(..)
                 | SpaceRoute::ExecuteWrite(..)
                 | SpaceRoute::TableWrite(..)
                 | SpaceRoute::RowWrite(..)
         )
+    }
+
+    /// Whether the route answers with an HTML page (so its errors are pages too).
+    pub fn is_page(&self) -> bool {
+        use SpaceRoute::*;
+        match self {
+            Index(f) | Database(_, f) | Query(_, f) | Table(_, _, f) | Row(_, _, _, f) => {
+                *f == Format::Html
+            }
+            Tokens | TokenRevoke(_) | Members => true,
+            _ => false,
+        }
     }
 }
 
@@ -175,6 +217,9 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
         "/-/settings.json" => Some(SpaceRoute::Settings),
         "/-/threads.json" => Some(SpaceRoute::Threads),
         "/-/audit.json" => Some(SpaceRoute::Audit),
+        "/-/tokens" => Some(SpaceRoute::Tokens),
+        "/-/members" => Some(SpaceRoute::Members),
+        "/-/api/tokens" => Some(SpaceRoute::ApiTokens),
         _ => None,
     };
     if fixed.is_some() {
@@ -192,6 +237,8 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
     }
     let segments: Vec<&str> = path.split('/').collect();
     match segments.as_slice() {
+        ["-", "tokens", id, "revoke"] => Some(SpaceRoute::TokenRevoke(id.parse().ok()?)),
+        ["-", "api", "tokens", id, "revoke"] => Some(SpaceRoute::ApiTokenRevoke(id.parse().ok()?)),
         [db] if !db.starts_with('-') && !db.is_empty() => {
             let (name, format) = split_format(db);
             Some(SpaceRoute::Database(decode_name(name)?, format))
@@ -324,6 +371,12 @@ mod tests {
                 Some(Row(s("db"), s("t"), vec![s("E/F")], Format::Html)),
             ),
             ("/-/nope", None),
+            ("/-/tokens", Some(Tokens)),
+            ("/-/tokens/12/revoke", Some(TokenRevoke(12))),
+            ("/-/tokens/x/revoke", None),
+            ("/-/members", Some(Members)),
+            ("/-/api/tokens", Some(ApiTokens)),
+            ("/-/api/tokens/3/revoke", Some(ApiTokenRevoke(3))),
             ("/-/audit.json", Some(Audit)),
             ("/db/-/create", Some(Create(s("db")))),
             ("/db/-/execute-write", Some(ExecuteWrite(s("db")))),

@@ -69,7 +69,17 @@ pub async fn show(
         return Err(AppError::NotFound("Row not found"));
     }
     if format == Format::Html {
-        return super::pages::table(req, &database.name, table, &columns, &result.rows);
+        return super::ui::row::page(
+            req,
+            database,
+            handle.clone(),
+            schema,
+            table,
+            key,
+            &columns,
+            &result.rows[0],
+        )
+        .await;
     }
     let mut body = Map::new();
     body.insert("ok".into(), json!(true));

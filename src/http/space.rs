@@ -30,7 +30,7 @@ pub async fn index(req: &SpaceRequest, format: Format) -> AppResult<Response> {
     }
     let views = database::visible_databases(req).await?;
     if format == Format::Html {
-        return pages::space(req, &views);
+        return pages::space(req, &views).await;
     }
     let databases: Vec<Value> = views.iter().map(|v| summary(req, v)).collect();
     Ok(json_response(json!({

@@ -67,12 +67,17 @@ pub async fn show(
     if let Some(redirect) = table_filters::form_redirect(req, db, table, format).await? {
         return Ok(redirect);
     }
+    if format == Format::Html
+        && let Some(redirect) = super::ui::table::form_redirect(req, db, table)
+    {
+        return Ok(redirect);
+    }
     if format == Format::Csv {
         return super::csv::table(req, db, table).await;
     }
     let ctx = read_page(req, db, table).await?;
     if format == Format::Html {
-        return super::pages::table(req, &ctx.database.name, table, &ctx.plan.columns, &ctx.rows);
+        return super::ui::table::page(ctx).await;
     }
     let mut output = Output::from_args(&ctx.args)?;
     output.labels = table_extras::labels(&ctx).await?;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::routes::{self, Format, SpaceRoute};
 use super::{
     audit, auth, cached, database, execute_write, instance, query, row, schema, shape, space,
-    table, write, write_schema,
+    table, ui, write, write_schema,
 };
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
@@ -38,6 +38,8 @@ pub struct SpaceRequest {
     pub origin: String,
     /// The request carried credentials (a bearer token or a cookie).
     pub credentialed: bool,
+    /// The session, when the actor came from a session cookie.
+    pub session: Option<crate::session::Session>,
 }
 
 impl SpaceRequest {
@@ -126,13 +128,29 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         label: super::observe::RouteLabel("other"),
         csv: false,
     };
+    let page = wants_page(&request);
     let mut response = match serve(app, request, &mut seen).await {
         Ok(response) => response,
         Err(err) if seen.csv => err.into_text_response(),
+        Err(err) if page => err.into_html_response(),
         Err(err) => err.into_response(),
     };
     response.extensions_mut().insert(seen.label);
     response
+}
+
+/// Whether errors of this request are answered as a page: its route is a
+/// page, or (for paths that are no route) a browser asked for HTML.
+fn wants_page(request: &Request) -> bool {
+    let route = routes::split_space(request.uri().path()).and_then(|(_, rest)| routes::parse(rest));
+    match route {
+        Some(route) => route.is_page(),
+        None => request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    }
 }
 
 /// What the router learned about a request, for shaping its answer.
@@ -196,6 +214,14 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
     let credentialed = request.headers.contains_key(header::AUTHORIZATION)
         || request.headers.contains_key(header::COOKIE);
     let method = request.method.clone();
+    let is_post = method == Method::POST;
+    if !route.accepts(is_post) {
+        return Err(AppError::MethodNotAllowed);
+    }
+    // A POST authenticated by a cookie must come from this site (CSRF).
+    if is_post && resolved.session.is_some() {
+        ui::check_origin(&request.headers)?;
+    }
     let req = SpaceRequest {
         app,
         space,
@@ -204,17 +230,14 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         origin: format!("{scheme}://{host}"),
         credentialed,
         base,
+        session: resolved.session,
     };
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
-    let is_post = method == Method::POST;
-    if is_post != route.is_post() {
-        return Err(AppError::MethodNotAllowed);
-    }
     // Immutable databases live under `/{db}-{hash}`: other names redirect there.
     let mut hashed = false;
     if let Some(segment) = route.database() {
         let found = database::find_database(&req, segment).await?;
-        let writes = route.is_post() && !matches!(route, SpaceRoute::TableCount(..));
+        let writes = route.writes();
         if writes
             && let Some(database::Addressed::Plain(row) | database::Addressed::Hashed { row, .. }) =
                 &found
@@ -250,16 +273,25 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
             _ => {}
         }
     }
-    let body = write::Body::new(body, &request.headers, &req.space.settings);
+    let write_body = |body| write::Body::new(body, &request.headers, &req.space.settings);
     let mut response = match &route {
-        SpaceRoute::Create(db) => write_schema::create(&req, db, body).await?,
-        SpaceRoute::ExecuteWrite(db) => execute_write::execute(&req, db, body).await?,
+        SpaceRoute::Create(db) => write_schema::create(&req, db, write_body(body)).await?,
+        SpaceRoute::ExecuteWrite(db) => execute_write::execute(&req, db, write_body(body)).await?,
         SpaceRoute::TableWrite(db, table, action) => {
-            write::table(&req, db, table, *action, body).await?
+            write::table(&req, db, table, *action, write_body(body)).await?
         }
         SpaceRoute::RowWrite(db, table, key, action) => {
-            write::row(&req, db, table, key, *action, body).await?
+            write::row(&req, db, table, key, *action, write_body(body)).await?
         }
+        // The web UI's forms and the tokens API.
+        SpaceRoute::Tokens if is_post => ui::tokens::create(&req, body).await?,
+        SpaceRoute::Tokens => ui::tokens::page(&req).await?,
+        SpaceRoute::TokenRevoke(id) => ui::tokens::revoke(&req, *id, body).await?,
+        SpaceRoute::Members if is_post => ui::members::change(&req, body).await?,
+        SpaceRoute::Members => ui::members::page(&req).await?,
+        SpaceRoute::ApiTokens if is_post => super::api_tokens::create(&req, body).await?,
+        SpaceRoute::ApiTokens => super::api_tokens::list(&req).await?,
+        SpaceRoute::ApiTokenRevoke(id) => super::api_tokens::revoke(&req, *id).await?,
         // Reads, possibly answered from the result cache.
         _ if tracing_sql(&req) => {
             let trace = crate::read::trace::Trace::default();
@@ -317,7 +349,12 @@ pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Respo
         SpaceRoute::Create(..)
         | SpaceRoute::ExecuteWrite(..)
         | SpaceRoute::TableWrite(..)
-        | SpaceRoute::RowWrite(..) => Err(AppError::MethodNotAllowed),
+        | SpaceRoute::RowWrite(..)
+        | SpaceRoute::Tokens
+        | SpaceRoute::TokenRevoke(_)
+        | SpaceRoute::Members
+        | SpaceRoute::ApiTokens
+        | SpaceRoute::ApiTokenRevoke(_) => Err(AppError::MethodNotAllowed),
         SpaceRoute::Redirect(location, status) => {
             Ok(redirect(&format!("{}{location}", req.base), *status))
         }

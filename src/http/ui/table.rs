@@ -1,0 +1,662 @@
+//! The table page, `/{space}/{db}/{table}`: rows with pagination, sort by
+//! column header, the filter form with every operator, facets with counts
+//! and toggle links, a search box for FTS tables, foreign keys as labelled
+//! links, and JSON/CSV links for exactly the current view. It reads the page
+//! from the same [`TableContext`] the JSON answer uses, and facets from the
+//! same `table_extras` (Datasette's `facet_results` shape).
+
+use std::collections::{HashMap, HashSet};
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use libsql::Value;
+use serde_json::{Map, Value as Json};
+
+use super::{Cell, Chrome, html};
+use crate::catalog::mirror::TableSchema;
+use crate::error::AppResult;
+use crate::http::table::TableContext;
+use crate::http::table_extras;
+use crate::http::tenant::SpaceRequest;
+use crate::names::{quote_ident, tilde_encode};
+use crate::permissions::Resource;
+use crate::read::args::{Args, encode};
+use crate::read::exec::{self, Statement};
+use crate::read::table_sql::{Params, row_path};
+use crate::read::values::to_text;
+
+/// Datasette's filter operators as the form offers them: (value, label).
+/// Operators that take no value carry it in theirs (`isnull__1`).
+pub const OPERATORS: &[(&str, &str)] = &[
+    ("exact", "="),
+    ("not", "!="),
+    ("contains", "contains"),
+    ("notcontains", "does not contain"),
+    ("endswith", "ends with"),
+    ("startswith", "starts with"),
+    ("gt", ">"),
+    ("gte", "\u{2265}"),
+    ("lt", "<"),
+    ("lte", "\u{2264}"),
+    ("like", "like"),
+    ("notlike", "not like"),
+    ("glob", "glob"),
+    ("in", "in"),
+    ("notin", "not in"),
+    ("arraycontains", "array contains"),
+    ("arraynotcontains", "array does not contain"),
+    ("date", "date"),
+    ("isnull__1", "is null"),
+    ("notnull__1", "is not null"),
+    ("isblank__1", "is blank"),
+    ("notblank__1", "is not blank"),
+];
+
+struct Header {
+    name: String,
+    href: String,
+    sorted: &'static str,
+    fk: bool,
+}
+
+struct RowView {
+    link: Option<(String, String)>,
+    cells: Vec<Cell>,
+}
+
+struct Filter {
+    column: String,
+    op: String,
+    value: String,
+}
+
+struct FacetItem {
+    label: String,
+    count: i64,
+    href: String,
+    selected: bool,
+}
+
+struct FacetView {
+    name: String,
+    remove_href: String,
+    items: Vec<FacetItem>,
+    truncated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "table.html")]
+struct TablePage {
+    chrome: Chrome,
+    database: String,
+    table: String,
+    table_path: String,
+    is_view: bool,
+    count: Option<i64>,
+    description: String,
+    headers: Vec<Header>,
+    has_links: bool,
+    rows: Vec<RowView>,
+    filters: Vec<Filter>,
+    filter_columns: Vec<String>,
+    operators: &'static [(&'static str, &'static str)],
+    keep_for_filters: Vec<(String, String)>,
+    search: Option<String>,
+    keep_for_search: Vec<(String, String)>,
+    facets: Vec<FacetView>,
+    facet_choices: Vec<String>,
+    keep_for_facets: Vec<(String, String)>,
+    suggested: Vec<(String, String)>,
+    next_href: Option<String>,
+    first_href: Option<String>,
+    json_url: String,
+    csv_url: String,
+}
+
+/// `?_filter_column=…&_filter_op=…&_filter_value=…` (and `_N` variants) from
+/// the filter form, redirected to Datasette's `column__op=value` arguments.
+pub fn form_redirect(req: &SpaceRequest, db: &str, table: &str) -> Option<Response> {
+    let args = Args::parse(req.query.as_deref());
+    let is_form = |k: &str| {
+        ["_filter_column", "_filter_op", "_filter_value"]
+            .iter()
+            .any(|p| k == *p || k.strip_prefix(p).is_some_and(|n| n.starts_with('_')))
+    };
+    if !args.pairs().iter().any(|(k, _)| is_form(k)) {
+        return None;
+    }
+    let mut kept: Vec<(String, String)> = args
+        .pairs()
+        .iter()
+        .filter(|(k, v)| !is_form(k) && !v.is_empty() && k != "_next")
+        .cloned()
+        .collect();
+    let mut suffixes: Vec<String> = vec![String::new()];
+    for (k, _) in args.pairs() {
+        if let Some(n) = k.strip_prefix("_filter_column_")
+            && !suffixes.contains(&format!("_{n}"))
+        {
+            suffixes.push(format!("_{n}"));
+        }
+    }
+    for suffix in suffixes {
+        let column = args.get(&format!("_filter_column{suffix}")).unwrap_or("");
+        if column.is_empty() {
+            continue;
+        }
+        let op = args
+            .get(&format!("_filter_op{suffix}"))
+            .filter(|o| !o.is_empty())
+            .unwrap_or("exact");
+        let value = args.get(&format!("_filter_value{suffix}")).unwrap_or("");
+        let (op, value) = op.split_once("__").unwrap_or((op, value));
+        kept.push((format!("{column}__{op}"), value.to_owned()));
+    }
+    let query = encode(kept.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut location = format!("{}/{}/{}", req.base, tilde_encode(db), tilde_encode(table));
+    if !query.is_empty() {
+        location = format!("{location}?{query}");
+    }
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Some(response)
+}
+
+/// The column filters of a request, as the form shows them.
+fn current_filters(args: &Args, columns: &[String]) -> Vec<Filter> {
+    args.pairs()
+        .iter()
+        .filter_map(|(key, value)| {
+            let (column, op) = match key.rsplit_once("__") {
+                Some((c, op))
+                    if OPERATORS
+                        .iter()
+                        .any(|(o, _)| o.split("__").next() == Some(op)) =>
+                {
+                    (c, op)
+                }
+                _ => (key.as_str(), "exact"),
+            };
+            if !columns.iter().any(|c| c == column) {
+                return None;
+            }
+            let op = OPERATORS
+                .iter()
+                .map(|(o, _)| *o)
+                .find(|o| o.split("__").next() == Some(op))
+                .unwrap_or("exact");
+            Some(Filter {
+                column: column.to_owned(),
+                value: if op.contains("__") {
+                    String::new()
+                } else {
+                    value.clone()
+                },
+                op: op.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Datasette's label column: a `name` or `title` column, or the other column
+/// of a two-column table keyed by `id` or `pk`.
+fn label_column(table: &TableSchema) -> Option<String> {
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+    if let Some(n) = names
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case("name") || n.eq_ignore_ascii_case("title"))
+    {
+        return Some((*n).to_owned());
+    }
+    if names.len() == 2 && (names.contains(&"id") || names.contains(&"pk")) {
+        return names
+            .iter()
+            .find(|n| **n != "id" && **n != "pk")
+            .map(|n| (*n).to_owned());
+    }
+    None
+}
+
+/// Labels of the values in `column` that point at `other.other_column`.
+async fn labels(
+    ctx: &TableContext<'_>,
+    other: &TableSchema,
+    other_column: &str,
+    values: Vec<Value>,
+) -> HashMap<String, String> {
+    let Some(label) = label_column(other) else {
+        return HashMap::new();
+    };
+    if values.is_empty() {
+        return HashMap::new();
+    }
+    let mut params = Params::default();
+    let holders: Vec<String> = values.into_iter().map(|v| params.add(v)).collect();
+    let sql = format!(
+        "select {}, {} from {} where {} in ({})",
+        quote_ident(other_column),
+        quote_ident(&label),
+        quote_ident(&other.name),
+        quote_ident(other_column),
+        holders.join(", ")
+    );
+    let statement = Statement::internal(sql, params.0, ctx.req.time_limit(&ctx.args));
+    match exec::run(ctx.handle.clone(), statement).await {
+        Ok(result) => result
+            .rows
+            .iter()
+            .map(|r| (to_text(&r[0]), to_text(&r[1])))
+            .collect(),
+        Err(_) => HashMap::new(),
+    }
+}
+
+/// `select count(*)` over the filtered rows; `None` if it fails or takes too long.
+async fn count(ctx: &TableContext<'_>) -> Option<i64> {
+    let statement = Statement::internal(
+        ctx.plan.count_sql.clone(),
+        ctx.plan.filter_params.0.clone(),
+        ctx.req.time_limit(&ctx.args),
+    );
+    let result = exec::run(ctx.handle.clone(), statement).await.ok()?;
+    match result.rows.first()?.first()? {
+        Value::Integer(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Column facets computed here when the extras backend gave no `facet_results`.
+async fn own_facets(ctx: &TableContext<'_>, columns: &[String]) -> Json {
+    let size = ctx
+        .args
+        .get("_facet_size")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(ctx.req.space.settings.int("default_facet_size"))
+        .min(ctx.req.space.settings.int("max_returned_rows"));
+    let mut results = Map::new();
+    for column in ctx.args.get_all("_facet") {
+        if !columns.iter().any(|c| c == column) || results.contains_key(column) {
+            continue;
+        }
+        let col = quote_ident(column);
+        let sql = format!(
+            "select {col} as value, count(*) as count from ({}) where {col} is not null
+             group by {col} order by count desc, value limit {}",
+            ctx.plan.from_filtered_sql,
+            size + 1
+        );
+        let limit = std::time::Duration::from_millis(
+            ctx.req.space.settings.int("facet_time_limit_ms").max(1),
+        );
+        let statement = Statement::internal(sql, ctx.plan.filter_params.0.clone(), limit);
+        let Ok(result) = exec::run(ctx.handle.clone(), statement).await else {
+            continue;
+        };
+        let selected: Vec<&str> = ctx.args.get_all(column);
+        let items: Vec<Json> = result
+            .rows
+            .iter()
+            .take(size as usize)
+            .map(|r| {
+                let value = to_text(&r[0]);
+                serde_json::json!({
+                    "value": value,
+                    "label": value,
+                    "count": match r[1] { Value::Integer(n) => n, _ => 0 },
+                    "selected": selected.contains(&value.as_str()),
+                })
+            })
+            .collect();
+        results.insert(
+            column.to_owned(),
+            serde_json::json!({
+                "name": column,
+                "type": "column",
+                "results": items,
+                "truncated": result.rows.len() as u64 > size,
+            }),
+        );
+    }
+    serde_json::json!({ "results": results })
+}
+
+/// Facet views from Datasette's `facet_results` (1.0 nests them under `results`).
+fn facet_views(facet_results: &Json, args: &Args, table_path: &str) -> Vec<FacetView> {
+    let facets = facet_results
+        .get("results")
+        .and_then(Json::as_object)
+        .or_else(|| facet_results.as_object())
+        .cloned()
+        .unwrap_or_default();
+    facets
+        .iter()
+        .filter_map(|(key, facet)| {
+            let name = facet
+                .get("name")
+                .and_then(Json::as_str)
+                .unwrap_or(key)
+                .to_owned();
+            let kind = facet.get("type").and_then(Json::as_str).unwrap_or("column");
+            let items = facet.get("results")?.as_array()?;
+            let items = items
+                .iter()
+                .map(|item| {
+                    let value = match item.get("value") {
+                        Some(Json::String(s)) => s.clone(),
+                        Some(Json::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    let label = match item.get("label") {
+                        Some(Json::String(s)) => s.clone(),
+                        Some(Json::Null) | None => value.clone(),
+                        Some(other) => other.to_string(),
+                    };
+                    let selected = item
+                        .get("selected")
+                        .and_then(Json::as_bool)
+                        .unwrap_or(false);
+                    let href = if kind == "column" {
+                        toggle(args, &name, &value, selected, table_path)
+                    } else {
+                        page_url(item.get("toggle_url"), table_path)
+                    };
+                    FacetItem {
+                        label: if label.is_empty() {
+                            "(blank)".into()
+                        } else {
+                            label
+                        },
+                        count: item.get("count").and_then(Json::as_i64).unwrap_or(0),
+                        href,
+                        selected,
+                    }
+                })
+                .collect();
+            let rest: Vec<(&str, &str)> = args
+                .pairs()
+                .iter()
+                .filter(|(k, v)| !(k.starts_with("_facet") && *v == name) && k != "_next")
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            Some(FacetView {
+                remove_href: with_query(table_path, &encode(rest)),
+                name,
+                items,
+                truncated: facet
+                    .get("truncated")
+                    .and_then(Json::as_bool)
+                    .unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
+/// A facet toggle: adds `column=value`, or removes it when selected.
+fn toggle(args: &Args, column: &str, value: &str, selected: bool, table_path: &str) -> String {
+    let mut pairs: Vec<(&str, &str)> = args
+        .pairs()
+        .iter()
+        .filter(|(k, v)| k != "_next" && !(selected && k == column && v == value))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if !selected {
+        pairs.push((column, value));
+    }
+    with_query(table_path, &encode(pairs))
+}
+
+/// A URL of the JSON API turned into the page's: path only, `.json` dropped.
+fn page_url(url: Option<&Json>, table_path: &str) -> String {
+    let url = url.and_then(Json::as_str).unwrap_or("");
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    with_query(table_path, query)
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// Arguments to carry as hidden fields, all but those named.
+fn keep(args: &Args, drop: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+    args.pairs()
+        .iter()
+        .filter(|(k, _)| k != "_next" && !drop(k))
+        .cloned()
+        .collect()
+}
+
+pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
+    let req = ctx.req;
+    let args = &ctx.args;
+    let table = ctx.table().clone();
+    let table_path = ctx.table_path();
+    let limit = req.space.settings.int("truncate_cells_html");
+    let columns = ctx.plan.columns.clone();
+    let mut filter_columns = ctx.info.columns.clone();
+    if ctx.info.use_rowid() {
+        filter_columns.insert(0, "rowid".into());
+    }
+
+    // Foreign keys the actor may follow: column → (other table, other column).
+    let mut links: HashMap<String, (TableSchema, String)> = HashMap::new();
+    for fk in &table.foreign_keys {
+        let Some(other) = ctx.schema.table(&fk.other_table) else {
+            continue;
+        };
+        let visible = req
+            .app
+            .allowed(
+                req.space_id(),
+                &req.actor,
+                "view-table",
+                Resource::Table(ctx.database.name.clone(), other.name.clone()),
+            )
+            .await?;
+        if visible {
+            links.insert(fk.column.clone(), (other.clone(), fk.other_column.clone()));
+        }
+    }
+    let mut label_maps: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for (column, (other, other_column)) in &links {
+        let Some(i) = columns.iter().position(|c| c == column) else {
+            continue;
+        };
+        let mut seen = HashSet::new();
+        let values: Vec<Value> = ctx
+            .rows
+            .iter()
+            .map(|r| r[i].clone())
+            .filter(|v| !matches!(v, Value::Null) && seen.insert(to_text(v)))
+            .collect();
+        label_maps.insert(
+            column.clone(),
+            labels(&ctx, other, other_column, values).await,
+        );
+    }
+
+    let key_index: Vec<usize> = if ctx.info.is_view {
+        vec![]
+    } else {
+        ctx.info
+            .key_columns()
+            .iter()
+            .filter_map(|k| columns.iter().position(|c| c == k))
+            .collect()
+    };
+    let has_links = !key_index.is_empty();
+    let db_path = format!("{}/{}", req.base, ctx.database.name);
+    let rows = ctx
+        .rows
+        .iter()
+        .map(|row| {
+            let link = has_links.then(|| {
+                let key = row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>());
+                let text = key_index
+                    .iter()
+                    .map(|&i| to_text(&row[i]))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (format!("{table_path}/{key}"), text)
+            });
+            let cells = row
+                .iter()
+                .zip(&columns)
+                .map(|(value, column)| {
+                    let mut cell = Cell::value(value, limit);
+                    if let Some((other, _)) = links.get(column)
+                        && !matches!(value, Value::Null)
+                    {
+                        let raw = to_text(value);
+                        let label = label_maps.get(column).and_then(|m| m.get(&raw));
+                        cell.href = Some(format!(
+                            "{db_path}/{}/{}",
+                            tilde_encode(&other.name),
+                            tilde_encode(&raw)
+                        ));
+                        if let Some(label) = label {
+                            cell.text = super::truncate(label.clone(), limit);
+                            cell.note = Some(raw);
+                        }
+                    }
+                    cell
+                })
+                .collect();
+            RowView { link, cells }
+        })
+        .collect();
+
+    let headers = columns
+        .iter()
+        .map(|c| {
+            let (sorted, next_sort) = if ctx.plan.sort.as_deref() == Some(c) {
+                ("asc", "_sort_desc")
+            } else if ctx.plan.sort_desc.as_deref() == Some(c) {
+                ("desc", "_sort")
+            } else {
+                ("", "_sort")
+            };
+            Header {
+                href: with_query(
+                    &table_path,
+                    &args.replaced(&["_sort", "_sort_desc", "_next"], &[(next_sort, c)]),
+                ),
+                name: c.clone(),
+                sorted,
+                fk: links.contains_key(c),
+            }
+        })
+        .collect();
+
+    // Facets: from the extras backend when it answers, else computed here.
+    let mut body = Map::new();
+    table_extras::add(&ctx, &mut body).await?;
+    let facet_results = match body.get("facet_results") {
+        Some(results) => results.clone(),
+        None if args.has("_facet") && req.space.settings.flag("allow_facet") => {
+            own_facets(&ctx, &filter_columns).await
+        }
+        None => Json::Null,
+    };
+    let facets = facet_views(&facet_results, args, &table_path);
+    let faceted: Vec<&str> = facets.iter().map(|f| f.name.as_str()).collect();
+    let facet_choices = filter_columns
+        .iter()
+        .filter(|c| !faceted.contains(&c.as_str()))
+        .cloned()
+        .collect();
+    let suggested = body
+        .get("suggested_facets")
+        .and_then(Json::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|s| {
+                    let name = s.get("name")?.as_str()?.to_owned();
+                    Some((name, page_url(s.get("toggle_url"), &table_path)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let query = req.query.clone().unwrap_or_default();
+    let next_href = ctx
+        .next
+        .as_ref()
+        .map(|next| with_query(&table_path, &args.replaced(&["_next"], &[("_next", next)])));
+    let first_href = args
+        .has("_next")
+        .then(|| with_query(&table_path, &args.replaced(&["_next"], &[])));
+    let count = match body.get("count").and_then(Json::as_i64) {
+        Some(n) => Some(n),
+        None => count(&ctx).await,
+    };
+    let is_filter_key = |k: &str| !k.starts_with('_') || k.contains("__");
+    html(TablePage {
+        chrome: Chrome::for_space(req).await?,
+        database: ctx.database.name.clone(),
+        table: ctx.info.name.clone(),
+        is_view: ctx.info.is_view,
+        count,
+        description: ctx.conditions.descriptions.join(" and "),
+        headers,
+        has_links,
+        rows,
+        filters: current_filters(args, &filter_columns),
+        filter_columns: filter_columns.clone(),
+        operators: OPERATORS,
+        keep_for_filters: keep(args, |k| is_filter_key(k) || k.starts_with("_filter")),
+        search: table
+            .fts_table
+            .is_some()
+            .then(|| args.get("_search").unwrap_or("").to_owned()),
+        keep_for_search: keep(args, |k| k == "_search"),
+        facets,
+        facet_choices,
+        keep_for_facets: keep(args, |_| false),
+        suggested,
+        next_href,
+        first_href,
+        json_url: with_query(&format!("{table_path}.json"), &query),
+        csv_url: with_query(&format!("{table_path}.csv"), &query),
+        table_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_as_the_form_shows_them() {
+        let args = Args::parse(Some("a=1&b__gt=2&c__isnull=1&_sort=a&zz=3&b__bogus=4"));
+        let columns = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let shown: Vec<(String, String, String)> = current_filters(&args, &columns)
+            .into_iter()
+            .map(|f| (f.column, f.op, f.value))
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("a".into(), "exact".into(), "1".into()),
+                ("b".into(), "gt".into(), "2".into()),
+                ("c".into(), "isnull__1".into(), "".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn toggles() {
+        let args = Args::parse(Some("_facet=genre&genre=x&_next=5"));
+        assert_eq!(toggle(&args, "genre", "x", true, "/t"), "/t?_facet=genre");
+        assert_eq!(
+            toggle(&args, "genre", "y z", false, "/t"),
+            "/t?_facet=genre&genre=x&genre=y+z"
+        );
+    }
+}
