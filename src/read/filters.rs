@@ -313,73 +313,7 @@ fn numeric(value: &str) -> Value {
 
 /// Python's `json.dumps(list)`: `", "` between items, non-ASCII escaped.
 pub fn python_json_list(values: &[Json]) -> String {
-    let items: Vec<String> = values.iter().map(python_json).collect();
-    format!("[{}]", items.join(", "))
-}
-
-fn python_json(value: &Json) -> String {
-    match value {
-        Json::Null => "null".into(),
-        Json::Bool(b) => b.to_string(),
-        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (_, Some(u), _) => u.to_string(),
-            (_, _, Some(f)) => python_float(f),
-            _ => n.to_string(),
-        },
-        Json::String(s) => python_json_string(s),
-        Json::Array(items) => python_json_list(items),
-        Json::Object(map) => {
-            let items: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{}: {}", python_json_string(k), python_json(v)))
-                .collect();
-            format!("{{{}}}", items.join(", "))
-        }
-    }
-}
-
-fn python_json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Python's `repr(float)`: shortest digits, exponent form outside 1e-4..1e16.
-pub fn python_float(f: f64) -> String {
-    let sci = format!("{f:e}");
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    if (-4..16).contains(&exponent) {
-        let plain = format!("{f}");
-        if plain.contains('.') {
-            plain
-        } else {
-            format!("{plain}.0")
-        }
-    } else {
-        let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.abs())
-    }
+    super::values::python_json(&Json::Array(values.to_vec()))
 }
 
 /// Adds each `?_where=` fragment, parenthesised so that an `or` in one can't
@@ -457,7 +391,7 @@ pub fn through_condition(
         Json::Null => "None".into(),
         Json::Bool(true) => "True".into(),
         Json::Bool(false) => "False".into(),
-        Json::Number(n) if n.is_f64() => python_float(n.as_f64().unwrap_or_default()),
+        Json::Number(n) if n.is_f64() => super::values::float_text(n.as_f64().unwrap_or_default()),
         other => other.to_string(),
     };
     conditions.descriptions.push(format!(
@@ -814,12 +748,6 @@ mod tests {
 
     #[test]
     fn python_reprs() {
-        assert_eq!(python_float(1.0), "1.0");
-        assert_eq!(python_float(2.5), "2.5");
-        assert_eq!(python_float(0.0001), "0.0001");
-        assert_eq!(python_float(0.00001), "1e-05");
-        assert_eq!(python_float(1e16), "1e+16");
-        assert_eq!(python_float(123456789012345.6), "123456789012345.6");
         assert_eq!(
             python_json_list(&[Json::from("a\"\n✓😀")]),
             "[\"a\\\"\\n\\u2713\\ud83d\\ude00\"]"

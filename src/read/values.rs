@@ -90,6 +90,14 @@ impl serde_json::ser::Formatter for PythonFormatter {
         }
     }
 
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
+        writer.write_all(float_text(value).as_bytes())
+    }
+
     fn begin_object_value<W: ?Sized + std::io::Write>(
         &mut self,
         writer: &mut W,
@@ -127,7 +135,8 @@ pub fn to_text(value: &Value) -> String {
     }
 }
 
-/// Python's `str(float)`: `3.0`, not `3`; `inf` for infinity.
+/// Python's `repr(float)` (and `str`): shortest round-trip digits, `3.0`
+/// not `3`, exponent form outside 1e-4..1e16 (`1e-05`, `1e+16`), `inf`.
 pub fn float_text(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
@@ -135,17 +144,19 @@ pub fn float_text(f: f64) -> String {
     if f.is_nan() {
         return "nan".into();
     }
-    let text = json!(f).to_string();
-    if text.contains('.') || text.contains('e') {
-        // serde writes 1e16 where Python writes 1e+16.
-        if let Some((mantissa, exp)) = text.split_once('e')
-            && !exp.starts_with('-')
-        {
-            return format!("{mantissa}e+{exp}");
+    let sci = format!("{f:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..16).contains(&exponent) {
+        let plain = format!("{f}");
+        if plain.contains('.') {
+            plain
+        } else {
+            format!("{plain}.0")
         }
-        text
     } else {
-        format!("{text}.0")
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
     }
 }
 
@@ -193,5 +204,9 @@ mod tests {
         assert_eq!(float_text(2.25), "2.25");
         assert_eq!(float_text(-1.0), "-1.0");
         assert_eq!(float_text(614.827), "614.827");
+        assert_eq!(float_text(0.0001), "0.0001");
+        assert_eq!(float_text(0.00001), "1e-05");
+        assert_eq!(float_text(1e16), "1e+16");
+        assert_eq!(float_text(123456789012345.6), "123456789012345.6");
     }
 }
