@@ -85,6 +85,11 @@ impl AppError {
         }
     }
 
+    /// The message a client may see.
+    pub fn public_message(&self) -> String {
+        self.public().0
+    }
+
     /// The error as plain text, as Datasette answers failed CSV requests.
     pub fn into_text_response(self) -> Response {
         let status = self.status();

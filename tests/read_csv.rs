@@ -143,3 +143,123 @@ async fn streams_the_whole_table_past_one_page() {
         400
     );
 }
+
+#[tokio::test]
+async fn csv_options_limits_and_errors() {
+    let server = Server::start(&[]);
+    setup(&server);
+    let bare = server.get("/c/d/people.csv?_header=off", None).await;
+    assert_eq!(bare.text, "1,Ada\r\n2,Grace\r\n");
+    let next = server.get("/c/d/many.csv?_stream=on&_next=5", None).await;
+    assert_eq!(
+        (next.status, next.text.as_str()),
+        (400, "_next not allowed for CSV streaming")
+    );
+    let row = server.get("/c/d/people/2.csv", None).await;
+    assert_eq!(row.text, "id,name\r\n2,Grace\r\n");
+    let bad_sql = server
+        .get("/c/d/-/query.csv?sql=select+nope+from+people", None)
+        .await;
+    assert_eq!(bad_sql.status, 400);
+    assert_eq!(
+        bad_sql.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(bad_sql.text, "no such column: nope");
+    let no_sql = server.get("/c/d.csv", None).await;
+    assert_eq!(
+        (no_sql.status, no_sql.text.as_str()),
+        (404, "Invalid format: csv")
+    );
+
+    // A stream past max_csv_mb says so in its last line instead of ending silently.
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("wide.db");
+    {
+        let db = sqlite::open_plain(&path).unwrap();
+        let conn = sqlite::connect(&db).unwrap();
+        sqlite::execute_batch(&conn, "create table w (id integer primary key, v text)").unwrap();
+        let wide = "x".repeat(10_000);
+        for _ in 0..300 {
+            sqlite::execute(&conn, "insert into w (v) values (?1)", [wide.as_str()]).unwrap();
+        }
+    }
+    server.cli(&[
+        "db",
+        "import",
+        "c",
+        path.to_str().unwrap(),
+        "--name",
+        "wide",
+    ]);
+    server.cli(&[
+        "space",
+        "set",
+        "c",
+        "--setting",
+        "max_csv_mb",
+        "1",
+        "--setting",
+        "max_returned_rows",
+        "50",
+    ]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let capped = server.get("/c/wide/w.csv?_stream=on", None).await;
+    assert_eq!(capped.status, 200);
+    assert!(capped.text.len() < 2 * 1024 * 1024, "{}", capped.text.len());
+    assert!(
+        capped
+            .text
+            .ends_with("CSV contains more than 1048576 bytes\r\n")
+    );
+}
+
+#[tokio::test]
+async fn cache_control_vary_and_cors_on_every_answer() {
+    let server = Server::start(&["--cors"]);
+    setup(&server);
+    let plain = server.get("/c/d/people.json", None).await;
+    assert_eq!(plain.header("cache-control"), Some("max-age=5"));
+    assert_eq!(plain.header("vary"), Some("Cookie, Authorization"));
+    assert_eq!(plain.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        server
+            .get("/c/d/people.json?_ttl=60", None)
+            .await
+            .header("cache-control"),
+        Some("max-age=60")
+    );
+    assert_eq!(
+        server
+            .get("/c/d/people.json?_ttl=0", None)
+            .await
+            .header("cache-control"),
+        Some("no-cache")
+    );
+    let token = server.token(&["c", "root"]);
+    let authed = server.get("/c/d/people.json?_ttl=60", Some(&token)).await;
+    assert_eq!(authed.header("cache-control"), Some("no-store, private"));
+    let missing = server.get("/c/d/nope.json", None).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("access-control-allow-origin"), Some("*"));
+    let preflight = server
+        .client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/c/d/people/-/insert", server.base),
+        )
+        .header("Origin", "https://example.org")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(
+        preflight.headers()["access-control-allow-methods"],
+        "GET, POST, HEAD, OPTIONS"
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "Authorization, Content-Type"
+    );
+}

@@ -106,6 +106,11 @@ fn csv_response(body: Body, download: Option<&str>) -> Response {
     response
 }
 
+/// `_header=off` leaves the header row out.
+fn wants_header(args: &crate::read::args::Args) -> bool {
+    !matches!(args.get("_header"), Some("off" | "0" | "false"))
+}
+
 fn wants_download(req: &SpaceRequest) -> bool {
     crate::read::args::Args::parse(req.query.as_deref())
         .get("_dl")
@@ -123,6 +128,11 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
         if !req.space.settings.flag("allow_csv_stream") {
             return Err(AppError::BadRequest("CSV streaming is disabled".into()));
         }
+        if args.has("_next") {
+            return Err(AppError::BadRequest(
+                "_next not allowed for CSV streaming".into(),
+            ));
+        }
         // Whole pages of max_returned_rows rows, from the first.
         let mut paged = req.clone();
         paged.query = Some(args.replaced(&["_size", "_next"], &[("_size", "max")]));
@@ -135,7 +145,9 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
     let ctx = read_page(req, db, table).await?;
     let labels = super::table_extras::labels(&ctx).await?;
     let mut out = String::new();
-    header_line(&mut out, &ctx.plan.columns, &labels);
+    if wants_header(&args) {
+        header_line(&mut out, &ctx.plan.columns, &labels);
+    }
     rows_lines(&mut out, &ctx.plan.columns, &ctx.rows, &labels);
     Ok(csv_response(Body::from(out), download.as_deref()))
 }
@@ -143,16 +155,30 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
 /// `/{db}/-/query.csv?sql=`
 pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     let args = crate::read::args::Args::parse(req.query.as_deref());
-    let result = match super::query::run_user_sql(req, db, &args).await? {
-        Ok(result) => result,
-        Err(response) => return Ok(response),
-    };
+    // SQLite's refusal is answered as plain text, like every CSV error.
+    let result = super::query::run_user_sql_text(req, db, &args)
+        .await?
+        .map_err(AppError::BadRequest)?;
     let mut out = String::new();
     let none = HashMap::new();
-    header_line(&mut out, &result.columns, &none);
+    if wants_header(&args) {
+        header_line(&mut out, &result.columns, &none);
+    }
     rows_lines(&mut out, &result.columns, &result.rows, &none);
     let download = wants_download(req).then(|| format!("{db}.csv"));
     Ok(csv_response(Body::from(out), download.as_deref()))
+}
+
+/// One row as CSV (`/{db}/{table}/{pk}.csv`).
+pub fn rows(req: &SpaceRequest, columns: &[String], rows: &[Vec<Value>]) -> Response {
+    let args = crate::read::args::Args::parse(req.query.as_deref());
+    let none = HashMap::new();
+    let mut out = String::new();
+    if wants_header(&args) {
+        header_line(&mut out, columns, &none);
+    }
+    rows_lines(&mut out, columns, rows, &none);
+    csv_response(Body::from(out), wants_download(req).then_some("row.csv"))
 }
 
 /// Streams every page of the table after the first, each read when the
@@ -161,7 +187,9 @@ async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
     let limit_bytes = first.req.space.settings.int("max_csv_mb") * 1024 * 1024;
     let labels = super::table_extras::labels(&first).await?;
     let mut head = String::new();
-    header_line(&mut head, &first.plan.columns, &labels);
+    if wants_header(&first.args) {
+        header_line(&mut head, &first.plan.columns, &labels);
+    }
     rows_lines(&mut head, &first.plan.columns, &first.rows, &labels);
     // What the next page needs, owned so the stream can outlive this request's borrow.
     let state = StreamState {
@@ -175,10 +203,13 @@ async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
     };
     let head = futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(head)) });
     let rest = futures::stream::unfold(state, |mut state| async move {
-        let token = state.next.take()?;
-        if state.limit_bytes > 0 && state.sent >= state.limit_bytes {
-            return None;
+        // A stream that stops early says so in its last line, as Datasette's does.
+        if state.limit_bytes > 0 && state.sent >= state.limit_bytes && state.next.is_some() {
+            state.next = None;
+            let line = format!("CSV contains more than {} bytes\r\n", state.limit_bytes);
+            return Some((Ok(Bytes::from(line)), state));
         }
+        let token = state.next.take()?;
         let args = crate::read::args::Args::parse(state.query.as_deref());
         let mut req = state.req.clone();
         req.query = Some(args.replaced(&["_next"], &[("_next", &token)]));
@@ -186,7 +217,8 @@ async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
             Ok(page) => page,
             Err(err) => {
                 tracing::warn!(error = %err, "CSV stream stopped");
-                return None;
+                let line = format!("{}\r\n", err.public_message());
+                return Some((Ok(Bytes::from(line)), state));
             }
         };
         let labels = super::table_extras::labels(&page).await.unwrap_or_default();

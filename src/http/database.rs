@@ -344,6 +344,9 @@ pub async fn show(req: &SpaceRequest, name: &str, format: Format) -> AppResult<R
     {
         return super::query::show(req, name, format).await;
     }
+    if format == Format::Csv {
+        return Err(AppError::NotFound("Invalid format: csv"));
+    }
     let row = require_database(req, name).await?;
     req.require(
         "view-database",

@@ -68,6 +68,9 @@ pub async fn show(
     if result.rows.is_empty() {
         return Err(AppError::NotFound("Row not found"));
     }
+    if format == Format::Csv {
+        return Ok(super::csv::rows(req, &columns, &result.rows));
+    }
     if format == Format::Html {
         return super::ui::row::page(
             req,

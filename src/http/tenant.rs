@@ -136,6 +136,13 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         Err(err) => err.into_response(),
     };
     response.extensions_mut().insert(seen.label);
+    // Answers differ by credentials: shared caches must key on them.
+    if !response.headers().contains_key(header::VARY) {
+        response.headers_mut().insert(
+            header::VARY,
+            HeaderValue::from_static("Cookie, Authorization"),
+        );
+    }
     response
 }
 
