@@ -523,6 +523,7 @@ pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
                         if let Some(label) = label {
                             cell.text = super::truncate(label.clone(), limit);
                             cell.note = Some(raw);
+                            cell.class = "";
                         }
                     }
                     cell

@@ -1,0 +1,367 @@
+//! End-to-end in headless Chromium, driven over WebDriver (Debian's
+//! `chromium-driver`, installed by `scripts/browser-setup`): log in, open a
+//! table, apply a filter and a facet, create a token restricted to one
+//! table, use it against the JSON API, revoke it and see it refused. Every
+//! step leaves a screenshot in `target/ui-screenshots/`. Loopback only.
+//! `LIBSETTE_SKIP_BROWSER_TESTS=1` skips this on machines without Chromium.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use common::Server;
+use libsette::catalog::{Catalog, DataDir, spaces, users};
+use libsette::import;
+use libsette::names::{DbName, SpaceName};
+use libsette::sqlite;
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn world() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    let catalog = Catalog::open(&data).unwrap();
+    let conn = catalog.conn().unwrap();
+    users::create(&conn, "alice", Some("alice-pw")).unwrap();
+    let acme = spaces::create(&conn, &SpaceName::parse("acme").unwrap(), "alice", false).unwrap();
+    import::create(&conn, &data, "acme", &DbName::parse("shop").unwrap()).unwrap();
+    let file = sqlite::open_file(&data.database_file("acme", "shop")).unwrap();
+    let tenant = sqlite::connect(&file).unwrap();
+    sqlite::execute_batch(
+        &tenant,
+        "create table makers (id integer primary key, name text);
+         insert into makers values (1, 'Acme <Tools>'), (2, 'Globex');
+         create table products (id integer primary key, title text, kind text, price real,
+                                maker_id integer references makers(id));
+         insert into products values
+           (1, 'Anvil', 'heavy', 99.5, 1), (2, 'Rocket skates', 'fast', 250, 1),
+           (3, 'Magnet', 'heavy', 12, 2), (4, 'Tornado kit', 'fast', 70, 1),
+           (5, 'Spring <b>shoes</b>', 'fast', 35, 2), (6, 'Glue', 'sticky', 3.25, 2);",
+    )
+    .unwrap();
+    let id = libsette::catalog::databases::find(&conn, acme.id, "shop")
+        .unwrap()
+        .unwrap()
+        .id;
+    libsette::catalog::mirror::refresh(&conn, id, &tenant).unwrap();
+    dir
+}
+
+/// A chromedriver process and one browser session in it.
+struct Driver {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+    shots: PathBuf,
+    step: usize,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap().keep();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                         "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         "--window-size=1280,1000",
+                         format!("--user-data-dir={}", profile.display())],
+            }
+        }}});
+        let session: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {session}"));
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Driver {
+            url: format!("{base}/session/{id}"),
+            child,
+            http,
+            shots,
+            step: 0,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        if answer["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {answer}");
+        }
+        answer["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    async fn current_url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {found}"))
+            .to_owned()
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Clicks something that loads a new page, and waits for that page.
+    async fn click_nav(&self, css: &str) {
+        self.script("window.__before_click = true").await;
+        self.click(css).await;
+        for _ in 0..100 {
+            let loaded = self
+                .script("return !window.__before_click && document.readyState === 'complete'")
+                .await;
+            if loaded == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no new page after clicking {css}");
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Saves `target/ui-screenshots/NN-name.png`.
+    async fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let path = self.shots.join(format!("{:02}-{name}.png", self.step));
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+fn browser_available() -> bool {
+    if std::env::var("LIBSETTE_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+        return false;
+    }
+    let setup = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/browser-setup");
+    let status = Command::new("bash")
+        .arg(setup)
+        .status()
+        .expect("running browser-setup");
+    assert!(
+        status.success(),
+        "scripts/browser-setup failed; install chromium and chromium-driver, \
+         or set LIBSETTE_SKIP_BROWSER_TESTS=1"
+    );
+    true
+}
+
+#[tokio::test]
+async fn log_in_filter_facet_and_a_token_for_one_table() {
+    if !browser_available() {
+        eprintln!("skipping: LIBSETTE_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let server = Server::start_in(world(), &[]);
+    let base = server.base.trim_end_matches('/').to_owned();
+    let mut d = Driver::start().await;
+
+    // Log in.
+    d.go(&format!("{base}/-/login")).await;
+    d.type_into("#username", "alice").await;
+    d.type_into("#password", "alice-pw").await;
+    d.shot("login-form").await;
+    d.click_nav("#login button[type=submit]").await;
+    assert_eq!(d.current_url().await, format!("{base}/"));
+    assert!(d.text("#spaces").await.contains("acme"));
+    d.shot("my-spaces").await;
+
+    // The space, then the table.
+    d.click_nav("#spaces a").await;
+    d.shot("space-home").await;
+    d.go(&format!("{base}/acme/shop/products")).await;
+    assert!(d.text("#row-count").await.contains("6 rows"));
+    assert!(
+        d.text("#rows").await.contains("Acme <Tools>"),
+        "labelled foreign keys"
+    );
+    d.shot("table").await;
+
+    // A filter through the form: kind = fast.
+    d.script("document.querySelector('select[name=_filter_column]').value = 'kind'")
+        .await;
+    d.script("document.querySelector('select[name=_filter_op]').value = 'exact'")
+        .await;
+    d.type_into("input[name=_filter_value]", "fast").await;
+    d.click_nav("#filter-form button[type=submit]").await;
+    let url = d.current_url().await;
+    assert!(
+        url.ends_with("/acme/shop/products?kind__exact=fast"),
+        "{url}"
+    );
+    assert!(d.text("#row-count").await.contains("3 rows"));
+    d.shot("filtered").await;
+
+    // A facet on maker_id, then toggle one of its values.
+    d.script("document.querySelector('#facet-by').value = 'maker_id'")
+        .await;
+    d.click_nav("#facet-form button[type=submit]").await;
+    let facet = d.text("#facets").await;
+    assert!(facet.contains("maker_id"), "{facet}");
+    d.shot("faceted").await;
+    d.click_nav("#facets li a").await;
+    let url = d.current_url().await;
+    assert!(url.contains("maker_id=1"), "{url}");
+    assert!(d.text("#row-count").await.contains("2 rows"));
+    let json_link = d
+        .script("return document.querySelector('#json-link').getAttribute('href')")
+        .await;
+    assert!(json_link.as_str().unwrap().contains("maker_id=1"));
+    d.shot("facet-selected").await;
+
+    // Sort by a header.
+    d.go(&format!("{base}/acme/shop/products")).await;
+    d.click_nav("#rows th:nth-child(5) a").await;
+    assert!(d.current_url().await.ends_with("_sort=price"));
+    d.shot("sorted-by-price").await;
+
+    // A token that may only view one table.
+    d.go(&format!("{base}/acme/-/tokens")).await;
+    d.shot("tokens-page").await;
+    d.type_into("#token-name", "products reader").await;
+    d.script("document.querySelector('#token-expires').value = '86400'")
+        .await;
+    d.script("document.querySelectorAll('details').forEach(function(e){ e.open = true })")
+        .await;
+    d.click("input[value='resource:shop:products:vt']").await;
+    d.shot("token-restrictions").await;
+    d.click_nav("#create-token button[type=submit]").await;
+    let secret = d.text("#token-secret").await;
+    assert!(secret.starts_with("lstok_"), "{secret}");
+    d.shot("token-created").await;
+
+    let products = server.get("/acme/shop/products.json", Some(&secret)).await;
+    assert_eq!(products.status, 200);
+    let makers = server.get("/acme/shop/makers.json", Some(&secret)).await;
+    assert_eq!(makers.status, 403);
+
+    // Revoke it with one click, and see it refused.
+    d.go(&format!("{base}/acme/-/tokens")).await;
+    d.click_nav("#tokens tbody tr:first-child button.danger")
+        .await;
+    assert!(d.text("#tokens").await.contains("revoked"));
+    d.shot("token-revoked").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let refused = server.get("/acme/shop/products.json", Some(&secret)).await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.text.contains("revoked"));
+
+    // Phone width.
+    d.resize(390, 844).await;
+    d.go(&format!("{base}/acme/shop/products?_facet=kind"))
+        .await;
+    d.shot("phone-table").await;
+    d.go(&format!("{base}/acme/-/tokens")).await;
+    d.shot("phone-tokens").await;
+    d.go(&format!("{base}/acme/shop/products/1")).await;
+    d.shot("phone-row").await;
+}
