@@ -43,7 +43,10 @@ async fn another_spaces_token_gets_the_unknown_space_404_everywhere() {
         let page = matches!(*endpoint, "" | "/" | "/main");
         if page {
             assert!(unknown.text.contains("404 Not Found"), "{endpoint}");
-            assert!(!unknown.text.contains("zzz-unknown"), "error pages never echo the URL");
+            assert!(
+                !unknown.text.contains("zzz-unknown"),
+                "error pages never echo the URL"
+            );
         } else {
             assert_eq!(
                 unknown.json(),

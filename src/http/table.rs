@@ -67,11 +67,6 @@ pub async fn show(
     if let Some(redirect) = table_filters::form_redirect(req, db, table, format).await? {
         return Ok(redirect);
     }
-    if format == Format::Html
-        && let Some(redirect) = super::ui::table::form_redirect(req, db, table)
-    {
-        return Ok(redirect);
-    }
     if format == Format::Csv {
         return super::csv::table(req, db, table).await;
     }

@@ -8,8 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use askama::Template;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use libsql::Value;
 use serde_json::{Map, Value as Json};
 
@@ -18,7 +17,6 @@ use crate::catalog::mirror::TableSchema;
 use crate::error::AppResult;
 use crate::http::table::TableContext;
 use crate::http::table_extras;
-use crate::http::tenant::SpaceRequest;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::{Args, encode};
@@ -112,57 +110,6 @@ struct TablePage {
     first_href: Option<String>,
     json_url: String,
     csv_url: String,
-}
-
-/// `?_filter_column=…&_filter_op=…&_filter_value=…` (and `_N` variants) from
-/// the filter form, redirected to Datasette's `column__op=value` arguments.
-pub fn form_redirect(req: &SpaceRequest, db: &str, table: &str) -> Option<Response> {
-    let args = Args::parse(req.query.as_deref());
-    let is_form = |k: &str| {
-        ["_filter_column", "_filter_op", "_filter_value"]
-            .iter()
-            .any(|p| k == *p || k.strip_prefix(p).is_some_and(|n| n.starts_with('_')))
-    };
-    if !args.pairs().iter().any(|(k, _)| is_form(k)) {
-        return None;
-    }
-    let mut kept: Vec<(String, String)> = args
-        .pairs()
-        .iter()
-        .filter(|(k, v)| !is_form(k) && !v.is_empty() && k != "_next")
-        .cloned()
-        .collect();
-    let mut suffixes: Vec<String> = vec![String::new()];
-    for (k, _) in args.pairs() {
-        if let Some(n) = k.strip_prefix("_filter_column_")
-            && !suffixes.contains(&format!("_{n}"))
-        {
-            suffixes.push(format!("_{n}"));
-        }
-    }
-    for suffix in suffixes {
-        let column = args.get(&format!("_filter_column{suffix}")).unwrap_or("");
-        if column.is_empty() {
-            continue;
-        }
-        let op = args
-            .get(&format!("_filter_op{suffix}"))
-            .filter(|o| !o.is_empty())
-            .unwrap_or("exact");
-        let value = args.get(&format!("_filter_value{suffix}")).unwrap_or("");
-        let (op, value) = op.split_once("__").unwrap_or((op, value));
-        kept.push((format!("{column}__{op}"), value.to_owned()));
-    }
-    let query = encode(kept.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let mut location = format!("{}/{}/{}", req.base, tilde_encode(db), tilde_encode(table));
-    if !query.is_empty() {
-        location = format!("{location}?{query}");
-    }
-    let mut response = StatusCode::FOUND.into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Some(response)
 }
 
 /// The column filters of a request, as the form shows them.
@@ -266,61 +213,6 @@ async fn count(ctx: &TableContext<'_>) -> Option<i64> {
         Value::Integer(n) => Some(*n),
         _ => None,
     }
-}
-
-/// Column facets computed here when the extras backend gave no `facet_results`.
-async fn own_facets(ctx: &TableContext<'_>, columns: &[String]) -> Json {
-    let size = ctx
-        .args
-        .get("_facet_size")
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(ctx.req.space.settings.int("default_facet_size"))
-        .min(ctx.req.space.settings.int("max_returned_rows"));
-    let mut results = Map::new();
-    for column in ctx.args.get_all("_facet") {
-        if !columns.iter().any(|c| c == column) || results.contains_key(column) {
-            continue;
-        }
-        let col = quote_ident(column);
-        let sql = format!(
-            "select {col} as value, count(*) as count from ({}) where {col} is not null
-             group by {col} order by count desc, value limit {}",
-            ctx.plan.from_filtered_sql,
-            size + 1
-        );
-        let limit = std::time::Duration::from_millis(
-            ctx.req.space.settings.int("facet_time_limit_ms").max(1),
-        );
-        let statement = Statement::internal(sql, ctx.plan.filter_params.0.clone(), limit);
-        let Ok(result) = exec::run(ctx.handle.clone(), statement).await else {
-            continue;
-        };
-        let selected: Vec<&str> = ctx.args.get_all(column);
-        let items: Vec<Json> = result
-            .rows
-            .iter()
-            .take(size as usize)
-            .map(|r| {
-                let value = to_text(&r[0]);
-                serde_json::json!({
-                    "value": value,
-                    "label": value,
-                    "count": match r[1] { Value::Integer(n) => n, _ => 0 },
-                    "selected": selected.contains(&value.as_str()),
-                })
-            })
-            .collect();
-        results.insert(
-            column.to_owned(),
-            serde_json::json!({
-                "name": column,
-                "type": "column",
-                "results": items,
-                "truncated": result.rows.len() as u64 > size,
-            }),
-        );
-    }
-    serde_json::json!({ "results": results })
 }
 
 /// Facet views from Datasette's `facet_results` (1.0 nests them under `results`).
@@ -555,16 +447,10 @@ pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
         })
         .collect();
 
-    // Facets: from the extras backend when it answers, else computed here.
+    // Facets and suggestions: the same extras the JSON answer carries.
     let mut body = Map::new();
     table_extras::add(&ctx, &mut body).await?;
-    let facet_results = match body.get("facet_results") {
-        Some(results) => results.clone(),
-        None if args.has("_facet") && req.space.settings.flag("allow_facet") => {
-            own_facets(&ctx, &filter_columns).await
-        }
-        None => Json::Null,
-    };
+    let facet_results = body.get("facet_results").cloned().unwrap_or(Json::Null);
     let facets = facet_views(&facet_results, args, &table_path);
     let faceted: Vec<&str> = facets.iter().map(|f| f.name.as_str()).collect();
     let facet_choices = filter_columns
