@@ -10,7 +10,6 @@ use super::tenant::SpaceRequest;
 use super::write::{Body, json_status, open, record, refresh_mirror};
 use crate::error::{AppError, AppResult};
 use crate::permissions::Resource;
-use crate::read::values::{Infinity, to_json};
 use crate::sqlite::now;
 use crate::write::analysis::{self, Decision, Operation};
 use crate::write::{WriteError, WriteResult, sql_error, values};
@@ -187,17 +186,7 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
             if executed.rowcount == 1 { "" } else { "s" }
         )
     };
-    let rows: Vec<Json> = executed
-        .rows
-        .iter()
-        .map(|row| {
-            let mut object = Map::new();
-            for (c, v) in executed.columns.iter().zip(row) {
-                object.insert(c.clone(), to_json(v, Infinity::Null));
-            }
-            Json::Object(object)
-        })
-        .collect();
+    let rows = super::write::rows_json(&executed.columns, &executed.rows);
     let analysis: Vec<Json> = ops
         .iter()
         .filter(|o| o.decision() != Decision::Ignore)

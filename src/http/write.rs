@@ -120,13 +120,16 @@ pub fn json_status(status: StatusCode, body: Json) -> Response {
 
 /// Rows read back, as a list of objects.
 pub fn returned_json(returned: &Returned) -> Json {
+    rows_json(&returned.columns, &returned.rows)
+}
+
+/// Rows as a list of objects keyed by column.
+pub fn rows_json(columns: &[String], rows: &[Vec<libsql::Value>]) -> Json {
     Json::Array(
-        returned
-            .rows
-            .iter()
+        rows.iter()
             .map(|row| {
                 let mut object = Map::new();
-                for (column, value) in returned.columns.iter().zip(row) {
+                for (column, value) in columns.iter().zip(row) {
                     object.insert(column.clone(), to_json(value, Infinity::Null));
                 }
                 Json::Object(object)
@@ -572,7 +575,7 @@ async fn drop_table(req: &SpaceRequest, db: &str, table: &str, body: Body) -> Ap
                 let (_, rows) = crate::write::select(
                     conn,
                     &format!("select count(*) from {}", crate::names::quote_ident(&name)),
-                    vec![],
+                    (),
                 )?;
                 Ok::<_, WriteError>(match rows.first().and_then(|r| r.first()) {
                     Some(libsql::Value::Integer(n)) => *n,
@@ -599,7 +602,7 @@ async fn drop_table(req: &SpaceRequest, db: &str, table: &str, body: Body) -> Ap
             let (_, count) = crate::write::select(
                 conn,
                 &format!("select count(*) from {}", crate::names::quote_ident(&name)),
-                vec![],
+                (),
             )?;
             if let Some(fts) = fts {
                 crate::write::exec(

@@ -506,24 +506,9 @@ pub fn execute(
     ops: &[Operation],
 ) -> WriteResult<Executed> {
     conn.authorizer(Some(Arc::new(guard))).map_err(sql_error)?;
-    let result = now(async {
-        let mut rows = conn.query(sql, params).await?;
-        let count = rows.column_count();
-        let columns: Vec<String> = (0..count)
-            .map(|i| rows.column_name(i).unwrap_or_default().to_owned())
-            .collect();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(
-                (0..count)
-                    .map(|i| row.get_value(i))
-                    .collect::<libsql::Result<Vec<_>>>()?,
-            );
-        }
-        Ok::<_, libsql::Error>((columns, out))
-    });
+    let result = super::select(conn, sql, params);
     conn.authorizer(None).map_err(sql_error)?;
-    let (columns, rows) = result.map_err(sql_error)?;
+    let (columns, rows) = result?;
     let dml = ops
         .iter()
         .any(|o| !o.internal && matches!(o.operation, "insert" | "update" | "delete"))

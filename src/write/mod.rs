@@ -53,7 +53,7 @@ pub fn exec(conn: &Connection, sql: &str, params: Vec<Value>) -> WriteResult<u64
 pub fn select(
     conn: &Connection,
     sql: &str,
-    params: Vec<Value>,
+    params: impl libsql::params::IntoParams,
 ) -> WriteResult<(Vec<String>, Vec<Vec<Value>>)> {
     now(async {
         let mut rows = conn.query(sql, params).await?;
