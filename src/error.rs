@@ -50,6 +50,26 @@ impl AppError {
         AppError::invalid(vec![message.into()])
     }
 
+    /// Datasette's 400 for a JSON body holding keys outside `allowed`, sorted.
+    pub fn check_keys(
+        data: &serde_json::Map<String, serde_json::Value>,
+        allowed: &[&str],
+    ) -> AppResult<()> {
+        let mut extra: Vec<&str> = data
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !allowed.contains(k))
+            .collect();
+        if extra.is_empty() {
+            return Ok(());
+        }
+        extra.sort_unstable();
+        Err(AppError::invalid_one(format!(
+            "Invalid keys: {}",
+            extra.join(", ")
+        )))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -62,18 +62,7 @@ async fn payload(headers_json: bool, body: Body) -> AppResult<(Option<String>, M
         return Err(AppError::invalid_one("JSON must be a dictionary"));
     };
     let params = if headers_json {
-        let mut invalid: Vec<&String> = data
-            .keys()
-            .filter(|k| *k != "sql" && *k != "params")
-            .collect();
-        if !invalid.is_empty() {
-            invalid.sort();
-            let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
-            return Err(AppError::invalid_one(format!(
-                "Invalid keys: {}",
-                names.join(", ")
-            )));
-        }
+        AppError::check_keys(&data, &["sql", "params"])?;
         match data.get("params") {
             None | Some(Json::Null) => Map::new(),
             Some(Json::Object(p)) => p.clone(),

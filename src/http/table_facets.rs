@@ -38,15 +38,20 @@ fn query<'a>(ctx: &'a TableContext<'_>, time_limit: Duration) -> FacetQuery<'a> 
     }
 }
 
+/// Where the facets' toggle links point: this table's JSON, with the request's arguments.
+fn page<'a>(ctx: &'a TableContext<'_>, path: &'a str) -> Page<'a> {
+    Page {
+        path,
+        args: &ctx.args,
+        origin: &ctx.req.origin,
+    }
+}
+
 /// The facets' results (in request order) and the names of those that timed out.
 pub async fn results(ctx: &TableContext<'_>) -> AppResult<(Vec<FacetResult>, Vec<String>)> {
     let configs = facets::configs(&ctx.args).map_err(|e| AppError::BadRequest(e.0))?;
     let path = format!("{}.json", ctx.table_path());
-    let page = Page {
-        path: &path,
-        args: &ctx.args,
-        origin: &ctx.req.origin,
-    };
+    let page = page(ctx, &path);
     let query = query(ctx, limit(ctx, "facet_time_limit_ms"));
     let (mut results, timed_out) = facets::run(&query, &page, &configs)
         .await
@@ -98,11 +103,7 @@ pub fn sorted_json(results: &[FacetResult], infinity: Infinity) -> Json {
 pub async fn suggested(ctx: &TableContext<'_>, count: Option<i64>) -> AppResult<Json> {
     let configs = facets::configs(&ctx.args).map_err(|e| AppError::BadRequest(e.0))?;
     let path = format!("{}.json", ctx.table_path());
-    let page = Page {
-        path: &path,
-        args: &ctx.args,
-        origin: &ctx.req.origin,
-    };
+    let page = page(ctx, &path);
     let query = query(ctx, limit(ctx, "facet_suggest_time_limit_ms"));
     let mut columns = ctx.info.columns.clone();
     if ctx.info.use_rowid() {

@@ -511,18 +511,7 @@ pub async fn row(
                     "JSON must contain an update dictionary",
                 ));
             };
-            let mut invalid: Vec<&String> = data
-                .keys()
-                .filter(|k| !["return", "alter"].contains(&k.as_str()))
-                .collect();
-            if !invalid.is_empty() {
-                invalid.sort();
-                let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
-                return Err(AppError::invalid_one(format!(
-                    "Invalid keys: {}",
-                    names.join(", ")
-                )));
-            }
+            AppError::check_keys(&data, &["return", "alter"])?;
             let alter = truthy(data.get("alter"));
             if alter && !may(req, "alter-table", db, table).await? {
                 return Err(AppError::Forbidden(

@@ -161,15 +161,7 @@ fn validate_create(data: Json) -> AppResult<CreateRequest> {
     let allowed = [
         "table", "rows", "row", "columns", "pk", "pks", "ignore", "replace", "alter",
     ];
-    let mut extra: Vec<&String> = data
-        .keys()
-        .filter(|k| !allowed.contains(&k.as_str()))
-        .collect();
-    if !extra.is_empty() {
-        extra.sort();
-        let names: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
-        return Err(one(format!("Invalid keys: {}", names.join(", "))));
-    }
+    AppError::check_keys(&data, &allowed)?;
     let columns = match data.get("columns") {
         None | Some(Json::Null) => None,
         Some(Json::Array(items)) => Some(
