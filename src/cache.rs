@@ -1,7 +1,7 @@
 //! The result cache: whole JSON answers of table, row and query reads, kept
-//! under a key that holds the database's change counter, so any write —
-//! from this process, the CLI or another process — makes old entries
-//! unreachable at once. Bounded by bytes, with a TTL.
+//! under a key that holds the database's file stamp, so any write — from this
+//! process, the CLI or another process — makes old entries unreachable at
+//! once. Bounded by bytes, with a TTL.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +36,8 @@ impl Cached {
 pub struct CacheKey {
     pub space_id: i64,
     pub database: String,
-    /// The database's change counter when the answer was computed.
-    pub version: crate::tenant::ChangeCounter,
+    /// The database's files when the answer was computed: any commit moves it.
+    pub version: crate::stamp::Stamp,
     /// Who asked: answers may differ by actor (permissions, labels).
     pub actor: (Option<i64>, Option<i64>),
     /// Method, path and query string.

@@ -36,6 +36,8 @@ pub mod session;
 pub mod settings;
 /// Synchronous libsql helpers and the blocking-pool bridge.
 pub mod sqlite;
+/// File stamps: has a database changed, without opening it.
+pub mod stamp;
 /// Open tenant databases, cached and bounded.
 pub mod tenant;
 /// The write API's logic: validation, write SQL, schema text, execute-write analysis.

@@ -2,8 +2,8 @@
 //! lazily and kept in a bounded cache whose eviction closes them, with the
 //! schema mirror in the catalog kept in step with each file.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,6 +12,7 @@ use libsql::Connection;
 use crate::catalog::DataDir;
 use crate::catalog::mirror::{self, TableSchema};
 use crate::sqlite::{self, Pool, Pooled};
+use crate::stamp::{self, Stamp};
 
 /// Idle read connections kept per open database.
 const IDLE_CONNECTIONS: usize = 2;
@@ -32,38 +33,22 @@ impl Schema {
 /// Keyed by (database id, file identity (an immutable file's hash), schema version).
 type SchemaCache = moka::sync::Cache<(i64, String, i64), Arc<Schema>>;
 
-/// Where a database's content stands; equal counters mean equal content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ChangeCounter {
-    /// Which opening of the database (handles are evicted and reopened).
-    pub epoch: u64,
-    pub data_version: i64,
-    pub generation: u64,
-}
-
-/// Numbers each opening of a tenant database.
-static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
-
 /// One open tenant database.
 pub struct TenantDb {
     pub database_id: i64,
     pool: Pool,
     /// The single writer: every write to this file queues here, in turn.
     writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
-    /// The schema the catalog mirror holds, as last loaded.
-    schema: RwLock<Option<Arc<Schema>>>,
+    /// The file, for its stamp.
+    path: PathBuf,
+    /// The schema as last loaded, with the file's stamp when it was read:
+    /// while the stamp holds, the schema cannot have changed.
+    checked: Mutex<Option<(Option<Stamp>, Arc<Schema>)>>,
     /// Schemas by (database, version), shared by every handle of the store,
     /// so a database reopened after eviction needs no catalog reads.
     known: SchemaCache,
     /// Which file this is: an immutable file's hash, or empty.
     identity: String,
-    /// A connection used only for `PRAGMA data_version`, which changes
-    /// whenever any other connection (any process) commits to the file.
-    watcher: Mutex<Option<libsql::Connection>>,
-    /// Bumped by this process after each of its own commits.
-    generation: Arc<AtomicU64>,
-    /// This opening's number.
-    epoch: u64,
 }
 
 impl TenantDb {
@@ -72,27 +57,18 @@ impl TenantDb {
         self.pool.get()
     }
 
-    /// The database's change counter: it moves on every committed write,
-    /// whoever made it (blocking; microseconds). `data_version` values only
-    /// compare within one watcher connection, so the handle's epoch is part
-    /// of the counter: a reopened database never repeats an old value.
-    pub fn change_counter(&self) -> Result<ChangeCounter> {
-        let mut watcher = self.watcher.lock().expect("watcher lock");
-        if watcher.is_none() {
-            *watcher = Some(self.pool.connect_raw()?);
-        }
-        let conn = watcher.as_ref().expect("watcher just set");
-        let row = sqlite::query_one(conn, "pragma data_version", ())?.expect("pragma answers");
-        Ok(ChangeCounter {
-            epoch: self.epoch,
-            data_version: row.get(0)?,
-            generation: self.generation.load(Ordering::Acquire),
-        })
+    /// The file's stamp now (see [`crate::stamp`]).
+    pub fn stamp(&self) -> Option<Stamp> {
+        stamp::take(&self.path)
     }
 
-    /// Records a commit made by this process.
-    pub fn bump_generation(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// The schema, if the file is unchanged since it was last read (never blocks).
+    pub fn schema_if_unchanged(&self) -> Option<Arc<Schema>> {
+        let now = self.stamp()?;
+        match self.checked.lock().expect("schema lock").as_ref() {
+            Some((Some(then), schema)) if *then == now => Some(schema.clone()),
+            _ => None,
+        }
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the database's single
@@ -107,7 +83,6 @@ impl TenantDb {
     {
         let guard = self.writer.clone().lock_owned().await;
         let pool = self.pool.clone();
-        let generation = self.generation.clone();
         sqlite::blocking(move || {
             let mut guard = guard;
             if guard.is_none() {
@@ -117,10 +92,7 @@ impl TenantDb {
             sqlite::execute_batch(conn, "begin immediate")?;
             match f(conn) {
                 Ok(value) => match sqlite::execute_batch(conn, "commit") {
-                    Ok(()) => {
-                        generation.fetch_add(1, Ordering::AcqRel);
-                        Ok(value)
-                    }
+                    Ok(()) => Ok(value),
                     Err(err) => {
                         let _ = sqlite::execute_batch(conn, "rollback");
                         Err(err.into())
@@ -140,13 +112,19 @@ impl TenantDb {
     /// The current schema; refreshes the catalog's mirror first if the file's
     /// schema changed since it was taken (blocking).
     pub fn schema(&self, catalog: &libsql::Connection) -> Result<Arc<Schema>> {
+        // The stamp first: a change after it only makes the stamp older than the schema.
+        let stamp = self.stamp();
         let tenant = self.conn()?;
         let version = mirror::schema_version(&tenant)?;
-        if let Some(schema) = self.schema.read().expect("schema lock").as_ref()
+        let mut checked = self.checked.lock().expect("schema lock");
+        if let Some((_, schema)) = checked.as_ref()
             && schema.version == version
         {
-            return Ok(schema.clone());
+            let schema = schema.clone();
+            *checked = Some((stamp, schema.clone()));
+            return Ok(schema);
         }
+        drop(checked);
         let schema = match self
             .known
             .get(&(self.database_id, self.identity.clone(), version))
@@ -165,7 +143,7 @@ impl TenantDb {
                 schema
             }
         };
-        *self.schema.write().expect("schema lock") = Some(schema.clone());
+        *self.checked.lock().expect("schema lock") = Some((stamp, schema.clone()));
         Ok(schema)
     }
 }
@@ -234,12 +212,10 @@ impl TenantStore {
                         // Reads never write, whatever SQL reaches them.
                         sqlite::execute_batch(conn, "pragma query_only = 1")
                     }),
-                    schema: RwLock::new(None),
+                    path: path.clone(),
+                    checked: Mutex::new(None),
                     known: self.schemas.clone(),
                     identity: immutable_hash.unwrap_or_default().to_owned(),
-                    watcher: Mutex::new(None),
-                    generation: Arc::new(AtomicU64::new(0)),
-                    epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
                 }))
             })

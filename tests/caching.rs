@@ -1,6 +1,6 @@
-//! The result cache and HTTP caching: repeated reads come from the cache,
-//! any write to the file (from any process) is seen at once, ETags answer
-//! 304, and permission changes still apply within a second.
+//! The result cache and HTTP caching: repeated reads of a settled database
+//! come from the cache, any write to the file (from any process) is seen at
+//! once, ETags answer 304, and permission changes still apply within a second.
 
 mod common;
 
@@ -12,6 +12,7 @@ use libsette::sqlite;
 #[tokio::test]
 async fn writes_from_another_process_are_seen_at_once() {
     let server = Server::start(&[]);
+    server.settle().await;
     let path = "/demo/library/authors.json?_shape=array&_col=name";
     let first = server.get(path, None).await;
     assert_eq!(first.json().as_array().unwrap().len(), 5);
@@ -37,11 +38,55 @@ async fn writes_from_another_process_are_seen_at_once() {
         "a write is never hidden by the cache"
     );
     assert_ne!(after.header("etag"), Some(etag.as_str()));
+
+    // Once settled again, the new answer is cached under a new ETag.
+    server.settle().await;
+    let cached = server.get(path, None).await;
+    assert_eq!(cached.json().as_array().unwrap().len(), 6);
+    let new_etag = cached.header("etag").expect("an ETag once settled");
+    assert_ne!(new_etag, etag);
+    assert_eq!(server.get(path, None).await.header("etag"), Some(new_etag));
+}
+
+/// Writes from another process land at every distance from the moment the
+/// file settles (where a stamp starts to be trusted): each read that starts
+/// after a write has been acknowledged sees it, cached or not.
+#[tokio::test]
+async fn writes_around_the_settle_time_are_never_hidden() {
+    let server = Server::start(&[]);
+    let path = "/demo/library/authors.json?_shape=array&_col=name";
+    let file = server.data().join("spaces/demo/library.db");
+    let db = sqlite::open_file(&file).unwrap();
+    let conn = sqlite::connect(&db).unwrap();
+    let mut expected = server
+        .get(path, None)
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .len();
+    for pause_ms in [0, 500, 950, 1000, 1050, 1100, 1500] {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        // Read twice (the second may be a cache hit), write, read again.
+        for _ in 0..2 {
+            let rows = server.get(path, None).await.json();
+            assert_eq!(rows.as_array().unwrap().len(), expected);
+        }
+        sqlite::execute(&conn, "insert into authors (name) values ('x')", ()).unwrap();
+        expected += 1;
+        let rows = server.get(path, None).await.json();
+        assert_eq!(
+            rows.as_array().unwrap().len(),
+            expected,
+            "after a pause of {pause_ms} ms"
+        );
+    }
 }
 
 #[tokio::test]
 async fn if_none_match_answers_304() {
     let server = Server::start(&[]);
+    server.settle().await;
     let path = format!("{}/demo/library/books.json?_size=2", server.base);
     let first = server.client.get(&path).send().await.unwrap();
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
@@ -86,6 +131,7 @@ async fn cached_answers_respect_permission_changes() {
 #[tokio::test]
 async fn hits_are_counted() {
     let server = Server::start(&[]);
+    server.settle().await;
     for _ in 0..3 {
         server.get("/demo/library/books.json?_size=3", None).await;
     }

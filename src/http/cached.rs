@@ -1,42 +1,48 @@
 //! Serving reads from the result cache: table, row and query JSON are kept
-//! under (space, database, change counter, actor, request). The actor's
+//! under (space, database, file stamp, actor, request). The actor's
 //! permission is checked again before every hit (decisions are cached for at
-//! most a second), and `If-None-Match` is answered with 304.
+//! most a second), and `If-None-Match` is answered with 304. A hit opens no
+//! database and never leaves the async worker: the stamp is two `stat` calls.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::database::{open_counted, require_database};
 use super::routes::{Format, SpaceRoute};
 use super::tenant::{SpaceRequest, dispatch};
 use crate::cache::{CacheKey, not_modified};
+use crate::catalog::databases::DatabaseRow;
 use crate::error::AppResult;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 
-/// The database, action and resource whose permission guards a cacheable route.
-fn guard(route: &SpaceRoute) -> Option<(&str, &'static str, Resource)> {
+/// The action and resource whose permission guards a cacheable route.
+fn guard(route: &SpaceRoute, db: &str) -> Option<(&'static str, Resource)> {
     match route {
-        SpaceRoute::Table(db, table, Format::Json)
-        | SpaceRoute::Row(db, table, _, Format::Json) => {
-            Some((db, "view-table", Resource::Table(db.clone(), table.clone())))
+        SpaceRoute::Table(_, table, Format::Json) | SpaceRoute::Row(_, table, _, Format::Json) => {
+            Some(("view-table", Resource::Table(db.to_owned(), table.clone())))
         }
-        SpaceRoute::Query(db, Format::Json) => {
-            Some((db, "execute-sql", Resource::Database(db.clone())))
+        SpaceRoute::Query(_, Format::Json) => {
+            Some(("execute-sql", Resource::Database(db.to_owned())))
         }
         _ => None,
     }
 }
 
+/// Answers `route` from the cache when it can; `database` is the database
+/// the route names, as the router found it.
 pub async fn serve(
     req: &SpaceRequest,
     route: &SpaceRoute,
+    database: Option<&DatabaseRow>,
     headers: &HeaderMap,
 ) -> AppResult<Response> {
-    let args = Args::parse(req.query.as_deref());
-    let Some((db, action, resource)) = guard(route) else {
+    let Some(database) = database else {
         return dispatch(req, route).await;
     };
+    let Some((action, resource)) = guard(route, &database.name) else {
+        return dispatch(req, route).await;
+    };
+    let args = Args::parse(req.query.as_deref());
     // Answers that must be fresh or that carry per-request detail are never cached.
     if args.has("_trace") || args.has("_stream") {
         return dispatch(req, route).await;
@@ -48,10 +54,15 @@ pub async fn serve(
     {
         return dispatch(req, route).await; // the handler answers the refusal
     }
-    let Ok(database) = require_database(req, db).await else {
-        return dispatch(req, route).await;
+    // Taken before the answer is computed: a write after it can only make the
+    // stored answer newer than its key, never older.
+    let file = req
+        .app
+        .data
+        .database_file(&req.space.space.name, &database.name);
+    let Some(version) = crate::stamp::take(&file) else {
+        return dispatch(req, route).await; // changed just now: read afresh
     };
-    let version = open_counted(req, &database).await?;
     let key = CacheKey {
         space_id: req.space_id(),
         database: database.name.clone(),

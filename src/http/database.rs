@@ -48,7 +48,9 @@ pub struct DatabaseView {
     pub tables: Vec<TableView>,
 }
 
-/// Opens the database and its current schema (the catalog's mirror brought up to date).
+/// Opens the database and its current schema (the catalog's mirror brought
+/// up to date). An open database whose files have not changed since its
+/// schema was read needs no trip to the blocking pool.
 pub async fn open_synced(
     req: &SpaceRequest,
     db: &DatabaseRow,
@@ -56,6 +58,11 @@ pub async fn open_synced(
     let app = req.app.clone();
     let (space, name, id) = (req.space.space.name.clone(), db.name.clone(), db.id);
     let hash = db.immutable_hash.clone();
+    if let Some(handle) = app.tenants.open_already(&space, &name, hash.as_deref())
+        && let Some(schema) = handle.schema_if_unchanged()
+    {
+        return Ok((handle, schema));
+    }
     let catalog = app.catalog.clone();
     let opened = sqlite::blocking(move || {
         let handle = app.tenants.open(&space, &name, id, hash.as_deref())?;
@@ -64,22 +71,6 @@ pub async fn open_synced(
     })
     .await?;
     Ok(opened)
-}
-
-/// Opens the database and reads its change counter, in one trip to the blocking pool.
-pub async fn open_counted(
-    req: &SpaceRequest,
-    db: &DatabaseRow,
-) -> AppResult<crate::tenant::ChangeCounter> {
-    let app = req.app.clone();
-    let (space, name, id) = (req.space.space.name.clone(), db.name.clone(), db.id);
-    let hash = db.immutable_hash.clone();
-    let counter = sqlite::blocking(move || {
-        let handle = app.tenants.open(&space, &name, id, hash.as_deref())?;
-        handle.change_counter()
-    })
-    .await?;
-    Ok(counter)
 }
 
 /// Tables of `db` that `actor` may view.

@@ -242,6 +242,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
     // Immutable databases live under `/{db}-{hash}`: other names redirect there.
     let mut hashed = false;
+    let mut named = None;
     if let Some(segment) = route.database() {
         let found = database::find_database(&req, segment).await?;
         let writes = route.writes();
@@ -279,6 +280,9 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
             }
             _ => {}
         }
+        named = found.map(|found| match found {
+            database::Addressed::Plain(row) | database::Addressed::Hashed { row, .. } => row,
+        });
     }
     let write_body = |body| write::Body::new(body, &request.headers, &req.space.settings);
     let mut response = match &route {
@@ -305,7 +309,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
             let response = trace.collect(dispatch(&req, &route)).await?;
             with_trace(response, &trace).await
         }
-        _ => cached::serve(&req, &route, &request.headers).await?,
+        _ => cached::serve(&req, &route, named.as_ref(), &request.headers).await?,
     };
     if matches!(
         route,

@@ -103,6 +103,12 @@ impl Server {
         self.cli(&all).trim().to_owned()
     }
 
+    /// Waits until files written now have settled, so that reads of them
+    /// may be answered from the result cache (see `libsette::stamp`).
+    pub async fn settle(&self) {
+        tokio::time::sleep(libsette::stamp::SETTLE + std::time::Duration::from_millis(100)).await;
+    }
+
     /// GET with an optional bearer token: status, headers and body.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
         self.get_with(path, token.map(|t| format!("Bearer {t}")).as_deref(), None)
