@@ -9,13 +9,11 @@ use anyhow::Result;
 use crate::actor::Actor;
 use crate::catalog::tokens::TokenRecord;
 use crate::catalog::{Catalog, DataDir, spaces, tokens};
+use crate::catalog_cache::{CatalogCache, CatalogWatch};
 use crate::permissions::{self, Resource};
 use crate::settings::Settings;
 use crate::tenant::TenantStore;
 
-/// How long catalog answers (spaces, tokens, decisions) may be reused: a
-/// revocation or grant change made anywhere applies within this time.
-pub const CATALOG_TTL: Duration = Duration::from_secs(1);
 /// A token's last use is written at most this often.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
@@ -34,24 +32,6 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// How many tenant databases may be open at once (0: a default).
     pub max_open_databases: u64,
-}
-
-/// Counts a cache lookup as a hit or a miss and returns its value.
-fn counted<K, V>(cache: &str, entry: moka::Entry<K, V>) -> V {
-    let event = if entry.is_fresh() { "miss" } else { "hit" };
-    crate::metrics::metrics().cache_event(cache, event);
-    entry.into_value()
-}
-
-fn short_lived<K, V>(capacity: u64) -> moka::future::Cache<K, V>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    moka::future::Cache::builder()
-        .max_capacity(capacity)
-        .time_to_live(CATALOG_TTL)
-        .build()
 }
 
 fn once_a_minute() -> moka::sync::Cache<i64, ()> {
@@ -89,13 +69,13 @@ pub struct App {
     /// What `serve` was told.
     pub config: Config,
     /// Spaces by name (`None` remembers an unknown name).
-    spaces: moka::future::Cache<String, Option<Arc<SpaceInfo>>>,
+    spaces: CatalogCache<String, Option<Arc<SpaceInfo>>>,
     /// Each space's databases.
-    databases: moka::future::Cache<i64, Arc<Vec<crate::catalog::databases::DatabaseRow>>>,
+    databases: CatalogCache<i64, Arc<Vec<crate::catalog::databases::DatabaseRow>>>,
     /// Tokens by SHA-256 of their secret (`None` remembers an unknown token).
-    tokens: moka::future::Cache<Vec<u8>, Option<TokenRecord>>,
+    tokens: CatalogCache<Vec<u8>, Option<TokenRecord>>,
     /// Recent permission answers.
-    decisions: moka::future::Cache<DecisionKey, bool>,
+    decisions: CatalogCache<DecisionKey, bool>,
     /// Tokens whose last use was written recently.
     touched: moka::sync::Cache<i64, ()>,
     /// Tokens whose refusal was audited recently.
@@ -106,6 +86,7 @@ pub struct App {
 
 impl App {
     pub fn new(data: DataDir, catalog: Catalog, config: Config) -> Arc<App> {
+        let watch = CatalogWatch::start(data.catalog());
         Arc::new(App {
             tenants: TenantStore::new(
                 data.clone(),
@@ -123,10 +104,10 @@ impl App {
             data,
             catalog,
             config,
-            spaces: short_lived(10_000),
-            databases: short_lived(10_000),
-            tokens: short_lived(100_000),
-            decisions: short_lived(100_000),
+            spaces: CatalogCache::new("spaces", 100_000, &watch),
+            databases: CatalogCache::new("databases", 100_000, &watch),
+            tokens: CatalogCache::new("tokens", 100_000, &watch),
+            decisions: CatalogCache::new("decisions", 400_000, &watch),
             touched: once_a_minute(),
             refusals: once_a_minute(),
             logins: Default::default(),
@@ -139,8 +120,7 @@ impl App {
         let instance = self.config.settings.clone();
         let owned = name.to_owned();
         self.spaces
-            .entry(owned.clone())
-            .or_try_insert_with(async move {
+            .get_or_load(owned.clone(), async move {
                 catalog
                     .call(move |conn| {
                         let Some(space) = spaces::find(conn, &owned)? else {
@@ -160,8 +140,6 @@ impl App {
                     .await
             })
             .await
-            .map(|entry| counted("spaces", entry))
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 
     /// The databases of a space, by name.
@@ -171,15 +149,12 @@ impl App {
     ) -> Result<Arc<Vec<crate::catalog::databases::DatabaseRow>>> {
         let catalog = self.catalog.clone();
         self.databases
-            .entry(space_id)
-            .or_try_insert_with(async move {
+            .get_or_load(space_id, async move {
                 catalog
                     .call(move |conn| crate::catalog::databases::list(conn, space_id).map(Arc::new))
                     .await
             })
             .await
-            .map(|entry| counted("databases", entry))
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 
     /// The token whose secret is `secret`, whatever its state.
@@ -187,15 +162,12 @@ impl App {
         let catalog = self.catalog.clone();
         let owned = secret.to_owned();
         self.tokens
-            .entry(tokens::hash(secret))
-            .or_try_insert_with(async move {
+            .get_or_load(tokens::hash(secret), async move {
                 catalog
                     .call(move |conn| tokens::find_by_secret(conn, &owned))
                     .await
             })
             .await
-            .map(|entry| counted("tokens", entry))
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 
     /// Records that a token was used, at most once a minute, off the request path.
@@ -245,8 +217,7 @@ impl App {
         let actor = actor.clone();
         let action = action.to_owned();
         self.decisions
-            .entry(key)
-            .or_try_insert_with(async move {
+            .get_or_load(key, async move {
                 catalog
                     .call(move |conn| {
                         permissions::allowed(conn, space_id, &actor, &action, &resource)
@@ -254,8 +225,6 @@ impl App {
                     .await
             })
             .await
-            .map(|entry| counted("decisions", entry))
-            .map_err(|e| anyhow::anyhow!("{e:#}"))
     }
 
     /// Every resource of the action's level that `actor` may act on.

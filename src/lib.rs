@@ -6,10 +6,12 @@
 pub mod actor;
 /// Shared server state and the short-lived caches in front of the catalog.
 pub mod app;
-/// The result cache, keyed by each database's change counter.
+/// The result cache, keyed by each database's file stamp.
 pub mod cache;
 /// The internal database: spaces, users, tokens, grants, audit log, schema mirror.
 pub mod catalog;
+/// Catalog answers reused for a second, or while the catalog is unchanged.
+pub mod catalog_cache;
 /// The command line: `serve`, `space`, `db`, `user`, `token`, `migrate`.
 pub mod cli;
 /// The `demo` space a new data folder starts with.

@@ -143,3 +143,42 @@ async fn hits_are_counted() {
     let n: u64 = hits.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n >= 2, "{hits}");
 }
+
+/// Catalog answers outlive their second while the catalog is unchanged; a
+/// change made by another process still applies within a second.
+#[tokio::test]
+async fn long_lived_catalog_answers_still_follow_changes() {
+    let server = Server::start(&[]);
+    let token = server.token(&["demo", "root"]);
+    let path = "/demo/library/books.json?_size=1";
+    let hits = |metrics: &str, cache: &str| -> u64 {
+        let prefix = format!(r#"libsette_cache_events_total{{cache="{cache}",event="hit"}} "#);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    // The token's first use is recorded in the catalog: let that settle too.
+    assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    assert_eq!(server.get(path, None).await.status, 200);
+    let before = server.get("/metrics", None).await.text;
+    // Well past a second: these answers live on because nothing changed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    assert_eq!(server.get(path, None).await.status, 200);
+    let after = server.get("/metrics", None).await.text;
+    for cache in ["tokens", "spaces", "decisions", "databases"] {
+        assert!(
+            hits(&after, cache) > hits(&before, cache),
+            "{cache}: {after}"
+        );
+    }
+
+    server.cli(&["token", "revoke", "demo", &token]);
+    server.cli(&["space", "set", "demo", "--private"]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(server.get(path, Some(&token)).await.status, 401);
+    assert_eq!(server.get(path, None).await.status, 404);
+}
