@@ -275,12 +275,19 @@ impl Pool {
 
     /// A connection from the pool, or a new one; it returns to the pool when dropped.
     pub fn get(&self) -> Result<Pooled> {
-        let idle = self.idle.lock().expect("pool lock").pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => self.connect_raw()?,
-        };
-        Ok(Pooled {
+        match self.idle() {
+            Some(pooled) => Ok(pooled),
+            None => Ok(Pooled {
+                conn: Some(self.connect_raw()?),
+                pool: self.clone(),
+            }),
+        }
+    }
+
+    /// An idle connection, if one is waiting (never blocks).
+    pub fn idle(&self) -> Option<Pooled> {
+        let conn = self.idle.lock().expect("pool lock").pop()?;
+        Some(Pooled {
             conn: Some(conn),
             pool: self.clone(),
         })

@@ -57,6 +57,11 @@ impl TenantDb {
         self.pool.get()
     }
 
+    /// An idle read-only connection, if one is waiting (never blocks).
+    pub fn idle_conn(&self) -> Option<Pooled> {
+        self.pool.idle()
+    }
+
     /// The file's stamp now (see [`crate::stamp`]).
     pub fn stamp(&self) -> Option<Stamp> {
         stamp::take(&self.path)

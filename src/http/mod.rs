@@ -16,6 +16,7 @@ mod query;
 mod routes;
 mod row;
 mod row_extras;
+mod rows_json;
 mod schema;
 mod shape;
 mod space;

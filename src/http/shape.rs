@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use libsql::Value;
 use serde_json::{Map, Value as Json, json};
 
+use super::rows_json::{BodyJson, RowsJson};
 use crate::error::{AppError, AppResult};
 use crate::read::args::Args;
 use crate::read::labels::{Key, Labels};
@@ -67,9 +68,14 @@ impl Output {
         })
     }
 
+    /// Whether cells of `column` are written other than as their plain value.
+    pub fn rewrites(&self, column: &str) -> bool {
+        self.labels.contains_key(column) || self.json_columns.iter().any(|c| c == column)
+    }
+
     /// How one cell is written: a label object when the column is expanded
     /// and the value has a label, else the value itself.
-    fn cell(&self, column: &str, value: &Value) -> Json {
+    pub fn cell(&self, column: &str, value: &Value) -> Json {
         if let Some(label) = self
             .labels
             .get(column)
@@ -101,33 +107,10 @@ impl Output {
         }
         Json::Object(map)
     }
-
-    /// A row as an array.
-    pub fn array(&self, columns: &[String], row: &[Value]) -> Json {
-        Json::Array(
-            columns
-                .iter()
-                .zip(row)
-                .map(|(c, v)| self.cell(c, v))
-                .collect(),
-        )
-    }
-
-    /// The rows in the shape of the default body's `rows` key.
-    pub fn rows(&self, columns: &[String], rows: &[Vec<Value>]) -> Json {
-        Json::Array(
-            rows.iter()
-                .map(|row| match self.shape {
-                    Shape::Arrays => self.array(columns, row),
-                    _ => self.object(columns, row),
-                })
-                .collect(),
-        )
-    }
 }
 
-/// Writes a data answer: `body` is the default (objects/arrays) shape with
-/// `rows` already in it; the bare-list shapes are derived from `columns`/`rows`.
+/// Writes a data answer: `body` is the default (objects/arrays) shape, whose
+/// `rows` key is written from `columns`/`rows`, as are the bare-list shapes.
 /// `keys` gives each row's `_shape=object` key, when the source has keys.
 pub fn respond(
     output: &Output,
@@ -136,10 +119,20 @@ pub fn respond(
     rows: &[Vec<Value>],
     keys: Option<Vec<String>>,
 ) -> AppResult<Response> {
+    let rows_json = |arrays| RowsJson {
+        output,
+        columns,
+        rows,
+        arrays,
+    };
     let json = match output.shape {
         Shape::Objects | Shape::Arrays => {
-            body.insert("rows".into(), output.rows(columns, rows));
-            Json::Object(body)
+            body.insert("rows".into(), Json::Null);
+            let body = BodyJson {
+                body: &body,
+                rows: rows_json(output.shape == Shape::Arrays),
+            };
+            return Ok(json_text(StatusCode::OK, finish(&body)));
         }
         Shape::Array if output.newline_delimited => {
             let lines: Vec<String> = rows
@@ -152,7 +145,7 @@ pub fn respond(
             )
                 .into_response());
         }
-        Shape::Array => Json::Array(rows.iter().map(|r| output.object(columns, r)).collect()),
+        Shape::Array => return Ok(json_text(StatusCode::OK, finish(&rows_json(false)))),
         Shape::ArrayFirst => Json::Array(
             rows.iter()
                 .map(|r| {

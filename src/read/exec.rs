@@ -82,16 +82,26 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
         "internal"
     };
     let started = std::time::Instant::now();
-    // One trip to the blocking pool: the task takes a connection, hands a
-    // clone back (to interrupt it with), then runs the statement.
     let (sql, params) = (statement.sql.clone(), statement.params.clone());
-    let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
-    let mut task = tokio::task::spawn_blocking(move || {
-        let conn = db.conn()?;
-        let _ = handed.send((*conn).clone());
-        execute(&conn, &statement)
-    });
-    let interrupter = interrupter.await.ok();
+    // One trip to the blocking pool, keeping a clone of the connection to
+    // interrupt it with. An idle connection is taken here; opening a new one
+    // blocks, so the task does that and hands the clone back.
+    let (mut task, interrupter) = match db.idle_conn() {
+        Some(conn) => {
+            let interrupter = (*conn).clone();
+            let task = tokio::task::spawn_blocking(move || execute(&conn, &statement));
+            (task, Some(interrupter))
+        }
+        None => {
+            let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
+            let task = tokio::task::spawn_blocking(move || {
+                let conn = db.conn()?;
+                let _ = handed.send((*conn).clone());
+                execute(&conn, &statement)
+            });
+            (task, interrupter.await.ok())
+        }
+    };
     let joined = match tokio::time::timeout(limit, &mut task).await {
         Ok(joined) => joined,
         Err(_) => {

@@ -39,8 +39,8 @@ pub fn to_json(value: &Value, infinity: Infinity) -> Json {
 }
 
 /// Serialises a body, writing marked infinities as `Infinity`.
-pub fn finish(body: &Json) -> String {
-    replace_infinity(body.to_string())
+pub fn finish(body: &impl serde::Serialize) -> String {
+    replace_infinity(serde_json::to_string(body).expect("JSON bodies always serialise"))
 }
 
 /// Swaps the serialised infinity markers for `Infinity` / `-Infinity`.
