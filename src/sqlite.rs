@@ -236,10 +236,19 @@ pub type ConnInit = fn(&Connection) -> Result<()>;
 #[derive(Clone)]
 pub struct Pool {
     db: Arc<Database>,
-    idle: Arc<Mutex<Vec<Connection>>>,
+    idle: Arc<Mutex<Vec<Idle>>>,
     max_idle: usize,
     init: Option<ConnInit>,
 }
+
+/// A connection with the statements it has prepared (dropped first).
+struct Idle {
+    statements: Vec<(String, libsql::Statement)>,
+    conn: Connection,
+}
+
+/// Prepared statements kept per pooled connection.
+const KEPT_STATEMENTS: usize = 4;
 
 impl Pool {
     pub fn new(db: Database, max_idle: usize) -> Self {
@@ -278,7 +287,10 @@ impl Pool {
         match self.idle() {
             Some(pooled) => Ok(pooled),
             None => Ok(Pooled {
-                conn: Some(self.connect_raw()?),
+                inner: Some(Idle {
+                    statements: Vec::new(),
+                    conn: self.connect_raw()?,
+                }),
                 pool: self.clone(),
             }),
         }
@@ -286,9 +298,9 @@ impl Pool {
 
     /// An idle connection, if one is waiting (never blocks).
     pub fn idle(&self) -> Option<Pooled> {
-        let conn = self.idle.lock().expect("pool lock").pop()?;
+        let inner = self.idle.lock().expect("pool lock").pop()?;
         Some(Pooled {
-            conn: Some(conn),
+            inner: Some(inner),
             pool: self.clone(),
         })
     }
@@ -296,25 +308,54 @@ impl Pool {
 
 /// A pooled connection; derefs to [`Connection`].
 pub struct Pooled {
-    conn: Option<Connection>,
+    inner: Option<Idle>,
     pool: Pool,
+}
+
+impl Pooled {
+    /// A prepared statement for `sql`, kept with this connection for its next
+    /// users: parsing and planning is a good part of a small read. Only for
+    /// SQL written by this program: a statement is authorised when it is
+    /// prepared, so user SQL must always be prepared under its authorizer.
+    /// The caller resets it after use, ending its read.
+    pub fn prepare_kept(&mut self, sql: &str) -> libsql::Result<&libsql::Statement> {
+        let inner = self.inner.as_mut().expect("connection present until drop");
+        match inner.statements.iter().position(|(kept, _)| kept == sql) {
+            Some(i) => {
+                let entry = inner.statements.remove(i);
+                inner.statements.push(entry);
+            }
+            None => {
+                let statement = now(inner.conn.prepare(sql))?;
+                if inner.statements.len() >= KEPT_STATEMENTS {
+                    inner.statements.remove(0);
+                }
+                inner.statements.push((sql.to_owned(), statement));
+            }
+        }
+        Ok(&inner.statements.last().expect("just pushed").1)
+    }
 }
 
 impl std::ops::Deref for Pooled {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        self.conn.as_ref().expect("connection present until drop")
+        &self
+            .inner
+            .as_ref()
+            .expect("connection present until drop")
+            .conn
     }
 }
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Some(inner) = self.inner.take() {
             // A connection left inside a transaction is not safe to reuse.
-            if conn.is_autocommit() {
+            if inner.conn.is_autocommit() {
                 let mut idle = self.pool.idle.lock().expect("pool lock");
                 if idle.len() < self.pool.max_idle {
-                    idle.push(conn);
+                    idle.push(inner);
                 }
             }
         }

@@ -14,8 +14,10 @@ use crate::catalog::mirror::{self, TableSchema};
 use crate::sqlite::{self, Pool, Pooled};
 use crate::stamp::{self, Stamp};
 
-/// Idle read connections kept per open database.
-const IDLE_CONNECTIONS: usize = 2;
+/// Reads of one database that run at once; each has a pooled connection.
+/// More would only add threads and connections: the machine has few cores,
+/// and a tenant's slow queries should not take them all.
+const READERS: usize = 4;
 
 /// A database's tables and views as of one schema version.
 #[derive(Debug)]
@@ -37,6 +39,8 @@ type SchemaCache = moka::sync::Cache<(i64, String, i64), Arc<Schema>>;
 pub struct TenantDb {
     pub database_id: i64,
     pool: Pool,
+    /// One permit per read running at once.
+    readers: Arc<tokio::sync::Semaphore>,
     /// The single writer: every write to this file queues here, in turn.
     writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
     /// The file, for its stamp.
@@ -60,6 +64,15 @@ impl TenantDb {
     /// An idle read-only connection, if one is waiting (never blocks).
     pub fn idle_conn(&self) -> Option<Pooled> {
         self.pool.idle()
+    }
+
+    /// Waits for a turn to read; the read runs while the permit is held.
+    pub async fn reader_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.readers
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the readers semaphore is never closed")
     }
 
     /// The file's stamp now (see [`crate::stamp`]).
@@ -213,7 +226,8 @@ impl TenantStore {
                 crate::metrics::metrics().open_handles.inc();
                 Ok(Arc::new(TenantDb {
                     database_id,
-                    pool: Pool::with_init(db, IDLE_CONNECTIONS, |conn| {
+                    readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
+                    pool: Pool::with_init(db, READERS, |conn| {
                         // Reads never write, whatever SQL reaches them.
                         sqlite::execute_batch(conn, "pragma query_only = 1")
                     }),

@@ -426,3 +426,40 @@ async fn trace_lists_the_sql_run_only_when_enabled() {
         .json();
     assert!(body.get("_trace").is_none());
 }
+
+/// Prepared statements kept between reads hold no read transaction (a full
+/// checkpoint from another process succeeds) and follow schema changes.
+#[tokio::test]
+async fn kept_statements_release_their_reads_and_follow_the_schema() {
+    let server = Server::start(&[]);
+    let path = "/demo/library/authors.json?_shape=array&_size=2";
+    for _ in 0..10 {
+        assert_eq!(server.get(path, None).await.status, 200);
+    }
+    let file = server.data().join("spaces/demo/library.db");
+    let db = libsette::sqlite::open_file(&file).unwrap();
+    let conn = libsette::sqlite::connect(&db).unwrap();
+    let row = libsette::sqlite::query_one(&conn, "pragma wal_checkpoint(truncate)", ())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.get::<i64>(0).unwrap(),
+        0,
+        "a reader still held the database"
+    );
+
+    // After a schema change, the same SQL text reads the new rows.
+    libsette::sqlite::execute_batch(
+        &conn,
+        "pragma foreign_keys = off;
+         create index authors_by_name on authors(name);
+         delete from authors;
+         insert into authors (id, name) values (100, 'Only');",
+    )
+    .unwrap();
+    let rows = server.get(path, None).await.json();
+    assert_eq!(
+        rows,
+        serde_json::json!([{"id": 100, "name": "Only", "country": null}])
+    );
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
 
 use super::sql_text::ALLOWED_PRAGMAS;
+use crate::sqlite::Pooled;
 use crate::sqlite::now;
 use crate::tenant::TenantDb;
 
@@ -83,21 +84,27 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
     };
     let started = std::time::Instant::now();
     let (sql, params) = (statement.sql.clone(), statement.params.clone());
+    let turn = db.reader_turn().await;
     // One trip to the blocking pool, keeping a clone of the connection to
     // interrupt it with. An idle connection is taken here; opening a new one
     // blocks, so the task does that and hands the clone back.
     let (mut task, interrupter) = match db.idle_conn() {
         Some(conn) => {
             let interrupter = (*conn).clone();
-            let task = tokio::task::spawn_blocking(move || execute(&conn, &statement));
+            let task = tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                let mut conn = conn;
+                execute(&mut conn, &statement)
+            });
             (task, Some(interrupter))
         }
         None => {
             let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
             let task = tokio::task::spawn_blocking(move || {
-                let conn = db.conn()?;
+                let _turn = turn;
+                let mut conn = db.conn()?;
                 let _ = handed.send((*conn).clone());
-                execute(&conn, &statement)
+                execute(&mut conn, &statement)
             });
             (task, interrupter.await.ok())
         }
@@ -156,20 +163,40 @@ fn authorize(ctx: &AuthContext) -> Authorization {
     }
 }
 
-fn execute(conn: &Connection, statement: &Statement) -> Result<ResultSet, ReadError> {
+fn execute(conn: &mut Pooled, statement: &Statement) -> Result<ResultSet, ReadError> {
+    if !statement.user_sql {
+        let prepared = conn.prepare_kept(&statement.sql).map_err(sql_error)?;
+        // A kept statement keeps earlier bindings: reuse it only when every
+        // parameter is bound now.
+        let all_bound = (1..=prepared.parameter_count() as i32).all(|i| {
+            prepared
+                .parameter_name(i)
+                .is_some_and(|name| statement.params.iter().any(|(n, _)| n == name))
+        });
+        if all_bound {
+            let result = read_rows(prepared, statement);
+            prepared.reset();
+            return result;
+        }
+    }
     if statement.user_sql {
         conn.authorizer(Some(Arc::new(authorize)))
             .map_err(sql_error)?;
     }
-    let result = execute_inner(conn, statement);
+    let result = execute_once(conn, statement);
     if statement.user_sql {
         conn.authorizer(None).map_err(sql_error)?;
     }
     result
 }
 
-fn execute_inner(conn: &Connection, statement: &Statement) -> Result<ResultSet, ReadError> {
+/// Prepares and runs a statement that is not kept.
+fn execute_once(conn: &Connection, statement: &Statement) -> Result<ResultSet, ReadError> {
     let prepared = now(conn.prepare(&statement.sql)).map_err(sql_error)?;
+    read_rows(&prepared, statement)
+}
+
+fn read_rows(prepared: &libsql::Statement, statement: &Statement) -> Result<ResultSet, ReadError> {
     let mut params = statement.params.clone();
     if statement.fill_missing {
         for i in 1..=prepared.parameter_count() as i32 {
