@@ -4,12 +4,13 @@
 //! once. Bounded by bytes, with a TTL.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
 
 /// Answers larger than this are never cached.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
@@ -19,8 +20,6 @@ pub struct Cached {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
-    /// Strong validator for `If-None-Match`.
-    pub etag: String,
 }
 
 impl Cached {
@@ -45,22 +44,49 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
+    /// A 64-bit hash of the key. `DefaultHasher::new` has fixed keys, so the
+    /// same content keeps its ETag across restarts of a build.
+    fn fingerprint(&self) -> u64 {
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// The ETag of the answer under this key.
     pub fn etag(&self) -> String {
-        let digest = Sha256::digest(format!("{self:?}").as_bytes());
-        format!("\"{}\"", hex::encode(&digest[..12]))
+        format!("\"{:016x}\"", self.fingerprint())
+    }
+}
+
+/// Slots remembering recently asked-for keys by fingerprint.
+const SEEN_SLOTS: usize = 1 << 16;
+
+/// Fingerprints of keys asked for recently, one per slot (a newer key takes
+/// an older one's slot): lock-free and a fixed half megabyte.
+struct Seen(Box<[AtomicU64]>);
+
+impl Seen {
+    fn new() -> Seen {
+        Seen((0..SEEN_SLOTS).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    /// Remembers `fingerprint`; true if it was remembered already.
+    fn again(&self, fingerprint: u64) -> bool {
+        let slot = &self.0[(fingerprint as usize) % SEEN_SLOTS];
+        slot.swap(fingerprint, Ordering::Relaxed) == fingerprint
     }
 }
 
 #[derive(Clone)]
 pub struct ResultCache {
-    entries: moka::future::Cache<CacheKey, Arc<Cached>>,
+    entries: moka::sync::Cache<CacheKey, Arc<Cached>>,
+    seen: Arc<Seen>,
 }
 
 impl ResultCache {
     pub fn new(max_bytes: u64, ttl: Duration) -> ResultCache {
         ResultCache {
-            entries: moka::future::Cache::builder()
+            entries: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|key: &CacheKey, value: &Arc<Cached>| {
                     (value.body.len() + key.request.len() + 256).min(u32::MAX as usize) as u32
@@ -72,19 +98,29 @@ impl ResultCache {
                     }
                 })
                 .build(),
+            seen: Arc::new(Seen::new()),
         }
     }
 
-    pub async fn get(&self, key: &CacheKey) -> Option<Arc<Cached>> {
-        let found = self.entries.get(key).await;
+    pub fn get(&self, key: &CacheKey) -> Option<Arc<Cached>> {
+        let found = self.entries.get(key);
         let event = if found.is_some() { "hit" } else { "miss" };
         crate::metrics::metrics().cache_event("results", event);
         found
     }
 
-    /// Keeps a successful answer (reading its body) and gives it back.
-    pub async fn store(&self, key: CacheKey, response: Response) -> Response {
+    /// Gives a successful answer its ETag, and keeps it (reading its body)
+    /// when its key was asked for before.
+    pub async fn store(&self, key: CacheKey, mut response: Response) -> Response {
         if response.status() != StatusCode::OK {
+            return response;
+        }
+        let fingerprint = key.fingerprint();
+        let etag = format!("\"{fingerprint:016x}\"");
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        if !self.seen.again(fingerprint) {
             return response;
         }
         // Only whole bodies of known, modest size: streams pass through untouched.
@@ -96,24 +132,18 @@ impl ResultCache {
         let Ok(body) = axum::body::to_bytes(body, MAX_ENTRY_BYTES).await else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        let etag = key.etag();
-        let mut headers = parts.headers;
-        if let Ok(value) = HeaderValue::from_str(&etag) {
-            headers.insert(header::ETAG, value);
-        }
         let cached = Arc::new(Cached {
             status: parts.status,
-            headers,
+            headers: parts.headers,
             body,
-            etag,
         });
-        self.entries.insert(key, cached.clone()).await;
+        self.entries.insert(key, cached.clone());
         cached.response()
     }
 }
 
-/// True when `If-None-Match` names `etag`.
-pub fn not_modified(request_headers: &HeaderMap, etag: &str) -> bool {
+/// True when `If-None-Match` names `etag`, or is `*` and the answer `exists`.
+pub fn not_modified(request_headers: &HeaderMap, etag: &str, exists: bool) -> bool {
     request_headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -121,6 +151,6 @@ pub fn not_modified(request_headers: &HeaderMap, etag: &str) -> bool {
         .flat_map(|v| v.split(','))
         .any(|candidate| {
             let candidate = candidate.trim();
-            candidate == "*" || candidate.trim_start_matches("W/") == etag
+            (candidate == "*" && exists) || candidate.trim_start_matches("W/") == etag
         })
 }

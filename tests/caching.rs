@@ -128,20 +128,37 @@ async fn cached_answers_respect_permission_changes() {
     assert_eq!(server.get(path, Some(&token)).await.status, 401);
 }
 
+/// An answer is stored the second time it is asked for and served from the
+/// cache from then on; a one-off request is never stored.
 #[tokio::test]
-async fn hits_are_counted() {
+async fn answers_are_stored_on_their_second_request() {
     let server = Server::start(&[]);
     server.settle().await;
-    for _ in 0..3 {
-        server.get("/demo/library/books.json?_size=3", None).await;
+    let results = |metrics: &str, event: &str| -> u64 {
+        let prefix = format!(r#"libsette_cache_events_total{{cache="results",event="{event}"}} "#);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let once = server.get("/demo/library/books.json?_size=1", None).await;
+    let etag = once.header("etag").expect("an ETag even when not stored");
+    for _ in 0..4 {
+        let again = server.get("/demo/library/books.json?_size=3", None).await;
+        assert_eq!(again.status, 200);
     }
     let metrics = server.get("/metrics", None).await.text;
-    let hits = metrics
-        .lines()
-        .find(|l| l.starts_with(r#"libsette_cache_events_total{cache="results",event="hit"}"#))
-        .unwrap_or_else(|| panic!("no result-cache hits in {metrics}"));
-    let n: u64 = hits.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(n >= 2, "{hits}");
+    assert_eq!(results(&metrics, "miss"), 3, "{metrics}");
+    assert_eq!(results(&metrics, "hit"), 2, "{metrics}");
+    // The one-off answer was not kept, yet its ETag still answers 304.
+    let revalidated = server
+        .client
+        .get(format!("{}/demo/library/books.json?_size=1", server.base))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
 }
 
 /// Catalog answers outlive their second while the catalog is unchanged; a

@@ -1,8 +1,9 @@
 //! Serving reads from the result cache: table, row and query JSON are kept
 //! under (space, database, file stamp, actor, request). The actor's
 //! permission is checked again before every hit (decisions are cached for at
-//! most a second), and `If-None-Match` is answered with 304. A hit opens no
-//! database and never leaves the async worker: the stamp is two `stat` calls.
+//! most a second), and an `If-None-Match` naming the key's ETag is answered
+//! with 304. A hit opens no database and never leaves the async worker: the
+//! stamp is two `stat` calls.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -70,14 +71,18 @@ pub async fn serve(
         actor: (req.actor.user_id, req.actor.token.as_ref().map(|t| t.id)),
         request: format!("{route:?}?{}", req.query.as_deref().unwrap_or("")),
     };
-    if let Some(hit) = req.app.results.get(&key).await {
-        if not_modified(headers, &hit.etag) {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            if let Ok(value) = HeaderValue::from_str(&hit.etag) {
-                response.headers_mut().insert(header::ETAG, value);
-            }
-            return Ok(response);
+    // The ETag names the key: a match means the client holds this very
+    // answer (`*` matches too once the answer is known to exist).
+    let etag = key.etag();
+    let hit = req.app.results.get(&key);
+    if not_modified(headers, &etag, hit.is_some()) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(value) = HeaderValue::from_str(&etag) {
+            response.headers_mut().insert(header::ETAG, value);
         }
+        return Ok(response);
+    }
+    if let Some(hit) = hit {
         return Ok(hit.response());
     }
     let response = dispatch(req, route).await?;
