@@ -58,6 +58,10 @@ impl CacheKey {
     }
 }
 
+/// An answer that took this long is stored the first time: storing costs
+/// tens of microseconds, a small part of it.
+pub const STORE_AT_ONCE: Duration = Duration::from_millis(1);
+
 /// Slots remembering recently asked-for keys by fingerprint.
 const SEEN_SLOTS: usize = 1 << 16;
 
@@ -110,8 +114,8 @@ impl ResultCache {
     }
 
     /// Gives a successful answer its ETag, and keeps it (reading its body)
-    /// when its key was asked for before.
-    pub async fn store(&self, key: CacheKey, mut response: Response) -> Response {
+    /// when its key was asked for before or it took `took` (long) to compute.
+    pub async fn store(&self, key: CacheKey, mut response: Response, took: Duration) -> Response {
         if response.status() != StatusCode::OK {
             return response;
         }
@@ -120,7 +124,7 @@ impl ResultCache {
         if let Ok(value) = HeaderValue::from_str(&etag) {
             response.headers_mut().insert(header::ETAG, value);
         }
-        if !self.seen.again(fingerprint) {
+        if !self.seen.again(fingerprint) && took < STORE_AT_ONCE {
             return response;
         }
         // Only whole bodies of known, modest size: streams pass through untouched.
@@ -153,4 +157,49 @@ pub fn not_modified(request_headers: &HeaderMap, etag: &str, exists: bool) -> bo
             let candidate = candidate.trim();
             (candidate == "*" && exists) || candidate.trim_start_matches("W/") == etag
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(request: &str) -> CacheKey {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.db");
+        std::fs::write(&file, b"x").unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(5);
+        CacheKey {
+            space_id: 1,
+            database: "db".into(),
+            version: crate::stamp::take_at(&file, later).unwrap(),
+            actor: (None, None),
+            request: request.into(),
+        }
+    }
+
+    fn answer() -> Response {
+        (StatusCode::OK, "{}").into_response()
+    }
+
+    #[tokio::test]
+    async fn a_cheap_answer_is_kept_the_second_time_and_a_costly_one_at_once() {
+        let cache = ResultCache::new(1 << 20, Duration::from_secs(60));
+        let cheap = key("cheap");
+        let first = cache.store(cheap.clone(), answer(), Duration::ZERO).await;
+        assert_eq!(first.headers()[header::ETAG], cheap.etag().as_str());
+        assert!(cache.get(&cheap).is_none(), "kept on its first request");
+        cache.store(cheap.clone(), answer(), Duration::ZERO).await;
+        assert!(cache.get(&cheap).is_some());
+
+        let costly = key("costly");
+        cache.store(costly.clone(), answer(), STORE_AT_ONCE).await;
+        assert!(cache.get(&costly).is_some());
+    }
+
+    #[test]
+    fn etags_differ_with_the_key_and_not_otherwise() {
+        let (a, b) = (key("a"), key("b"));
+        assert_eq!(a.etag(), a.clone().etag());
+        assert_ne!(a.etag(), b.etag());
+    }
 }

@@ -63,7 +63,8 @@ pub fn take(path: &Path) -> Option<Stamp> {
     take_at(path, SystemTime::now())
 }
 
-fn take_at(path: &Path, now: SystemTime) -> Option<Stamp> {
+/// The stamp as it would be judged at `now`.
+pub(crate) fn take_at(path: &Path, now: SystemTime) -> Option<Stamp> {
     let main = FileState::read(path).ok()??;
     // An empty log holds no commits: SQLite creates one whenever it opens the
     // database and deletes it on the last close, and neither changes content.
