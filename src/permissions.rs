@@ -108,9 +108,10 @@ fn params(space_id: i64, actor: &Actor, action: &str) -> Vec<(String, Value)> {
     ]
 }
 
-/// May `actor` do `action` on `resource` in the space?
+/// May `actor` do `action` on `resource` in the space? (The statement is
+/// kept with the connection: parsing it is most of a decision's cost.)
 pub fn allowed(
-    conn: &Connection,
+    conn: &sqlite::Pooled,
     space_id: i64,
     actor: &Actor,
     action: &str,
@@ -127,7 +128,7 @@ pub fn allowed(
         ":tbl".into(),
         tbl.map(|s| Value::Text(s.into())).unwrap_or(Value::Null),
     ));
-    Ok(sqlite::query_one(conn, &sql, params)?.is_some())
+    Ok(conn.query_one_kept(&sql, params)?.is_some())
 }
 
 /// Every resource of the action's level in the space on which `actor` may do

@@ -6,6 +6,7 @@
 //! in place. Code that calls them from a request must go through [`blocking`]
 //! so that no tokio worker waits on SQLite.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -243,7 +244,7 @@ pub struct Pool {
 
 /// A connection with the statements it has prepared (dropped first).
 struct Idle {
-    statements: Vec<(String, libsql::Statement)>,
+    statements: RefCell<Vec<(String, libsql::Statement)>>,
     conn: Connection,
 }
 
@@ -288,7 +289,7 @@ impl Pool {
             Some(pooled) => Ok(pooled),
             None => Ok(Pooled {
                 inner: Some(Idle {
-                    statements: Vec::new(),
+                    statements: RefCell::new(Vec::new()),
                     conn: self.connect_raw()?,
                 }),
                 pool: self.clone(),
@@ -313,27 +314,55 @@ pub struct Pooled {
 }
 
 impl Pooled {
-    /// A prepared statement for `sql`, kept with this connection for its next
-    /// users: parsing and planning is a good part of a small read. Only for
-    /// SQL written by this program: a statement is authorised when it is
-    /// prepared, so user SQL must always be prepared under its authorizer.
-    /// The caller resets it after use, ending its read.
-    pub fn prepare_kept(&mut self, sql: &str) -> libsql::Result<&libsql::Statement> {
-        let inner = self.inner.as_mut().expect("connection present until drop");
-        match inner.statements.iter().position(|(kept, _)| kept == sql) {
+    /// Runs `f` with a prepared statement for `sql` that this connection
+    /// keeps for its next users (parsing and planning is a good part of a
+    /// small read), then resets it, ending its read. Only for SQL written by
+    /// this program: a statement is authorised when it is prepared, so user
+    /// SQL must always be prepared afresh under its authorizer. A kept
+    /// statement keeps its earlier bindings: `f` must bind every parameter.
+    pub fn with_kept<T>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&libsql::Statement) -> T,
+    ) -> libsql::Result<T> {
+        let inner = self.inner.as_ref().expect("connection present until drop");
+        let mut statements = inner.statements.borrow_mut();
+        match statements.iter().position(|(kept, _)| kept == sql) {
             Some(i) => {
-                let entry = inner.statements.remove(i);
-                inner.statements.push(entry);
+                let entry = statements.remove(i);
+                statements.push(entry);
             }
             None => {
                 let statement = now(inner.conn.prepare(sql))?;
-                if inner.statements.len() >= KEPT_STATEMENTS {
-                    inner.statements.remove(0);
+                if statements.len() >= KEPT_STATEMENTS {
+                    statements.remove(0);
                 }
-                inner.statements.push((sql.to_owned(), statement));
+                statements.push((sql.to_owned(), statement));
             }
         }
-        Ok(&inner.statements.last().expect("just pushed").1)
+        let statement = &statements.last().expect("just pushed").1;
+        let result = f(statement);
+        statement.reset();
+        Ok(result)
+    }
+
+    /// Like [`query_one`], with a kept statement (see [`Pooled::with_kept`]).
+    pub fn query_one_kept(
+        &self,
+        sql: &str,
+        params: Vec<(String, Value)>,
+    ) -> Result<Option<SqlRow>> {
+        self.with_kept(sql, |statement| {
+            now(async {
+                let mut rows = statement.query(params).await?;
+                match rows.next().await? {
+                    Some(row) => SqlRow::copy(&row).map(Some),
+                    None => Ok(None),
+                }
+            })
+        })
+        .and_then(|result| result)
+        .with_context(|| format!("running {}", first_line(sql)))
     }
 }
 

@@ -15,9 +15,9 @@ pub mod tokens;
 pub mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use libsql::Connection;
 
 use crate::sqlite::{self, Pool};
 
@@ -54,10 +54,15 @@ impl DataDir {
     }
 }
 
+/// Catalog calls of the server that run at once, each on a pooled
+/// connection; more would only open and close connections.
+const CALLS_AT_ONCE: usize = 8;
+
 /// A handle on the catalog shared by the whole server.
 #[derive(Clone)]
 pub struct Catalog {
     pool: Pool,
+    turns: Arc<tokio::sync::Semaphore>,
     /// How many migrations opening this catalog applied.
     pub migrations_applied: usize,
 }
@@ -68,10 +73,11 @@ impl Catalog {
         std::fs::create_dir_all(data.root())
             .with_context(|| format!("creating data folder {}", data.root().display()))?;
         let db = sqlite::open_file(&data.catalog())?;
-        let pool = Pool::new(db, 8);
+        let pool = Pool::new(db, CALLS_AT_ONCE);
         let migrations_applied = migrate::apply(&*pool.get()?)?;
         Ok(Catalog {
             pool,
+            turns: Arc::new(tokio::sync::Semaphore::new(CALLS_AT_ONCE)),
             migrations_applied,
         })
     }
@@ -81,14 +87,17 @@ impl Catalog {
         self.pool.get()
     }
 
-    /// Runs `f` with a catalog connection on the blocking pool.
+    /// Runs `f` with a catalog connection on the blocking pool, waiting for
+    /// a turn first.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&sqlite::Pooled) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        let turn = self.turns.clone().acquire_owned().await?;
         let pool = self.pool.clone();
         sqlite::blocking(move || {
+            let _turn = turn;
             let conn = pool.get()?;
             f(&conn)
         })

@@ -93,8 +93,7 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             let interrupter = (*conn).clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                let mut conn = conn;
-                execute(&mut conn, &statement)
+                execute(&conn, &statement)
             });
             (task, Some(interrupter))
         }
@@ -102,9 +101,9 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                let mut conn = db.conn()?;
+                let conn = db.conn()?;
                 let _ = handed.send((*conn).clone());
-                execute(&mut conn, &statement)
+                execute(&conn, &statement)
             });
             (task, interrupter.await.ok())
         }
@@ -163,19 +162,14 @@ fn authorize(ctx: &AuthContext) -> Authorization {
     }
 }
 
-fn execute(conn: &mut Pooled, statement: &Statement) -> Result<ResultSet, ReadError> {
+fn execute(conn: &Pooled, statement: &Statement) -> Result<ResultSet, ReadError> {
     if !statement.user_sql {
-        let prepared = conn.prepare_kept(&statement.sql).map_err(sql_error)?;
-        // A kept statement keeps earlier bindings: reuse it only when every
-        // parameter is bound now.
-        let all_bound = (1..=prepared.parameter_count() as i32).all(|i| {
-            prepared
-                .parameter_name(i)
-                .is_some_and(|name| statement.params.iter().any(|(n, _)| n == name))
-        });
-        if all_bound {
-            let result = read_rows(prepared, statement);
-            prepared.reset();
+        let kept = conn
+            .with_kept(&statement.sql, |prepared| {
+                all_bound(prepared, statement).then(|| read_rows(prepared, statement))
+            })
+            .map_err(sql_error)?;
+        if let Some(result) = kept {
             return result;
         }
     }
@@ -188,6 +182,16 @@ fn execute(conn: &mut Pooled, statement: &Statement) -> Result<ResultSet, ReadEr
         conn.authorizer(None).map_err(sql_error)?;
     }
     result
+}
+
+/// Whether `statement` binds every parameter of `prepared`: a kept statement
+/// would otherwise reuse earlier bindings.
+fn all_bound(prepared: &libsql::Statement, statement: &Statement) -> bool {
+    (1..=prepared.parameter_count() as i32).all(|i| {
+        prepared
+            .parameter_name(i)
+            .is_some_and(|name| statement.params.iter().any(|(n, _)| n == name))
+    })
 }
 
 /// Prepares and runs a statement that is not kept.
