@@ -68,7 +68,7 @@ struct Entry<V> {
 /// One cache of catalog answers, named for its metrics.
 pub struct CatalogCache<K, V> {
     name: &'static str,
-    entries: moka::future::Cache<K, Entry<V>>,
+    entries: moka::sync::Cache<K, Entry<V>>,
     watch: CatalogWatch,
 }
 
@@ -80,7 +80,7 @@ where
     pub fn new(name: &'static str, capacity: u64, watch: &CatalogWatch) -> Self {
         CatalogCache {
             name,
-            entries: moka::future::Cache::builder()
+            entries: moka::sync::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(LONGEST)
                 .build(),
@@ -94,7 +94,7 @@ where
         F: Future<Output = anyhow::Result<V>>,
     {
         let metrics = crate::metrics::metrics();
-        if let Some(entry) = self.entries.get(&key).await
+        if let Some(entry) = self.entries.get(&key)
             && (entry.read_at.elapsed() < CATALOG_TTL || entry.epoch == self.watch.epoch())
         {
             metrics.cache_event(self.name, "hit");
@@ -110,7 +110,7 @@ where
             epoch,
             read_at,
         };
-        self.entries.insert(key, entry).await;
+        self.entries.insert(key, entry);
         Ok(value)
     }
 }

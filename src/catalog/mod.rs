@@ -50,7 +50,15 @@ impl DataDir {
         self.0.join("spaces").join(space)
     }
     pub fn database_file(&self, space: &str, db: &str) -> PathBuf {
-        self.space_dir(space).join(format!("{db}.db"))
+        // Built in one allocation: every cached read asks for it.
+        let size = self.0.as_os_str().len() + space.len() + db.len() + 16;
+        let mut path = PathBuf::with_capacity(size);
+        path.push(&self.0);
+        path.push("spaces");
+        path.push(space);
+        path.push(db);
+        path.as_mut_os_string().push(".db");
+        path
     }
 }
 
