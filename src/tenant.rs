@@ -80,9 +80,10 @@ impl TenantDb {
         stamp::take(&self.path)
     }
 
-    /// The schema, if the file is unchanged since it was last read (never blocks).
-    pub fn schema_if_unchanged(&self) -> Option<Arc<Schema>> {
-        let now = self.stamp()?;
+    /// The schema, if the file is unchanged since it was last read (never
+    /// blocks); `taken` is a stamp this request took already.
+    pub fn schema_if_unchanged(&self, taken: Option<Stamp>) -> Option<Arc<Schema>> {
+        let now = taken.or_else(|| self.stamp())?;
         match self.checked.lock().expect("schema lock").as_ref() {
             Some((Some(then), schema)) if *then == now => Some(schema.clone()),
             _ => None,

@@ -64,6 +64,7 @@ pub async fn serve(
     let Some(version) = crate::stamp::take(&file) else {
         return dispatch(req, route).await; // changed just now: read afresh
     };
+    let _ = req.stamp.set((database.name.clone(), version));
     let key = CacheKey {
         space_id: req.space_id(),
         database: database.name.clone(),

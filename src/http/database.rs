@@ -58,8 +58,13 @@ pub async fn open_synced(
     let app = req.app.clone();
     let (space, name, id) = (req.space.space.name.clone(), db.name.clone(), db.id);
     let hash = db.immutable_hash.clone();
+    let taken = req
+        .stamp
+        .get()
+        .filter(|(db, _)| *db == name)
+        .map(|(_, s)| *s);
     if let Some(handle) = app.tenants.open_already(&space, &name, hash.as_deref())
-        && let Some(schema) = handle.schema_if_unchanged()
+        && let Some(schema) = handle.schema_if_unchanged(taken)
     {
         return Ok((handle, schema));
     }

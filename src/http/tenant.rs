@@ -40,6 +40,9 @@ pub struct SpaceRequest {
     pub credentialed: bool,
     /// The session, when the actor came from a session cookie.
     pub session: Option<crate::session::Session>,
+    /// The stamp of the database this request reads, once taken (by the
+    /// result cache): the schema check reuses it rather than taking another.
+    pub stamp: std::sync::OnceLock<(String, crate::stamp::Stamp)>,
 }
 
 impl SpaceRequest {
@@ -238,6 +241,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         credentialed,
         base,
         session: resolved.session,
+        stamp: std::sync::OnceLock::new(),
     };
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
     // Immutable databases live under `/{db}-{hash}`: other names redirect there.
