@@ -64,7 +64,7 @@ pub struct App {
     pub catalog: Catalog,
     /// Open tenant databases.
     pub tenants: TenantStore,
-    /// Whole answers of reads, keyed by each database's change counter.
+    /// Whole answers of reads, keyed by each database's file stamp.
     pub results: crate::cache::ResultCache,
     /// What `serve` was told.
     pub config: Config,

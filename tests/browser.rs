@@ -56,6 +56,8 @@ fn world() -> tempfile::TempDir {
 struct Driver {
     child: Child,
     url: String,
+    /// The browser's profile folder, removed at the end.
+    profile: PathBuf,
     http: reqwest::Client,
     shots: PathBuf,
     step: usize,
@@ -63,12 +65,37 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Ending the session quits the browser; killing only chromedriver
+        // would leave Chromium running.
+        self.end_session();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
 impl Driver {
+    /// `DELETE` the session over a plain socket: `drop` cannot await.
+    fn end_session(&self) {
+        use std::io::{Read, Write};
+        let Some((host, path)) = self
+            .url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            return;
+        };
+        let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let request =
+            format!("DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    }
+
     async fn start() -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -117,6 +144,7 @@ impl Driver {
         std::fs::create_dir_all(&shots).unwrap();
         Driver {
             url: format!("{base}/session/{id}"),
+            profile,
             child,
             http,
             shots,
