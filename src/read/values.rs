@@ -40,7 +40,10 @@ pub fn to_json(value: &Value, infinity: Infinity) -> Json {
 
 /// Serialises a body, writing marked infinities as `Infinity`.
 pub fn finish(body: &impl serde::Serialize) -> String {
-    replace_infinity(serde_json::to_string(body).expect("JSON bodies always serialise"))
+    // Most answers are a few kilobytes: start there rather than grow to it.
+    let mut out = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut out, body).expect("JSON bodies always serialise");
+    replace_infinity(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
 /// Swaps the serialised infinity markers for `Infinity` / `-Infinity`.
