@@ -58,9 +58,10 @@ impl CacheKey {
     }
 }
 
-/// An answer that took this long is stored the first time: storing costs
-/// tens of microseconds, a small part of it.
-pub const STORE_AT_ONCE: Duration = Duration::from_millis(1);
+/// An answer whose reads took this much CPU time is stored the first time:
+/// storing costs some tens of microseconds, a small part of it. (CPU time,
+/// not elapsed time: under load every answer waits in queues.)
+pub const STORE_AT_ONCE: Duration = Duration::from_micros(250);
 
 /// Slots remembering recently asked-for keys by fingerprint.
 const SEEN_SLOTS: usize = 1 << 16;
@@ -114,8 +115,8 @@ impl ResultCache {
     }
 
     /// Gives a successful answer its ETag, and keeps it (reading its body)
-    /// when its key was asked for before or it took `took` (long) to compute.
-    pub async fn store(&self, key: CacheKey, mut response: Response, took: Duration) -> Response {
+    /// when its key was asked for before or its reads took `work` (much) CPU time.
+    pub async fn store(&self, key: CacheKey, mut response: Response, work: Duration) -> Response {
         if response.status() != StatusCode::OK {
             return response;
         }
@@ -124,7 +125,7 @@ impl ResultCache {
         if let Ok(value) = HeaderValue::from_str(&etag) {
             response.headers_mut().insert(header::ETAG, value);
         }
-        if !self.seen.again(fingerprint) && took < STORE_AT_ONCE {
+        if !self.seen.again(fingerprint) && work < STORE_AT_ONCE {
             return response;
         }
         // Only whole bodies of known, modest size: streams pass through untouched.

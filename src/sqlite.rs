@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,15 +19,60 @@ use libsql::{Connection, Database, Value};
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs `f` on tokio's blocking pool and waits for it without blocking a worker.
+/// Runs `f` on tokio's blocking pool and waits for it without blocking a
+/// worker; its CPU time counts towards the request's [`metered`] work.
 pub async fn blocking<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
+    match tokio::task::spawn_blocking(move || on_cpu(f)).await {
+        Ok((value, cpu)) => {
+            add_work(cpu);
+            value
+        }
         Err(err) => std::panic::resume_unwind(err.into_panic()),
+    }
+}
+
+tokio::task_local! {
+    /// CPU time the current request spent on the blocking pool, in nanoseconds.
+    static WORK: Arc<AtomicU64>;
+}
+
+/// Runs `work`, also returning the CPU time its blocking sections took:
+/// what an answer really cost, whatever the queues it waited in.
+pub async fn metered<F: Future>(work: F) -> (F::Output, Duration) {
+    let meter = Arc::new(AtomicU64::new(0));
+    let output = WORK.scope(meter.clone(), work).await;
+    (output, Duration::from_nanos(meter.load(Ordering::Relaxed)))
+}
+
+/// Adds to the current request's work, if it is metered.
+pub fn add_work(cpu: Duration) {
+    let _ = WORK.try_with(|meter| {
+        meter.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+    });
+}
+
+/// Runs `f` and measures the CPU time this thread spent on it.
+pub fn on_cpu<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let before = thread_cpu();
+    let value = f();
+    (value, thread_cpu().saturating_sub(before))
+}
+
+fn thread_cpu() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } == 0;
+    if ok {
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    } else {
+        Duration::ZERO
     }
 }
 

@@ -86,11 +86,6 @@ pub async fn serve(
     if let Some(hit) = hit {
         return Ok(hit.response());
     }
-    let started = std::time::Instant::now();
-    let response = dispatch(req, route).await?;
-    Ok(req
-        .app
-        .results
-        .store(key, response, started.elapsed())
-        .await)
+    let (response, work) = crate::sqlite::metered(dispatch(req, route)).await;
+    Ok(req.app.results.store(key, response?, work).await)
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
 
 use super::sql_text::ALLOWED_PRAGMAS;
-use crate::sqlite::Pooled;
 use crate::sqlite::now;
+use crate::sqlite::{Pooled, on_cpu};
 use crate::tenant::TenantDb;
 
 /// One statement to run.
@@ -93,7 +93,7 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             let interrupter = (*conn).clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                execute(&conn, &statement)
+                on_cpu(|| execute(&conn, &statement))
             });
             (task, Some(interrupter))
         }
@@ -101,9 +101,11 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                let conn = db.conn()?;
-                let _ = handed.send((*conn).clone());
-                execute(&conn, &statement)
+                on_cpu(|| {
+                    let conn = db.conn()?;
+                    let _ = handed.send((*conn).clone());
+                    execute(&conn, &statement)
+                })
             });
             (task, interrupter.await.ok())
         }
@@ -117,6 +119,10 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             task.await
         }
     };
+    let joined = joined.map(|(result, cpu)| {
+        crate::sqlite::add_work(cpu);
+        result
+    });
     if let Ok(result) = &joined {
         let error = result.as_ref().err().map(|e| e.to_string());
         super::trace::record(&sql, &params, started.elapsed(), error.as_deref());
