@@ -2,8 +2,9 @@
 //! ratios to the trivial endpoint measured in the same run (these machines
 //! are shared and noisy, so only ratios compare across runs).
 //!
-//! `cargo bench --bench http` — set `BENCH_SECONDS` (default 3) per scenario
-//! and `BENCH_SPACES` (default 10000) for the many-spaces round-robin.
+//! `cargo bench --bench http` — set `BENCH_SECONDS` (default 3) per run,
+//! `BENCH_ROUNDS` (default 3) runs per scenario, and `BENCH_SPACES` (default
+//! 10000) for the many-spaces round-robin.
 //! Under `cargo test` it runs as a short smoke test of the same scenarios.
 
 use std::io::{BufRead, BufReader};
@@ -286,41 +287,95 @@ fn main() {
         .filter(|(i, (name, _))| *i == 0 || only.as_deref().is_none_or(|o| name.contains(o)))
         .map(|(_, s)| s)
         .collect();
-    let mut results = Vec::new();
+    // Each scenario runs `rounds` times, each time just after the trivial
+    // endpoint; its ratio is the median of those paired ratios, which keeps
+    // the drift of a shared machine out of the figures.
+    let rounds = env("BENCH_ROUNDS", 3.0, 1.0).max(1.0) as usize;
+    let (trivial_name, trivial_paths) = scenarios[0].clone();
+    let mut trivials = Vec::new();
+    let mut results: Vec<(Figures, f64)> = Vec::new();
     runtime.block_on(async {
-        for (name, paths) in scenarios {
+        load(
+            &client,
+            &base,
+            trivial_name,
+            trivial_paths.clone(),
+            Some(0.3),
+        )
+        .await;
+        for (name, paths) in scenarios.into_iter().skip(1) {
             if name == ROUND_ROBIN {
                 // The first visit to each space opens its database cold: measured apart.
-                results.push(load(&client, &base, FIRST_VISITS, paths.clone(), None).await);
+                let first = load(&client, &base, FIRST_VISITS, paths.clone(), None).await;
+                let trivial = load(
+                    &client,
+                    &base,
+                    trivial_name,
+                    trivial_paths.clone(),
+                    Some(seconds),
+                )
+                .await;
+                let ratio = first.rps / trivial.rps;
+                results.push((first, ratio));
             } else {
                 // Warm up briefly (fills caches for the cached scenarios).
                 load(&client, &base, name, paths.clone(), Some(0.3)).await;
             }
-            results.push(load(&client, &base, name, paths, Some(seconds)).await);
+            let mut runs = Vec::new();
+            for _ in 0..rounds {
+                let trivial = load(
+                    &client,
+                    &base,
+                    trivial_name,
+                    trivial_paths.clone(),
+                    Some(seconds),
+                )
+                .await;
+                let figures = load(&client, &base, name, paths.clone(), Some(seconds)).await;
+                assert_eq!(figures.errors, 0, "{name} had failed requests");
+                let ratio = figures.rps / trivial.rps;
+                trivials.push(trivial.rps);
+                runs.push((figures, ratio));
+            }
+            runs.sort_by(|a, b| a.1.total_cmp(&b.1));
+            results.push(runs.swap_remove(runs.len() / 2));
         }
     });
     let (rss_kb, fds) = proc_figures(child.id());
     let _ = child.kill();
     let _ = child.wait();
-    let trivial = results[0].rps;
+    trivials.sort_by(f64::total_cmp);
+    let trivial = trivials.get(trivials.len() / 2).copied().unwrap_or(0.0);
     println!(
         "\n{:<34} {:>10} {:>9} {:>9} {:>8} {:>7}",
         "scenario", "req/s", "p50 ms", "p99 ms", "ratio", "errors"
     );
-    for f in &results {
+    println!(
+        "{:<34} {:>10.0} {:>9} {:>9} {:>7.1}% {:>7}",
+        trivial_name, trivial, "", "", 100.0, 0
+    );
+    for (f, ratio) in &results {
         println!(
             "{:<34} {:>10.0} {:>9.2} {:>9.2} {:>7.1}% {:>7}",
             f.name,
             f.rps,
             f.p50_ms,
             f.p99_ms,
-            100.0 * f.rps / trivial,
+            100.0 * ratio,
             f.errors
         );
         assert_eq!(f.errors, 0, "{} had failed requests", f.name);
     }
-    let rps = |name: &str| results.iter().find(|f| f.name == name).map(|f| f.rps);
-    if let (Some(single), Some(many)) = (rps("single small space"), rps(ROUND_ROBIN)) {
+    println!(
+        "(ratio: median over {rounds} rounds of req/s against the trivial endpoint run just before)"
+    );
+    let ratio = |name: &str| {
+        results
+            .iter()
+            .find(|(f, _)| f.name == name)
+            .map(|(_, r)| *r)
+    };
+    if let (Some(single), Some(many)) = (ratio("single small space"), ratio(ROUND_ROBIN)) {
         println!(
             "\nround-robin over {space_count} spaces: {:.1}% of single-space throughput",
             100.0 * many / single

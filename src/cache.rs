@@ -93,8 +93,16 @@ impl ResultCache {
         ResultCache {
             entries: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
+                // What an entry really holds: body, key, headers and the
+                // cache's own bookkeeping.
                 .weigher(|key: &CacheKey, value: &Arc<Cached>| {
-                    (value.body.len() + key.request.len() + 256).min(u32::MAX as usize) as u32
+                    let headers: usize = value
+                        .headers
+                        .iter()
+                        .map(|(name, v)| name.as_str().len() + v.len() + 64)
+                        .sum();
+                    let size = value.body.len() + key.request.len() + headers + 512;
+                    size.min(u32::MAX as usize) as u32
                 })
                 .time_to_live(ttl)
                 .eviction_listener(|_, _, cause| {

@@ -108,9 +108,15 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     })
 }
 
+/// At most this many tenant databases stay open: each holds ~130 KB of
+/// SQLite memory (connection, schema, lookaside, shared-memory index), so
+/// this keeps them near 70 MB. Cached answers need no open database.
+const MAX_OPEN_DATABASES: u64 = 512;
+
 /// How many tenant databases may stay open: each open one holds a few file
 /// descriptors (file, WAL, shared memory, per connection), so the budget
-/// follows the descriptor limit, raised to its hard maximum first.
+/// follows the descriptor limit, raised to its hard maximum first, and
+/// never passes [`MAX_OPEN_DATABASES`].
 fn open_database_budget() -> u64 {
     #[cfg(unix)]
     {
@@ -130,15 +136,14 @@ fn open_database_budget() -> u64 {
                         limit.rlim_cur = limit.rlim_max;
                     }
                 }
-                // Keep 256 descriptors for sockets and the catalog; an open
-                // database holds up to 9 (3 connections × file, WAL, shared
-                // memory) and ~200 KB of memory: budget 20 descriptors each,
-                // which also keeps memory near 200 MB at the default limit.
-                return (limit.rlim_cur.saturating_sub(256) / 20).clamp(64, 20_000);
+                // Keep 256 descriptors for sockets and the catalog; a busy
+                // database holds up to 11 (four readers and the writer with
+                // their files and WALs, and the shared memory): budget 20.
+                return (limit.rlim_cur.saturating_sub(256) / 20).clamp(64, MAX_OPEN_DATABASES);
             }
         }
     }
-    1024
+    MAX_OPEN_DATABASES
 }
 
 async fn shutdown() {
