@@ -30,17 +30,56 @@ struct Figures {
     errors: usize,
 }
 
-/// Runs `paths` round-robin from CONCURRENCY workers for `seconds`, or
-/// (with `seconds` of `None`) through the list exactly once.
+/// What a scenario requests: a list taken round-robin, or URLs that never
+/// repeat in a run (`unique`: the prefix with `&_bust=N` added).
+struct Paths {
+    list: Vec<String>,
+    unique: bool,
+    /// Where the next request starts: kept across runs of the scenario, so
+    /// unique URLs stay unique.
+    next: Arc<AtomicUsize>,
+}
+
+impl Paths {
+    fn list(list: Vec<String>) -> Arc<Paths> {
+        Arc::new(Paths {
+            list,
+            unique: false,
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    fn unique(prefix: &str) -> Arc<Paths> {
+        Arc::new(Paths {
+            list: vec![prefix.to_owned()],
+            unique: true,
+            next: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    fn path(&self, i: usize) -> String {
+        if self.unique {
+            format!("{}&_bust={i}", self.list[0])
+        } else {
+            self.list[i % self.list.len()].clone()
+        }
+    }
+}
+
+/// Runs `paths` from CONCURRENCY workers for `seconds`, or (with `seconds`
+/// of `None`) through the list exactly once.
 async fn load(
     client: &reqwest::Client,
     base: &str,
     name: &str,
-    paths: Arc<Vec<String>>,
+    paths: Arc<Paths>,
     seconds: Option<f64>,
 ) -> Figures {
     let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicUsize::new(0));
+    let next = match seconds {
+        Some(_) => paths.next.clone(),
+        None => Arc::new(AtomicUsize::new(0)),
+    };
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -57,12 +96,11 @@ async fn load(
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if seconds.is_none() && i >= paths.len() {
+                if seconds.is_none() && i >= paths.list.len() {
                     break;
                 }
-                let i = i % paths.len();
                 let t = Instant::now();
-                match client.get(format!("{base}{}", paths[i])).send().await {
+                match client.get(format!("{base}{}", paths.path(i))).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                     }
@@ -233,15 +271,9 @@ fn main() {
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .unwrap();
-    let one = |p: &str| Arc::new(vec![p.to_owned()]);
-    let unique = |prefix: &str| {
-        Arc::new(
-            (0..100_000)
-                .map(|i| format!("{prefix}&_bust={i}"))
-                .collect::<Vec<_>>(),
-        )
-    };
-    let scenarios: Vec<(&str, Arc<Vec<String>>)> = vec![
+    let one = |p: &str| Paths::list(vec![p.to_owned()]);
+    let unique = Paths::unique;
+    let scenarios: Vec<(&str, Arc<Paths>)> = vec![
         ("trivial /-/health", one("/-/health")),
         (
             "facetable _size=10 (cached)",
@@ -272,7 +304,7 @@ fn main() {
         ("single small space", one("/t0/d/t.json")),
         (
             ROUND_ROBIN,
-            Arc::new(
+            Paths::list(
                 (0..space_count)
                     .map(|i| format!("/t{i}/d/t.json"))
                     .collect(),
