@@ -10,8 +10,7 @@ use std::time::Duration;
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
 
 use super::sql_text::ALLOWED_PRAGMAS;
-use crate::sqlite::now;
-use crate::sqlite::{Pooled, on_cpu};
+use crate::sqlite::{Pooled, add_work, now, on_cpu};
 use crate::tenant::TenantDb;
 
 /// One statement to run.
@@ -120,7 +119,7 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
         }
     };
     let joined = joined.map(|(result, cpu)| {
-        crate::sqlite::add_work(cpu);
+        add_work(cpu);
         result
     });
     if let Ok(result) = &joined {
