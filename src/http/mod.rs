@@ -28,6 +28,7 @@ mod table_labels;
 mod tenant;
 pub(crate) mod ui;
 mod write;
+mod write_alter;
 mod write_schema;
 
 use std::sync::Arc;

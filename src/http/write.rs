@@ -219,7 +219,7 @@ pub async fn table(
     match action {
         TableWrite::Insert => insert(req, db, table, body, false).await,
         TableWrite::Upsert => insert(req, db, table, body, true).await,
-        TableWrite::Alter => super::write_schema::alter(req, db, table, body).await,
+        TableWrite::Alter => super::write_alter::alter(req, db, table, body).await,
         TableWrite::Drop => drop_table(req, db, table, body).await,
     }
 }
