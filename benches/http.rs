@@ -327,26 +327,22 @@ fn main() {
     let mut trivials = Vec::new();
     let mut results: Vec<(Figures, f64)> = Vec::new();
     runtime.block_on(async {
-        load(
-            &client,
-            &base,
-            trivial_name,
-            trivial_paths.clone(),
-            Some(0.3),
-        )
-        .await;
+        // The trivial endpoint, run for `seconds`: every ratio's reference.
+        let trivial_run = |seconds: f64| {
+            load(
+                &client,
+                &base,
+                trivial_name,
+                trivial_paths.clone(),
+                Some(seconds),
+            )
+        };
+        trivial_run(0.3).await;
         for (name, paths) in scenarios.into_iter().skip(1) {
             if name == ROUND_ROBIN {
                 // The first visit to each space opens its database cold: measured apart.
                 let first = load(&client, &base, FIRST_VISITS, paths.clone(), None).await;
-                let trivial = load(
-                    &client,
-                    &base,
-                    trivial_name,
-                    trivial_paths.clone(),
-                    Some(seconds),
-                )
-                .await;
+                let trivial = trivial_run(seconds).await;
                 let ratio = first.rps / trivial.rps;
                 results.push((first, ratio));
             } else {
@@ -355,14 +351,7 @@ fn main() {
             }
             let mut runs = Vec::new();
             for _ in 0..rounds {
-                let trivial = load(
-                    &client,
-                    &base,
-                    trivial_name,
-                    trivial_paths.clone(),
-                    Some(seconds),
-                )
-                .await;
+                let trivial = trivial_run(seconds).await;
                 let figures = load(&client, &base, name, paths.clone(), Some(seconds)).await;
                 assert_eq!(figures.errors, 0, "{name} had failed requests");
                 let ratio = figures.rps / trivial.rps;
