@@ -26,6 +26,9 @@ pub struct Metrics {
     pub query_seconds: HistogramVec,
     /// Rows returned by reads, by what they were for.
     pub rows_returned: IntCounterVec,
+    /// Reads by where they ran: in place on an async worker, on the blocking
+    /// pool, or moved there after running out of time in place.
+    pub reads: IntCounterVec,
     /// Cache lookups by cache and outcome (hit, miss, eviction).
     pub cache: IntCounterVec,
     /// Tenant databases open now.
@@ -74,6 +77,10 @@ impl Metrics {
             Opts::new("rows_returned_total", "Rows read by purpose"),
             &["purpose"],
         ));
+        let reads = must(IntCounterVec::new(
+            Opts::new("reads_total", "Reads by where they ran"),
+            &["place"],
+        ));
         let cache = must(IntCounterVec::new(
             Opts::new(
                 "cache_events_total",
@@ -106,6 +113,7 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(query_seconds.clone()),
             Box::new(rows_returned.clone()),
+            Box::new(reads.clone()),
             Box::new(cache.clone()),
             Box::new(open_handles.clone()),
             Box::new(writes.clone()),
@@ -125,6 +133,7 @@ impl Metrics {
             in_flight,
             query_seconds,
             rows_returned,
+            reads,
             cache,
             open_handles,
             writes,

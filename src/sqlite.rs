@@ -136,6 +136,15 @@ pub fn connect(db: &Database) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Runs `f` with the busy handler off: a locked file fails at once with
+/// SQLITE_BUSY instead of sleeping (for work that must not block a worker).
+pub fn without_waiting<T>(conn: &Connection, f: impl FnOnce() -> T) -> Result<T> {
+    conn.busy_timeout(Duration::ZERO)?;
+    let value = f();
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(value)
+}
+
 /// One row of a result, copied out of the statement.
 ///
 /// libsql's `Row` reads from its statement's current step, so a row kept

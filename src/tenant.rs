@@ -53,7 +53,13 @@ pub struct TenantDb {
     known: SchemaCache,
     /// Which file this is: an immutable file's hash, or empty.
     identity: String,
+    /// Hashes of SQL that overran its time in place: it goes straight to the
+    /// blocking pool (see [`crate::read::in_place`]). The newest last.
+    overran: Mutex<Vec<u64>>,
 }
+
+/// SQL remembered as too slow to run in place, per database.
+const OVERRAN_KEPT: usize = 64;
 
 impl TenantDb {
     /// A read-only connection (blocking: call on the blocking pool).
@@ -73,6 +79,29 @@ impl TenantDb {
             .acquire_owned()
             .await
             .expect("the readers semaphore is never closed")
+    }
+
+    /// A turn to read, if one is free now.
+    pub fn try_reader_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.readers.clone().try_acquire_owned().ok()
+    }
+
+    /// Whether `sql` once overran its time in place.
+    pub fn overran(&self, sql: &str) -> bool {
+        let hash = sql_hash(sql);
+        self.overran.lock().expect("overran lock").contains(&hash)
+    }
+
+    /// Remembers that `sql` overran its time in place.
+    pub fn mark_overran(&self, sql: &str) {
+        let hash = sql_hash(sql);
+        let mut overran = self.overran.lock().expect("overran lock");
+        if !overran.contains(&hash) {
+            if overran.len() >= OVERRAN_KEPT {
+                overran.remove(0);
+            }
+            overran.push(hash);
+        }
     }
 
     /// The file's stamp now (see [`crate::stamp`]).
@@ -170,6 +199,13 @@ impl TenantDb {
 /// The writer connection. Foreign keys are not enforced on writes, as in
 /// Datasette: rows may arrive before the rows they point at, and rebuilding a
 /// table for `/-/alter` must not cascade into other tables.
+fn sql_hash(sql: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    sql.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn open_writer(pool: &Pool) -> Result<Connection> {
     let conn = pool.unpooled()?;
     sqlite::execute_batch(&conn, "pragma foreign_keys = off")?;
@@ -236,6 +272,7 @@ impl TenantStore {
                     checked: Mutex::new(None),
                     known: self.schemas.clone(),
                     identity: immutable_hash.unwrap_or_default().to_owned(),
+                    overran: Mutex::new(Vec::new()),
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
                 }))
             })

@@ -403,6 +403,59 @@ async fn time_limits_stop_work_without_stalling_others() {
     );
 }
 
+/// The server's count of reads that ran in `place`.
+async fn reads_in(server: &Server, place: &str) -> u64 {
+    let text = server.get("/metrics", None).await.text;
+    let prefix = format!("libsette_reads_total{{place=\"{place}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Short reads run in place; a long one is interrupted there, moved to the
+/// blocking pool and answered in full; its SQL then goes straight there,
+/// and the interrupted connection serves the next reads correctly.
+#[tokio::test]
+async fn short_reads_run_in_place_and_long_ones_move() {
+    let server = Server::start(&[]);
+    setup(&server);
+    let before = reads_in(&server, "in_place").await;
+    for i in 0..20 {
+        let reply = server
+            .get(
+                &format!("/s/d/pairs.json?_size=1&_shape=array&_nonce={i}"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let in_place = reads_in(&server, "in_place").await - before;
+    assert!(in_place >= 10, "only {in_place} of 20 reads ran in place");
+
+    let long = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000) \
+                select count(*) as n from c";
+    let path = format!("/s/d/-/query.json?sql={}&_shape=array", urlencode(long));
+    let (moved, pool) = (
+        reads_in(&server, "moved").await,
+        reads_in(&server, "pool").await,
+    );
+    let reply = server.get(&path, None).await;
+    assert_eq!(reply.json(), json!([{"n": 300000}]));
+    assert_eq!(reads_in(&server, "moved").await, moved + 1);
+    let again = server.get(&format!("{path}&again=1"), None).await;
+    assert_eq!(again.json(), json!([{"n": 300000}]));
+    assert_eq!(reads_in(&server, "moved").await, moved + 1);
+    assert_eq!(reads_in(&server, "pool").await, pool + 1);
+
+    for _ in 0..5 {
+        let reply = server
+            .get("/s/d/pairs.json?_size=1&_shape=array&_nonce=last", None)
+            .await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json().as_array().unwrap().len(), 1);
+    }
+}
+
 #[tokio::test]
 async fn trace_lists_the_sql_run_only_when_enabled() {
     let server = Server::start(&["--setting", "trace_debug", "on"]);

@@ -24,7 +24,7 @@ pub const TIME_LIMIT_MESSAGE: &str =
 pub fn read_error(err: ReadError) -> AppError {
     match err {
         ReadError::TimedOut => AppError::BadRequest(TIME_LIMIT_MESSAGE.into()),
-        ReadError::Sql(message) => AppError::BadRequest(message),
+        ReadError::Sql(message) | ReadError::Busy(message) => AppError::BadRequest(message),
         ReadError::Internal(err) => AppError::Internal(err),
     }
 }
@@ -83,7 +83,7 @@ pub async fn run_user_sql_text(
     };
     match exec::run(handle, statement).await {
         Ok(result) => Ok(Ok(result)),
-        Err(ReadError::Sql(message)) => Ok(Err(message)),
+        Err(ReadError::Sql(message) | ReadError::Busy(message)) => Ok(Err(message)),
         Err(other) => Err(read_error(other)),
     }
 }

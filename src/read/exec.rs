@@ -5,12 +5,15 @@
 //! ATTACH, extension loading and pragmas outside Datasette's allow-list.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
 
+use super::in_place::BUDGET;
 use super::sql_text::ALLOWED_PRAGMAS;
-use crate::sqlite::{Pooled, add_work, now, on_cpu};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::sqlite::{Pooled, add_work, now, on_cpu, without_waiting};
 use crate::tenant::TenantDb;
 
 /// One statement to run.
@@ -66,6 +69,9 @@ pub enum ReadError {
     /// The time limit passed and the statement was interrupted.
     #[error("SQL query took too long")]
     TimedOut,
+    /// The file was locked by another connection for longer than it waits.
+    #[error("{0}")]
+    Busy(String),
     /// SQLite refused the statement; the message is SQLite's and safe to show.
     #[error("{0}")]
     Sql(String),
@@ -73,38 +79,129 @@ pub enum ReadError {
     Internal(#[from] anyhow::Error),
 }
 
-/// Runs `statement` against `db` without blocking a tokio worker.
+/// Runs `statement` against `db`: in place if it is short (see
+/// [`super::in_place`]), else on the blocking pool.
 pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, ReadError> {
-    let limit = statement.time_limit;
     let purpose = if statement.user_sql {
         "sql"
     } else {
         "internal"
     };
-    let started = std::time::Instant::now();
-    let (sql, params) = (statement.sql.clone(), statement.params.clone());
-    let turn = db.reader_turn().await;
+    let started = Instant::now();
+    let (result, statement, place) = match in_place(&db, &statement) {
+        Ok(result) => (result, statement, "in_place"),
+        Err(moved) => {
+            let place = if moved.is_some() { "moved" } else { "pool" };
+            let out_of_time = moved.as_ref().is_some_and(|m| m.out_of_time);
+            let (result, statement, cpu) = on_pool(&db, statement, moved, started).await;
+            // Running out of time in place can be bad luck (the worker was
+            // descheduled); SQL that really needs the time stays off it.
+            if out_of_time && cpu >= BUDGET {
+                db.mark_overran(&statement.sql);
+            }
+            (result, statement, place)
+        }
+    };
+    let elapsed = started.elapsed();
+    super::trace::record(
+        &statement.sql,
+        &statement.params,
+        elapsed,
+        result.as_ref().err().map(|e| e.to_string()).as_deref(),
+    );
+    let m = crate::metrics::metrics();
+    m.reads.with_label_values(&[place]).inc();
+    m.query_seconds
+        .with_label_values(&[purpose])
+        .observe(elapsed.as_secs_f64());
+    if let Ok(rows) = &result {
+        m.rows_returned
+            .with_label_values(&[purpose])
+            .inc_by(rows.rows.len() as u64);
+    }
+    result
+}
+
+/// What a read that began in place hands to the blocking pool.
+struct Moved {
+    turn: OwnedSemaphorePermit,
+    conn: Pooled,
+    /// It ran out of time in place (else the file was busy).
+    out_of_time: bool,
+}
+
+/// Runs the read here if a turn and an idle connection are free and its SQL
+/// never overran; when it must run on the pool, gives back what it took.
+fn in_place(
+    db: &TenantDb,
+    statement: &Statement,
+) -> Result<Result<ResultSet, ReadError>, Option<Moved>> {
+    if db.overran(&statement.sql) {
+        return Err(None);
+    }
+    let Some(turn) = db.try_reader_turn() else {
+        return Err(None);
+    };
+    let Some(conn) = db.idle_conn() else {
+        return Err(None);
+    };
+    let ((result, cpu), fired) = super::in_place::run(&conn, statement.time_limit, || {
+        on_cpu(|| without_waiting(&conn, || execute(&conn, statement)))
+    });
+    add_work(cpu);
+    let moved = |out_of_time| {
+        Err(Some(Moved {
+            turn,
+            conn,
+            out_of_time,
+        }))
+    };
+    match result {
+        Ok(Err(ReadError::TimedOut)) if fired && statement.time_limit > BUDGET => moved(true),
+        Ok(Err(ReadError::Busy(_))) => moved(false),
+        Ok(result) => Ok(result),
+        Err(err) => Ok(Err(ReadError::Internal(err))),
+    }
+}
+
+/// Runs the read on the blocking pool under what is left of its time limit,
+/// interrupting it when that passes; gives the statement back with the CPU
+/// time it took there.
+async fn on_pool(
+    db: &Arc<TenantDb>,
+    statement: Statement,
+    moved: Option<Moved>,
+    started: Instant,
+) -> (Result<ResultSet, ReadError>, Statement, Duration) {
+    let limit = statement.time_limit.saturating_sub(started.elapsed());
+    let (turn, conn) = match moved {
+        Some(moved) => (moved.turn, Some(moved.conn)),
+        None => (db.reader_turn().await, db.idle_conn()),
+    };
     // One trip to the blocking pool, keeping a clone of the connection to
-    // interrupt it with. An idle connection is taken here; opening a new one
-    // blocks, so the task does that and hands the clone back.
-    let (mut task, interrupter) = match db.idle_conn() {
+    // interrupt it with. Opening a new connection blocks, so the task does
+    // that and hands the clone back.
+    let (mut task, interrupter) = match conn {
         Some(conn) => {
             let interrupter = (*conn).clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                on_cpu(|| execute(&conn, &statement))
+                let (result, cpu) = on_cpu(|| execute(&conn, &statement));
+                (result, statement, cpu)
             });
             (task, Some(interrupter))
         }
         None => {
+            let db = db.clone();
             let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                on_cpu(|| {
+                let (result, cpu) = on_cpu(|| {
                     let conn = db.conn()?;
                     let _ = handed.send((*conn).clone());
                     execute(&conn, &statement)
-                })
+                });
+                (result, statement, cpu)
             });
             (task, interrupter.await.ok())
         }
@@ -118,26 +215,10 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             task.await
         }
     };
-    let joined = joined.map(|(result, cpu)| {
-        add_work(cpu);
-        result
-    });
-    if let Ok(result) = &joined {
-        let error = result.as_ref().err().map(|e| e.to_string());
-        super::trace::record(&sql, &params, started.elapsed(), error.as_deref());
-    }
-    let m = crate::metrics::metrics();
-    m.query_seconds
-        .with_label_values(&[purpose])
-        .observe(started.elapsed().as_secs_f64());
     match joined {
-        Ok(result) => {
-            if let Ok(rows) = &result {
-                m.rows_returned
-                    .with_label_values(&[purpose])
-                    .inc_by(rows.rows.len() as u64);
-            }
-            result
+        Ok((result, statement, cpu)) => {
+            add_work(cpu);
+            (result, statement, cpu)
         }
         Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
@@ -245,6 +326,10 @@ fn read_rows(prepared: &libsql::Statement, statement: &Statement) -> Result<Resu
 fn sql_error(err: libsql::Error) -> ReadError {
     match err {
         libsql::Error::SqliteFailure(code, _) if code & 0xff == 9 => ReadError::TimedOut,
+        // SQLITE_BUSY, SQLITE_LOCKED
+        libsql::Error::SqliteFailure(code, message) if matches!(code & 0xff, 5 | 6) => {
+            ReadError::Busy(message)
+        }
         libsql::Error::SqliteFailure(_, message) => ReadError::Sql(message),
         other => ReadError::Sql(other.to_string()),
     }
