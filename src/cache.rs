@@ -1,7 +1,8 @@
 //! The result cache: whole JSON answers of table, row and query reads, kept
 //! under a key that holds the database's file stamp, so any write — from this
 //! process, the CLI or another process — makes old entries unreachable at
-//! once. Bounded by bytes, with a TTL.
+//! once. Bounded by bytes, with a TTL. Answers of user SQL that calls
+//! `random()` or asks for the time 'now' are never kept.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::hash::{Hash, Hasher};
+
+use crate::sqlite::Work;
 
 /// Answers larger than this are never cached.
 const MAX_ENTRY_BYTES: usize = 1 << 20;
@@ -123,9 +126,10 @@ impl ResultCache {
     }
 
     /// Gives a successful answer its ETag, and keeps it (reading its body)
-    /// when its key was asked for before or its reads took `work` (much) CPU time.
-    pub async fn store(&self, key: CacheKey, mut response: Response, work: Duration) -> Response {
-        if response.status() != StatusCode::OK {
+    /// when its key was asked for before or its reads took much CPU time. An
+    /// answer from volatile reads gets neither: the next may differ.
+    pub async fn store(&self, key: CacheKey, mut response: Response, work: Work) -> Response {
+        if response.status() != StatusCode::OK || work.volatile {
             return response;
         }
         let fingerprint = key.fingerprint();
@@ -133,7 +137,7 @@ impl ResultCache {
         if let Ok(value) = HeaderValue::from_str(&etag) {
             response.headers_mut().insert(header::ETAG, value);
         }
-        if !self.seen.again(fingerprint) && work < STORE_AT_ONCE {
+        if !self.seen.again(fingerprint) && work.cpu < STORE_AT_ONCE {
             return response;
         }
         // Only whole bodies of known, modest size: streams pass through untouched.
@@ -190,19 +194,47 @@ mod tests {
         (StatusCode::OK, "{}").into_response()
     }
 
+    fn cpu(cpu: Duration) -> Work {
+        Work {
+            cpu,
+            volatile: false,
+        }
+    }
+
     #[tokio::test]
     async fn a_cheap_answer_is_kept_the_second_time_and_a_costly_one_at_once() {
         let cache = ResultCache::new(1 << 20, Duration::from_secs(60));
         let cheap = key("cheap");
-        let first = cache.store(cheap.clone(), answer(), Duration::ZERO).await;
+        let first = cache
+            .store(cheap.clone(), answer(), cpu(Duration::ZERO))
+            .await;
         assert_eq!(first.headers()[header::ETAG], cheap.etag().as_str());
         assert!(cache.get(&cheap).is_none(), "kept on its first request");
-        cache.store(cheap.clone(), answer(), Duration::ZERO).await;
+        cache
+            .store(cheap.clone(), answer(), cpu(Duration::ZERO))
+            .await;
         assert!(cache.get(&cheap).is_some());
 
         let costly = key("costly");
-        cache.store(costly.clone(), answer(), STORE_AT_ONCE).await;
+        cache
+            .store(costly.clone(), answer(), cpu(STORE_AT_ONCE))
+            .await;
         assert!(cache.get(&costly).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_volatile_answer_is_never_kept_nor_tagged() {
+        let cache = ResultCache::new(1 << 20, Duration::from_secs(60));
+        let now = key("now");
+        let volatile = Work {
+            cpu: STORE_AT_ONCE,
+            volatile: true,
+        };
+        for _ in 0..3 {
+            let answer = cache.store(now.clone(), answer(), volatile).await;
+            assert!(answer.headers().get(header::ETAG).is_none());
+        }
+        assert!(cache.get(&now).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,23 +36,49 @@ where
 }
 
 tokio::task_local! {
-    /// CPU time the current request spent on the blocking pool, in nanoseconds.
-    static WORK: Arc<AtomicU64>;
+    static WORK: Arc<Meter>;
 }
 
-/// Runs `work`, also returning the CPU time its blocking sections took:
-/// what an answer really cost, whatever the queues it waited in.
-pub async fn metered<F: Future>(work: F) -> (F::Output, Duration) {
-    let meter = Arc::new(AtomicU64::new(0));
+/// What a request's reads did, as far as caching its answer goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Work {
+    /// CPU time spent reading, in place or on the blocking pool.
+    pub cpu: Duration,
+    /// A read's answer may differ if run again (see [`mark_volatile`]).
+    pub volatile: bool,
+}
+
+#[derive(Default)]
+struct Meter {
+    cpu_nanos: AtomicU64,
+    volatile: AtomicBool,
+}
+
+/// Runs `work`, also returning what its reads did: the CPU time they took,
+/// whatever the queues they waited in, and whether any was volatile.
+pub async fn metered<F: Future>(work: F) -> (F::Output, Work) {
+    let meter = Arc::new(Meter::default());
     let output = WORK.scope(meter.clone(), work).await;
-    (output, Duration::from_nanos(meter.load(Ordering::Relaxed)))
+    let work = Work {
+        cpu: Duration::from_nanos(meter.cpu_nanos.load(Ordering::Relaxed)),
+        volatile: meter.volatile.load(Ordering::Relaxed),
+    };
+    (output, work)
 }
 
-/// Adds to the current request's work, if it is metered.
+/// Adds to the current request's CPU time, if it is metered.
 pub fn add_work(cpu: Duration) {
     let _ = WORK.try_with(|meter| {
-        meter.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
+        meter
+            .cpu_nanos
+            .fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
     });
+}
+
+/// Notes that the current request read something that may differ on the
+/// next run (`random()`, `datetime('now')`): its answer must not be reused.
+pub fn mark_volatile() {
+    let _ = WORK.try_with(|meter| meter.volatile.store(true, Ordering::Relaxed));
 }
 
 /// Runs `f` and measures the CPU time this thread spent on it.

@@ -198,3 +198,46 @@ async fn long_lived_catalog_answers_still_follow_changes() {
     assert_eq!(server.get(path, Some(&token)).await.status, 401);
     assert_eq!(server.get(path, None).await.status, 404);
 }
+
+/// Answers that may differ from one run to the next (`random()`, the time
+/// 'now') are never reused and carry no ETag; a plain query's are.
+#[tokio::test]
+async fn volatile_answers_are_never_cached() {
+    let server = Server::start(&[]);
+    server.settle().await;
+    let query = |sql: &str| {
+        format!(
+            "/demo/library/-/query.json?_shape=array&sql={}",
+            sql.replace(' ', "+").replace('\'', "%27")
+        )
+    };
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let reply = server.get(&query("select random() as r"), None).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("etag"), None);
+        seen.insert(reply.json()[0]["r"].to_string());
+    }
+    assert_eq!(seen.len(), 4, "random() answered the same twice: {seen:?}");
+    for sql in [
+        "select current_timestamp as t",
+        "select datetime('now') as t",
+        "select strftime('%s', 'now') as t",
+    ] {
+        for _ in 0..3 {
+            let reply = server.get(&query(sql), None).await;
+            assert_eq!(reply.status, 200, "{sql}");
+            assert_eq!(reply.header("etag"), None, "{sql}");
+        }
+    }
+    // `_where` is user SQL too.
+    for _ in 0..3 {
+        let reply = server
+            .get("/demo/library/authors.json?_where=random()%3E0", None)
+            .await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("etag"), None);
+    }
+    let plain = server.get(&query("select 1 as one"), None).await;
+    assert!(plain.header("etag").is_some());
+}

@@ -5,6 +5,7 @@
 //! ATTACH, extension loading and pragmas outside Datasette's allow-list.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
@@ -13,7 +14,7 @@ use super::in_place::BUDGET;
 use super::sql_text::ALLOWED_PRAGMAS;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::sqlite::{Pooled, add_work, now, on_cpu, without_waiting};
+use crate::sqlite::{Pooled, add_work, mark_volatile, now, on_cpu, without_waiting};
 use crate::tenant::TenantDb;
 
 /// One statement to run.
@@ -56,6 +57,9 @@ pub struct ResultSet {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
     pub truncated: bool,
+    /// The SQL calls a function such as `random()` or `datetime('now')`: run
+    /// again, it may answer differently, so the answer is never cached.
+    pub volatile: bool,
 }
 
 impl ResultSet {
@@ -102,6 +106,9 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             (result, statement, place)
         }
     };
+    if result.as_ref().is_ok_and(|rows| rows.volatile) {
+        mark_volatile();
+    }
     let elapsed = started.elapsed();
     super::trace::record(
         &statement.sql,
@@ -224,13 +231,41 @@ async fn on_pool(
     }
 }
 
-/// The read-only authorizer for user SQL.
-fn authorize(ctx: &AuthContext) -> Authorization {
+/// SQLite's functions whose result depends on when or how often they are
+/// called. (The date and time functions only do so with 'now', or with no
+/// argument; any call counts.)
+const VOLATILE_FUNCTIONS: &[&str] = &[
+    "random",
+    "randomblob",
+    "changes",
+    "total_changes",
+    "last_insert_rowid",
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "unixepoch",
+    "strftime",
+    "timediff",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+];
+
+/// The read-only authorizer for user SQL; it also notes in `volatile` a call
+/// to a function that makes the answer differ from one run to the next.
+fn authorize(ctx: &AuthContext, volatile: &AtomicBool) -> Authorization {
     match ctx.action {
         AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => {
             Authorization::Allow
         }
         AuthAction::Function { function_name } => {
+            if VOLATILE_FUNCTIONS
+                .iter()
+                .any(|f| function_name.eq_ignore_ascii_case(f))
+            {
+                volatile.store(true, Ordering::Relaxed);
+            }
             if function_name.eq_ignore_ascii_case("load_extension") {
                 Authorization::Deny
             } else {
@@ -259,15 +294,21 @@ fn execute(conn: &Pooled, statement: &Statement) -> Result<ResultSet, ReadError>
             return result;
         }
     }
-    if statement.user_sql {
-        conn.authorizer(Some(Arc::new(authorize)))
-            .map_err(sql_error)?;
+    if !statement.user_sql {
+        return execute_once(conn, statement);
     }
+    let volatile = Arc::new(AtomicBool::new(false));
+    let noted = volatile.clone();
+    conn.authorizer(Some(Arc::new(move |ctx: &AuthContext| {
+        authorize(ctx, &noted)
+    })))
+    .map_err(sql_error)?;
     let result = execute_once(conn, statement);
-    if statement.user_sql {
-        conn.authorizer(None).map_err(sql_error)?;
-    }
-    result
+    conn.authorizer(None).map_err(sql_error)?;
+    result.map(|rows| ResultSet {
+        volatile: volatile.load(Ordering::Relaxed),
+        ..rows
+    })
 }
 
 /// Whether `statement` binds every parameter of `prepared`: a kept statement
