@@ -32,6 +32,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// How many tenant databases may be open at once (0: a default).
     pub max_open_databases: u64,
+    /// The result cache's size in bytes (0 keeps nothing).
+    pub result_cache_bytes: u64,
 }
 
 fn once_a_minute() -> moka::sync::Cache<i64, ()> {
@@ -96,9 +98,10 @@ impl App {
                     config.max_open_databases
                 },
                 Duration::from_secs(300),
+                config.settings.int("cache_size_kb"),
             ),
             results: crate::cache::ResultCache::new(
-                config.settings.int("cache_size_kb").max(64 * 1024) * 1024,
+                config.result_cache_bytes,
                 Duration::from_secs(300),
             ),
             data,

@@ -100,6 +100,9 @@ pub struct ServeArgs {
     /// Log lines as text or JSON.
     #[arg(long, env = "LIBSETTE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Memory for cached answers, in MB (0 turns the result cache off).
+    #[arg(long, env = "LIBSETTE_RESULT_CACHE_MB", default_value_t = 64)]
+    pub result_cache_mb: u64,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

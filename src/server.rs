@@ -73,6 +73,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         secret,
         metrics_token: args.metrics_token,
         max_open_databases: open_database_budget(),
+        result_cache_bytes: args.result_cache_mb.saturating_mul(1 << 20),
     };
     let app = App::new(data.clone(), catalog, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -311,16 +311,14 @@ pub fn text(row: &SqlRow, idx: usize) -> Result<Option<String>> {
     })
 }
 
-/// Prepares each new connection of a pool.
-pub type ConnInit = fn(&Connection) -> Result<()>;
-
 /// A small pool of connections to one database file.
 #[derive(Clone)]
 pub struct Pool {
     db: Arc<Database>,
     idle: Arc<Mutex<Vec<Idle>>>,
     max_idle: usize,
-    init: Option<ConnInit>,
+    /// SQL run on each new connection of the pool.
+    setup: Option<Arc<str>>,
 }
 
 /// A connection with the statements it has prepared (dropped first).
@@ -338,14 +336,14 @@ impl Pool {
             db: Arc::new(db),
             idle: Arc::new(Mutex::new(Vec::new())),
             max_idle,
-            init: None,
+            setup: None,
         }
     }
 
-    /// A pool whose new connections first run `init`.
-    pub fn with_init(db: Database, max_idle: usize, init: ConnInit) -> Self {
+    /// A pool whose new connections first run the statements of `setup`.
+    pub fn with_setup(db: Database, max_idle: usize, setup: &str) -> Self {
         Pool {
-            init: Some(init),
+            setup: Some(setup.into()),
             ..Pool::new(db, max_idle)
         }
     }
@@ -353,13 +351,13 @@ impl Pool {
     /// A new connection outside the pool, set up like the pool's.
     pub fn connect_raw(&self) -> Result<Connection> {
         let conn = connect(&self.db)?;
-        if let Some(init) = self.init {
-            init(&conn)?;
+        if let Some(setup) = &self.setup {
+            execute_batch(&conn, setup)?;
         }
         Ok(conn)
     }
 
-    /// A new connection outside the pool, without the pool's `init` (the writer's).
+    /// A new connection outside the pool, without the pool's `setup` (the writer's).
     pub fn unpooled(&self) -> Result<Connection> {
         connect(&self.db)
     }

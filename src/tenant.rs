@@ -218,10 +218,15 @@ pub struct TenantStore {
     data: DataDir,
     handles: moka::sync::Cache<(String, String), Arc<TenantDb>>,
     schemas: SchemaCache,
+    /// SQL run on each new read connection.
+    read_setup: String,
 }
 
 impl TenantStore {
-    pub fn new(data: DataDir, capacity: u64, idle: Duration) -> TenantStore {
+    /// At most `capacity` databases open, each closed after `idle` unused;
+    /// read connections get a page cache of `page_cache_kb` KiB (0: SQLite's
+    /// default), as Datasette's `cache_size_kb` setting asks.
+    pub fn new(data: DataDir, capacity: u64, idle: Duration, page_cache_kb: u64) -> TenantStore {
         let handles = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .time_to_idle(idle)
@@ -236,6 +241,10 @@ impl TenantStore {
             data,
             handles,
             schemas: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            read_setup: match page_cache_kb {
+                0 => "pragma query_only = 1".into(),
+                kb => format!("pragma query_only = 1; pragma cache_size = -{kb}"),
+            },
         }
     }
 
@@ -264,10 +273,8 @@ impl TenantStore {
                 Ok(Arc::new(TenantDb {
                     database_id,
                     readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
-                    pool: Pool::with_init(db, READERS, |conn| {
-                        // Reads never write, whatever SQL reaches them.
-                        sqlite::execute_batch(conn, "pragma query_only = 1")
-                    }),
+                    // Reads never write, whatever SQL reaches them.
+                    pool: Pool::with_setup(db, READERS, &self.read_setup),
                     path: path.clone(),
                     checked: Mutex::new(None),
                     known: self.schemas.clone(),
@@ -316,4 +323,28 @@ pub fn create_file(data: &DataDir, space: &str, db: &str) -> Result<()> {
     }
     sqlite::open_file(&path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page_cache_of(page_cache_kb: u64) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        create_file(&data, "s", "d").unwrap();
+        let store = TenantStore::new(data, 10, Duration::from_secs(60), page_cache_kb);
+        let db = store.open("s", "d", 1, None).unwrap();
+        let conn = db.conn().unwrap();
+        let row = sqlite::query_one(&conn, "pragma cache_size", ())
+            .unwrap()
+            .unwrap();
+        row.get::<i64>(0).unwrap()
+    }
+
+    #[test]
+    fn read_connections_get_the_page_cache_asked_for() {
+        assert_eq!(page_cache_of(5000), -5000);
+        assert_eq!(page_cache_of(0), -2000, "SQLite's default");
+    }
 }

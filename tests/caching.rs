@@ -128,19 +128,47 @@ async fn cached_answers_respect_permission_changes() {
     assert_eq!(server.get(path, Some(&token)).await.status, 401);
 }
 
+/// The result cache's count of `event` (hit, miss, eviction) in `metrics`.
+fn results(metrics: &str, event: &str) -> u64 {
+    let prefix = format!(r#"libsette_cache_events_total{{cache="results",event="{event}"}} "#);
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// `--result-cache-mb 0` keeps no answer; ETags still revalidate.
+#[tokio::test]
+async fn a_result_cache_of_zero_keeps_nothing() {
+    let server = Server::start(&["--result-cache-mb", "0"]);
+    server.settle().await;
+    let path = "/demo/library/books.json?_size=2";
+    let mut etags = std::collections::HashSet::new();
+    for _ in 0..5 {
+        let reply = server.get(path, None).await;
+        assert_eq!(reply.status, 200);
+        etags.insert(reply.header("etag").expect("an ETag").to_owned());
+    }
+    assert_eq!(etags.len(), 1);
+    let metrics = server.get("/metrics", None).await.text;
+    assert_eq!(results(&metrics, "hit"), 0, "{metrics}");
+    assert!(results(&metrics, "miss") >= 5, "{metrics}");
+    let revalidated = server
+        .client
+        .get(format!("{}{path}", server.base))
+        .header("If-None-Match", etags.into_iter().next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+}
+
 /// Repeated answers come from the cache (stored at the first or second
 /// request, see `libsette::cache`), and any answer's ETag revalidates.
 #[tokio::test]
 async fn repeated_answers_come_from_the_cache() {
     let server = Server::start(&[]);
     server.settle().await;
-    let results = |metrics: &str, event: &str| -> u64 {
-        let prefix = format!(r#"libsette_cache_events_total{{cache="results",event="{event}"}} "#);
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .map_or(0, |n| n.parse().unwrap())
-    };
     let once = server.get("/demo/library/books.json?_size=1", None).await;
     let etag = once.header("etag").expect("an ETag even when not stored");
     for _ in 0..4 {
