@@ -469,3 +469,45 @@ impl Drop for Pooled {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without waiting, a read of a locked file fails at once with
+    /// SQLITE_BUSY; afterwards the connection waits for locks again.
+    #[test]
+    fn without_waiting_fails_at_once_then_waits_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // A rollback journal: a writer's exclusive lock keeps readers out.
+        let db = open_plain(&path).unwrap();
+        let holder = connect(&db).unwrap();
+        execute_batch(&holder, "create table t (x); insert into t values (1)").unwrap();
+        let reader = connect(&db).unwrap();
+        execute_batch(&holder, "begin exclusive").unwrap();
+
+        let started = std::time::Instant::now();
+        let failed =
+            without_waiting(&reader, || query_one(&reader, "select x from t", ())).unwrap();
+        let err = failed.expect_err("the file is locked");
+        assert!(
+            matches!(err.downcast_ref::<libsql::Error>(), Some(libsql::Error::SqliteFailure(code, _)) if code & 0xff == 5),
+            "{err:#}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(500), "it waited");
+
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            execute_batch(&holder, "commit").unwrap();
+        });
+        let started = std::time::Instant::now();
+        let row = query_one(&reader, "select x from t", ()).unwrap().unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 1);
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "it did not wait"
+        );
+        release.join().unwrap();
+    }
+}
