@@ -18,7 +18,7 @@ pub const BUDGET: Duration = Duration::from_millis(1);
 const TICK: Duration = Duration::from_millis(1);
 /// After this long without seeing a read in place, the watchdog sleeps until
 /// the next one wakes it, so an idle server has no thread ticking.
-const IDLE_AFTER: Duration = Duration::from_secs(1);
+const IDLE_AFTER: Duration = Duration::from_millis(100);
 
 /// The read a worker thread is running in place, if any.
 struct Watch {
