@@ -1,19 +1,19 @@
-//! Runs one read statement on a pooled connection of a tenant database, on
-//! the blocking pool, under a time limit that really stops it: when the limit
-//! passes, `Connection::interrupt()` ends the statement and the connection
-//! stays usable. User SQL also runs under an authorizer that refuses writes,
-//! ATTACH, extension loading and pragmas outside Datasette's allow-list.
+//! Runs one read statement on a pooled connection of a tenant database, in
+//! place when it is short and else on the blocking pool, under a time limit
+//! that really stops it: when the limit passes, `Connection::interrupt()`
+//! ends the statement and the connection stays usable. User SQL also runs
+//! under an authorizer that refuses writes, ATTACH, extension loading and
+//! pragmas outside Datasette's allow-list.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::in_place::BUDGET;
 use super::sql_text::ALLOWED_PRAGMAS;
-use tokio::sync::OwnedSemaphorePermit;
-
 use crate::sqlite::{Pooled, add_work, mark_volatile, now, on_cpu, without_waiting};
 use crate::tenant::TenantDb;
 
