@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::hash::{Hash, Hasher};
 
-use crate::sqlite::Work;
+use crate::meter::Work;
 
 /// Answers larger than this are never cached.
 const MAX_ENTRY_BYTES: usize = 1 << 20;

@@ -22,6 +22,8 @@ pub mod error;
 pub mod http;
 /// Importing and replacing tenant database files.
 pub mod import;
+/// What a request's reads cost, and whether their answer may be reused.
+pub mod meter;
 /// Prometheus metrics with bounded labels.
 pub mod metrics;
 /// Validated names, tilde-encoding, identifier quoting.

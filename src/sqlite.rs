@@ -9,18 +9,20 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libsql::{Connection, Database, Value};
 
+use crate::meter::{add_work, on_cpu};
+
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `f` on tokio's blocking pool and waits for it without blocking a
-/// worker; its CPU time counts towards the request's [`metered`] work.
+/// worker; its CPU time counts towards the request's metered work
+/// ([`crate::meter`]).
 pub async fn blocking<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
@@ -32,73 +34,6 @@ where
             value
         }
         Err(err) => std::panic::resume_unwind(err.into_panic()),
-    }
-}
-
-tokio::task_local! {
-    static WORK: Arc<Meter>;
-}
-
-/// What a request's reads did, as far as caching its answer goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Work {
-    /// CPU time spent reading, in place or on the blocking pool.
-    pub cpu: Duration,
-    /// A read's answer may differ if run again (see [`mark_volatile`]).
-    pub volatile: bool,
-}
-
-#[derive(Default)]
-struct Meter {
-    cpu_nanos: AtomicU64,
-    volatile: AtomicBool,
-}
-
-/// Runs `work`, also returning what its reads did: the CPU time they took,
-/// whatever the queues they waited in, and whether any was volatile.
-pub async fn metered<F: Future>(work: F) -> (F::Output, Work) {
-    let meter = Arc::new(Meter::default());
-    let output = WORK.scope(meter.clone(), work).await;
-    let work = Work {
-        cpu: Duration::from_nanos(meter.cpu_nanos.load(Ordering::Relaxed)),
-        volatile: meter.volatile.load(Ordering::Relaxed),
-    };
-    (output, work)
-}
-
-/// Adds to the current request's CPU time, if it is metered.
-pub fn add_work(cpu: Duration) {
-    let _ = WORK.try_with(|meter| {
-        meter
-            .cpu_nanos
-            .fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
-    });
-}
-
-/// Notes that the current request read something that may differ on the
-/// next run (`random()`, `datetime('now')`): its answer must not be reused.
-pub fn mark_volatile() {
-    let _ = WORK.try_with(|meter| meter.volatile.store(true, Ordering::Relaxed));
-}
-
-/// Runs `f` and measures the CPU time this thread spent on it.
-pub fn on_cpu<T>(f: impl FnOnce() -> T) -> (T, Duration) {
-    let before = thread_cpu();
-    let value = f();
-    (value, thread_cpu().saturating_sub(before))
-}
-
-fn thread_cpu() -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec it is given.
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } == 0;
-    if ok {
-        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-    } else {
-        Duration::ZERO
     }
 }
 

@@ -86,6 +86,6 @@ pub async fn serve(
     if let Some(hit) = hit {
         return Ok(hit.response());
     }
-    let (response, work) = crate::sqlite::metered(dispatch(req, route)).await;
+    let (response, work) = crate::meter::metered(dispatch(req, route)).await;
     Ok(req.app.results.store(key, response?, work).await)
 }

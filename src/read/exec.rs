@@ -14,7 +14,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::in_place::BUDGET;
 use super::sql_text::ALLOWED_PRAGMAS;
-use crate::sqlite::{Pooled, add_work, mark_volatile, now, on_cpu, without_waiting};
+use crate::meter::{add_work, mark_volatile, on_cpu};
+use crate::sqlite::{Pooled, now, without_waiting};
 use crate::tenant::TenantDb;
 
 /// One statement to run.
