@@ -4,7 +4,8 @@
 //! libsql's local connections do their work inside the `async fn`s without
 //! ever awaiting anything, so the helpers drive those futures to completion
 //! in place. Code that calls them from a request must go through [`blocking`]
-//! so that no tokio worker waits on SQLite.
+//! so that no tokio worker waits on SQLite; the one exception is a read in
+//! place, whose stay a watchdog bounds (`crate::read::in_place`).
 
 use std::cell::RefCell;
 use std::future::Future;
