@@ -99,11 +99,10 @@ fn interrupt_overruns(dog: &Watchdog, now: Instant) -> bool {
 }
 
 /// Runs `read` on `conn` here and now, interrupting it after `limit` (at
-/// most [`BUDGET`]).
-/// Also says whether the watchdog interrupted it: a read that failed after
-/// that must run again elsewhere. (One that succeeded is complete; an
-/// interrupt it did not see is cleared by SQLite when the connection's next
-/// statement starts.)
+/// most [`BUDGET`]). Also says whether the watchdog interrupted it: a read
+/// that failed after that must run again elsewhere. (One that succeeded is
+/// complete; an interrupt it did not see is cleared by SQLite when the
+/// connection's next statement starts.)
 pub fn run<T>(conn: &Connection, limit: Duration, read: impl FnOnce() -> T) -> (T, bool) {
     SLOT.with(|slot| {
         *slot.lock().expect("watch lock") = Some(Watch {
@@ -111,16 +110,89 @@ pub fn run<T>(conn: &Connection, limit: Duration, read: impl FnOnce() -> T) -> (
             conn: conn.clone(),
             fired: false,
         });
+        // Even if `read` panics, the watch ends with it: a later interrupt
+        // could otherwise stop another statement on the same connection.
+        let watching = Watching(slot);
         let dog = watchdog();
         if dog.asleep.load(Ordering::SeqCst) {
             dog.thread.unpark();
         }
         let value = read();
-        let fired = slot
-            .lock()
-            .expect("watch lock")
-            .take()
-            .is_some_and(|watch| watch.fired);
-        (value, fired)
+        (value, watching.end())
     })
+}
+
+/// A watch in a slot, ended when dropped.
+struct Watching<'a>(&'a Slot);
+
+impl Watching<'_> {
+    /// Ends the watch; says whether it fired.
+    fn end(self) -> bool {
+        let watch = self.0.lock().expect("watch lock").take();
+        watch.is_some_and(|watch| watch.fired)
+    }
+}
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut watch) = self.0.lock() {
+            watch.take();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::{connect, open_plain, query_one};
+
+    fn connection() -> (tempfile::TempDir, libsql::Database, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_plain(&dir.path().join("t.db")).unwrap();
+        let conn = connect(&db).unwrap();
+        (dir, db, conn)
+    }
+
+    /// Counts to `n` the slow way.
+    fn count_to(n: i64) -> String {
+        format!(
+            "with recursive c(x) as (select 1 union all select x + 1 from c where x < {n}) \
+             select count(*) from c"
+        )
+    }
+
+    #[test]
+    fn a_long_read_is_interrupted_and_the_connection_reads_again() {
+        let (_dir, _db, conn) = connection();
+        let started = Instant::now();
+        let (result, fired) = run(&conn, Duration::from_secs(5), || {
+            query_one(&conn, &count_to(i64::MAX), ())
+        });
+        assert!(fired);
+        assert!(result.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "not interrupted in time"
+        );
+
+        let (result, fired) = run(&conn, Duration::from_secs(5), || {
+            query_one(&conn, "select 1", ())
+        });
+        assert!(!fired);
+        assert_eq!(result.unwrap().unwrap().get::<i64>(0).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_read_that_panics_leaves_no_watch_behind() {
+        let (_dir, _db, conn) = connection();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(&conn, BUDGET, || panic!("a bug in a read"))
+        }));
+        assert!(panicked.is_err());
+        // A watch left behind would interrupt whatever the connection runs
+        // when its deadline passes.
+        assert!(SLOT.with(|slot| slot.lock().unwrap().is_none()));
+        let row = query_one(&conn, &count_to(300_000), ()).unwrap().unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 300_000);
+    }
 }
