@@ -285,19 +285,23 @@ fn authorize(ctx: &AuthContext, volatile: &AtomicBool) -> Authorization {
 }
 
 fn execute(conn: &Pooled, statement: &Statement) -> Result<ResultSet, ReadError> {
-    if !statement.user_sql {
-        let kept = conn
-            .with_kept(&statement.sql, |prepared| {
-                all_bound(prepared, statement).then(|| read_rows(prepared, statement))
-            })
-            .map_err(sql_error)?;
-        if let Some(result) = kept {
-            return result;
-        }
+    if statement.user_sql {
+        return execute_user_sql(conn, statement);
     }
-    if !statement.user_sql {
-        return execute_once(conn, statement);
+    let kept = conn
+        .with_kept(&statement.sql, |prepared| {
+            all_bound(prepared, statement).then(|| read_rows(prepared, statement))
+        })
+        .map_err(sql_error)?;
+    match kept {
+        Some(result) => result,
+        None => execute_once(conn, statement),
     }
+}
+
+/// User SQL: prepared afresh under the read-only authorizer, which also
+/// tells whether the answer is volatile.
+fn execute_user_sql(conn: &Connection, statement: &Statement) -> Result<ResultSet, ReadError> {
     let volatile = Arc::new(AtomicBool::new(false));
     let noted = volatile.clone();
     conn.authorizer(Some(Arc::new(move |ctx: &AuthContext| {
