@@ -101,10 +101,16 @@ pub fn connect(db: &Database) -> Result<Connection> {
 /// Runs `f` with the busy handler off: a locked file fails at once with
 /// SQLITE_BUSY instead of sleeping (for work that must not block a worker).
 pub fn without_waiting<T>(conn: &Connection, f: impl FnOnce() -> T) -> Result<T> {
+    /// Restores the wait even if `f` panics: the connection goes back to its pool.
+    struct Restore<'a>(&'a Connection);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.busy_timeout(BUSY_TIMEOUT);
+        }
+    }
     conn.busy_timeout(Duration::ZERO)?;
-    let value = f();
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    Ok(value)
+    let _restore = Restore(conn);
+    Ok(f())
 }
 
 /// One row of a result, copied out of the statement.
