@@ -196,9 +196,7 @@ impl TenantDb {
     }
 }
 
-/// The writer connection. Foreign keys are not enforced on writes, as in
-/// Datasette: rows may arrive before the rows they point at, and rebuilding a
-/// table for `/-/alter` must not cascade into other tables.
+/// A 64-bit hash of SQL text, to remember it by.
 fn sql_hash(sql: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -206,6 +204,9 @@ fn sql_hash(sql: &str) -> u64 {
     hasher.finish()
 }
 
+/// The writer connection. Foreign keys are not enforced on writes, as in
+/// Datasette: rows may arrive before the rows they point at, and rebuilding a
+/// table for `/-/alter` must not cascade into other tables.
 fn open_writer(pool: &Pool) -> Result<Connection> {
     let conn = pool.unpooled()?;
     sqlite::execute_batch(&conn, "pragma foreign_keys = off")?;
