@@ -130,11 +130,10 @@ async fn cached_answers_respect_permission_changes() {
 
 /// The result cache's count of `event` (hit, miss, eviction) in `metrics`.
 fn results(metrics: &str, event: &str) -> u64 {
-    let prefix = format!(r#"libsette_cache_events_total{{cache="results",event="{event}"}} "#);
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0, |n| n.parse().unwrap())
+    common::metric(
+        metrics,
+        &format!(r#"libsette_cache_events_total{{cache="results",event="{event}"}}"#),
+    )
 }
 
 /// `--result-cache-mb 0` keeps no answer; ETags still revalidate.
@@ -196,11 +195,10 @@ async fn long_lived_catalog_answers_still_follow_changes() {
     let token = server.token(&["demo", "root"]);
     let path = "/demo/library/books.json?_size=1";
     let hits = |metrics: &str, cache: &str| -> u64 {
-        let prefix = format!(r#"libsette_cache_events_total{{cache="{cache}",event="hit"}} "#);
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .map_or(0, |n| n.parse().unwrap())
+        common::metric(
+            metrics,
+            &format!(r#"libsette_cache_events_total{{cache="{cache}",event="hit"}}"#),
+        )
     };
     // The token's first use is recorded in the catalog: let that settle too.
     assert_eq!(server.get(path, Some(&token)).await.status, 200);

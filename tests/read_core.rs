@@ -406,10 +406,10 @@ async fn time_limits_stop_work_without_stalling_others() {
 /// The server's count of reads that ran in `place`.
 async fn reads_in(server: &Server, place: &str) -> u64 {
     let text = server.get("/metrics", None).await.text;
-    let prefix = format!("libsette_reads_total{{place=\"{place}\"}} ");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |n| n.parse().unwrap())
+    common::metric(
+        &text,
+        &format!(r#"libsette_reads_total{{place="{place}"}}"#),
+    )
 }
 
 /// Short reads run in place; a long one is interrupted there, moved to the

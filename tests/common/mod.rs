@@ -11,6 +11,14 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_libsette");
 
 /// Runs a CLI command on `data`; panics with its stderr when it fails.
+/// The value of one series (`name{labels}`) in Prometheus text, 0 if absent.
+pub fn metric(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
 pub fn cli(data: &Path, args: &[&str]) -> String {
     let output = cli_output(data, args);
     assert!(
