@@ -477,6 +477,7 @@ fn token(conn: &libsql::Connection, command: TokenCommand) -> Result<()> {
                     name: name.as_deref(),
                     restrictions: Some(restrictions),
                     expires_after,
+                    parent_id: None,
                 },
             )?;
             println!("{}", secret.expose());

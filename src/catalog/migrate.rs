@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_login_codes.sql",
         include_str!("../../migrations/0002_login_codes.sql"),
     ),
+    (
+        4,
+        "0004_token_parents.sql",
+        include_str!("../../migrations/0004_token_parents.sql"),
+    ),
 ];
 
 /// The catalog version this build writes.

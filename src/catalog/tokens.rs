@@ -145,15 +145,50 @@ pub struct NewToken<'a> {
     pub name: Option<&'a str>,
     pub restrictions: Option<Restrictions>,
     pub expires_after: Option<i64>,
+    /// The token that minted this one: the child dies with it.
+    pub parent_id: Option<i64>,
+}
+
+/// The longest lifetime a token may be given: past this, leave the expiry out.
+pub const MAX_EXPIRES_AFTER: i64 = 100 * 365 * 86_400;
+
+/// Why `seconds` is not a usable lifetime, if it is not.
+pub fn check_expires_after(seconds: i64) -> std::result::Result<(), String> {
+    if seconds <= 0 {
+        return Err("The expiry must be a positive number of seconds".into());
+    }
+    if seconds > MAX_EXPIRES_AFTER {
+        return Err(format!(
+            "The expiry may be at most {MAX_EXPIRES_AFTER} seconds (100 years); leave it out for a token that never expires"
+        ));
+    }
+    Ok(())
+}
+
+/// When a token made at `now` ends: its own lifetime, never past its parent's end.
+fn expires_at(
+    now: i64,
+    expires_after: Option<i64>,
+    parent_end: Option<i64>,
+) -> Result<Option<i64>> {
+    let own = match expires_after {
+        Some(seconds) => {
+            check_expires_after(seconds).map_err(|e| anyhow!(e))?;
+            Some(
+                now.checked_add(seconds)
+                    .ok_or_else(|| anyhow!("the expiry is too far in the future"))?,
+            )
+        }
+        None => None,
+    };
+    Ok(match (own, parent_end) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
 }
 
 /// Creates a token and returns its id and secret (the only time the secret exists).
 pub fn create(conn: &Connection, new: NewToken<'_>) -> Result<(i64, Secret)> {
-    if let Some(seconds) = new.expires_after
-        && seconds <= 0
-    {
-        bail!("--expires-after must be a positive number of seconds");
-    }
     let restrictions = match new.restrictions {
         Some(r) if !r.is_empty() => Some(serde_json::to_string(&r)?),
         _ => None,
@@ -162,10 +197,21 @@ pub fn create(conn: &Connection, new: NewToken<'_>) -> Result<(i64, Secret)> {
         let user_id = users::ensure(conn, new.actor)?;
         let secret = Secret::generate();
         let now = unix_now();
+        let parent_end = match new.parent_id {
+            Some(parent) => {
+                let chain = chain_state(conn, parent)?;
+                if chain.revoked_at.is_some() || chain.expires_at.is_some_and(|e| e <= now) {
+                    bail!("the parent token is no longer valid");
+                }
+                chain.expires_at
+            }
+            None => None,
+        };
+        let expires_at = expires_at(now, new.expires_after, parent_end)?;
         sqlite::execute(
             conn,
-            "insert into tokens (space_id, user_id, name, secret_hash, restrictions, created_at, expires_at)
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "insert into tokens (space_id, user_id, name, secret_hash, restrictions, created_at, expires_at, parent_id)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             (
                 new.space_id,
                 user_id,
@@ -173,7 +219,8 @@ pub fn create(conn: &Connection, new: NewToken<'_>) -> Result<(i64, Secret)> {
                 hash(secret.expose()),
                 restrictions.clone(),
                 now,
-                new.expires_after.map(|s| now + s),
+                expires_at,
+                new.parent_id,
             ),
         )?;
         let id = conn.last_insert_rowid();
@@ -184,7 +231,7 @@ pub fn create(conn: &Connection, new: NewToken<'_>) -> Result<(i64, Secret)> {
                 actor: Some(new.actor),
                 token_id: Some(id),
                 event: "token-created",
-                detail: serde_json::json!({"name": new.name, "restrictions": restrictions, "expires_after": new.expires_after}),
+                detail: serde_json::json!({"name": new.name, "restrictions": restrictions, "expires_after": new.expires_after, "parent_id": new.parent_id}),
                 ..Default::default()
             },
         )?;
@@ -192,7 +239,53 @@ pub fn create(conn: &Connection, new: NewToken<'_>) -> Result<(i64, Secret)> {
     })
 }
 
-/// The token whose secret is `secret`, whatever its state.
+/// A token's effective end and revocation: the earliest over it and its ancestors.
+struct ChainState {
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// Token `id` and its ancestors, as a recursive CTE named `chain` (`union`,
+/// so even a damaged catalog with a cycle ends).
+const CHAIN: &str = "with recursive chain(id, parent_id, expires_at, revoked_at) as (
+        select id, parent_id, expires_at, revoked_at from tokens where id = ?1
+        union
+        select p.id, p.parent_id, p.expires_at, p.revoked_at
+          from tokens p join chain c on p.id = c.parent_id
+    )";
+
+fn chain_state(conn: &Connection, id: i64) -> Result<ChainState> {
+    let row = sqlite::query_one(
+        conn,
+        &format!("{CHAIN} select min(expires_at), min(revoked_at) from chain"),
+        [id],
+    )?
+    .ok_or_else(|| anyhow!("token {id} vanished"))?;
+    Ok(ChainState {
+        expires_at: row.get(0)?,
+        revoked_at: row.get(1)?,
+    })
+}
+
+/// Token `id` and every token minted from it, directly or not.
+pub fn descendants(conn: &Connection, id: i64) -> Result<Vec<i64>> {
+    sqlite::query_all(
+        conn,
+        "with recursive tree(id) as (
+            select ?1
+            union
+            select t.id from tokens t join tree on t.parent_id = tree.id
+        ) select id from tree order by id",
+        [id],
+    )?
+    .iter()
+    .map(|row| Ok(row.get(0)?))
+    .collect()
+}
+
+/// The token whose secret is `secret`, whatever its state. Its expiry and
+/// revocation are the earliest of its chain: a child dies with its parent
+/// even if the cascade at revocation missed it.
 pub fn find_by_secret(conn: &Connection, secret: &str) -> Result<Option<TokenRecord>> {
     // The lookup is by SHA-256, so comparing secrets never happens byte by byte in our code.
     let row = sqlite::query_one(
@@ -204,14 +297,16 @@ pub fn find_by_secret(conn: &Connection, secret: &str) -> Result<Option<TokenRec
     )?;
     let Some(row) = row else { return Ok(None) };
     let restrictions: Option<String> = row.get(3)?;
+    let id: i64 = row.get(0)?;
+    let chain = chain_state(conn, id)?;
     Ok(Some(TokenRecord {
-        id: row.get(0)?,
+        id,
         space_id: row.get(1)?,
         user_id: row.get(7)?,
         user_name: row.get(2)?,
         restrictions: restrictions.map(|r| serde_json::from_str(&r)).transpose()?,
-        expires_at: row.get(4)?,
-        revoked_at: row.get(5)?,
+        expires_at: chain.expires_at,
+        revoked_at: chain.revoked_at,
         last_used_at: row.get(6)?,
     }))
 }
@@ -227,12 +322,14 @@ pub struct TokenInfo {
     pub last_used_at: Option<i64>,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The token that minted this one, if a token did.
+    pub parent_id: Option<i64>,
 }
 
 pub fn list(conn: &Connection, space_id: i64) -> Result<Vec<TokenInfo>> {
     sqlite::query_all(
         conn,
-        "select t.id, t.name, u.name, t.restrictions, t.created_at, t.last_used_at, t.expires_at, t.revoked_at
+        "select t.id, t.name, u.name, t.restrictions, t.created_at, t.last_used_at, t.expires_at, t.revoked_at, t.parent_id
          from tokens t join users u on u.id = t.user_id
          where t.space_id = ?1 order by t.id",
         [space_id],
@@ -249,6 +346,7 @@ pub fn list(conn: &Connection, space_id: i64) -> Result<Vec<TokenInfo>> {
             last_used_at: row.get(5)?,
             expires_at: row.get(6)?,
             revoked_at: row.get(7)?,
+            parent_id: row.get(8)?,
         })
     })
     .collect()
@@ -277,11 +375,16 @@ pub fn revoke(conn: &Connection, space_id: i64, id_or_secret: &str) -> Result<i6
         bail!("no such token in this space");
     };
     sqlite::write_transaction(conn, |conn| {
-        sqlite::execute(
-            conn,
-            "update tokens set revoked_at = ?2 where id = ?1 and revoked_at is null",
-            (id, unix_now()),
-        )?;
+        // Children die with their parent: the whole tree below goes too.
+        let tree = descendants(conn, id)?;
+        let now = unix_now();
+        for token in &tree {
+            sqlite::execute(
+                conn,
+                "update tokens set revoked_at = ?2 where id = ?1 and revoked_at is null",
+                (*token, now),
+            )?;
+        }
         audit::record(
             conn,
             audit::Event {
@@ -289,7 +392,11 @@ pub fn revoke(conn: &Connection, space_id: i64, id_or_secret: &str) -> Result<i6
                 actor: None,
                 token_id: Some(id),
                 event: "token-revoked",
-                detail: serde_json::Value::Null,
+                detail: if tree.len() > 1 {
+                    serde_json::json!({ "with_descendants": &tree[1..] })
+                } else {
+                    serde_json::Value::Null
+                },
                 ..Default::default()
             },
         )
@@ -319,6 +426,34 @@ mod tests {
         assert!(is_well_formed(a.expose()));
         assert!(a.expose().starts_with(PREFIX));
         assert_eq!(format!("{a:?}"), "Secret(…)");
+    }
+
+    #[test]
+    fn lifetimes_are_checked_and_never_outlive_the_parent() {
+        let now = 1_700_000_000;
+        assert_eq!(expires_at(now, None, None).unwrap(), None);
+        assert_eq!(expires_at(now, Some(60), None).unwrap(), Some(now + 60));
+        // A child asking for longer, or for no end, ends with its parent.
+        assert_eq!(
+            expires_at(now, Some(600), Some(now + 60)).unwrap(),
+            Some(now + 60)
+        );
+        assert_eq!(
+            expires_at(now, None, Some(now + 60)).unwrap(),
+            Some(now + 60)
+        );
+        assert_eq!(
+            expires_at(now, Some(30), Some(now + 60)).unwrap(),
+            Some(now + 30)
+        );
+        for bad in [0, -1, i64::MIN, MAX_EXPIRES_AFTER + 1, i64::MAX] {
+            assert!(expires_at(now, Some(bad), None).is_err(), "{bad}");
+        }
+        assert!(
+            expires_at(i64::MAX - 10, Some(60), None).is_err(),
+            "overflow"
+        );
+        assert!(check_expires_after(MAX_EXPIRES_AFTER).is_ok());
     }
 
     #[test]

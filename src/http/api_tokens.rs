@@ -1,15 +1,21 @@
 //! API tokens of a space over JSON, `/{space}/-/api/tokens` (list, create,
-//! revoke), and the rules both it and the tokens page follow: members create
-//! tokens for themselves; an expiry is capped by `max_signed_tokens_ttl`; a
-//! token may only create tokens narrower than itself; members see and revoke
-//! their own tokens, owners every token of the space.
+//! revoke), and the rules both it and the tokens page follow:
+//! - a session (cookie login) of a member manages that user's tokens, an
+//!   owner's session every token of the space;
+//! - a token manages tokens only when its restrictions name `create-token`
+//!   explicitly (`-a create-token`; Datasette lets no token create tokens),
+//!   and then only itself and the tokens minted from it, directly or not;
+//! - a token mints only tokens narrower than itself that end no later than it
+//!   (a child asking for no expiry gets its parent's), and revoking a token
+//!   revokes its descendants;
+//! - an expiry is 1 s to 100 years, capped by `max_signed_tokens_ttl`.
 
 use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
 use super::json_response;
@@ -17,6 +23,7 @@ use super::tenant::SpaceRequest;
 use super::ui;
 use crate::catalog::tokens::{self, NewToken, Restrictions, Secret, TokenInfo};
 use crate::error::{AppError, AppResult};
+use crate::permissions::Resource;
 
 /// What a new token should be, before checks; actions by name or abbreviation.
 #[derive(Debug, Default, Deserialize)]
@@ -25,7 +32,7 @@ pub struct TokenRequest {
     #[serde(default)]
     pub name: Option<String>,
     /// Seconds until it expires; `None` for never.
-    #[serde(default, alias = "expire_after")]
+    #[serde(default, alias = "expire_after", deserialize_with = "seconds")]
     pub expires_after: Option<i64>,
     #[serde(default)]
     pub restrict_all: Vec<String>,
@@ -35,19 +42,60 @@ pub struct TokenRequest {
     pub restrict_resource: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
-/// The actor's user id and role, or why they may not manage tokens here.
-async fn member(req: &SpaceRequest) -> AppResult<(i64, String)> {
-    let Some(user_id) = req.actor.user_id else {
+/// A whole number of seconds; one too big for an i64 becomes `i64::MAX`, so
+/// the range check (not the JSON parser) explains what is wrong with it.
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| n.as_u64().map(|_| i64::MAX))
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("expires_after must be a whole number of seconds"))
+}
+
+/// Which tokens the actor may list and revoke.
+enum Scope {
+    /// An owner's session: every token of the space.
+    Space,
+    /// A member's session: the user's own tokens.
+    User(String),
+    /// A token holding `create-token`: itself and its descendants.
+    Tree(i64),
+}
+
+/// Why the actor may manage tokens here and which ones, or a 403.
+async fn manager(req: &SpaceRequest) -> AppResult<Scope> {
+    let Some(name) = req.actor.name.clone() else {
         return Err(AppError::Forbidden(
             "Log in or use an API token to manage tokens".into(),
         ));
     };
-    match ui::role(req).await? {
-        Some(role) => Ok((user_id, role)),
-        None => Err(AppError::Forbidden(
+    let Some(role) = ui::role(req).await? else {
+        return Err(AppError::Forbidden(
             "Only members of this space may manage its tokens".into(),
-        )),
+        ));
+    };
+    let Some(token) = &req.actor.token else {
+        return Ok(if role == "owner" {
+            Scope::Space
+        } else {
+            Scope::User(name)
+        });
+    };
+    // Unrestricted tokens hold create-token only implicitly: not enough.
+    let explicit = req.actor.restrictions().is_some()
+        && req
+            .app
+            .allowed(req.space_id(), &req.actor, "create-token", Resource::Space)
+            .await?;
+    if !explicit {
+        return Err(AppError::Forbidden(
+            "This token may not manage tokens: that needs a token created with -a create-token"
+                .into(),
+        ));
     }
+    Ok(Scope::Tree(token.id))
 }
 
 /// Whether `new` grants nothing that `limit` does not (compared as abbreviations).
@@ -75,33 +123,27 @@ pub fn narrower(new: &Restrictions, limit: &Restrictions) -> bool {
 
 /// Checks and creates a token for the actor; returns it as listed and its secret.
 pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(TokenInfo, Secret)> {
-    let (_, _role) = member(req).await?;
+    manager(req).await?;
     let settings = &req.space.settings;
     if !settings.flag("allow_signed_tokens") {
         return Err(AppError::Forbidden(
             "Creating tokens is turned off (allow_signed_tokens)".into(),
         ));
     }
-    let max_ttl = settings.int("max_signed_tokens_ttl") as i64;
-    let mut expires_after = request.expires_after;
-    if let Some(seconds) = expires_after
-        && seconds <= 0
-    {
-        return Err(AppError::BadRequest(
-            "The expiry must be a positive number of seconds".into(),
-        ));
+    let max_ttl = i64::try_from(settings.int("max_signed_tokens_ttl")).unwrap_or(i64::MAX);
+    let asked = request.expires_after;
+    if let Some(seconds) = asked {
+        tokens::check_expires_after(seconds).map_err(AppError::BadRequest)?;
     }
-    if max_ttl > 0 {
-        match expires_after {
-            None => expires_after = Some(max_ttl),
-            Some(s) if s > max_ttl => {
-                return Err(AppError::BadRequest(format!(
-                    "Tokens may last at most {max_ttl} seconds (max_signed_tokens_ttl)"
-                )));
-            }
-            _ => {}
+    let expires_after = match asked {
+        Some(s) if max_ttl > 0 && s > max_ttl => {
+            return Err(AppError::BadRequest(format!(
+                "Tokens may last at most {max_ttl} seconds (max_signed_tokens_ttl)"
+            )));
         }
-    }
+        None if max_ttl > 0 => Some(max_ttl.min(tokens::MAX_EXPIRES_AFTER)),
+        other => other,
+    };
     let name = request
         .name
         .map(|n| n.trim().to_owned())
@@ -141,7 +183,6 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
         .await
         .map_err(|e| AppError::BadRequest(format!("{e:#}")))?;
     if let Some(parent) = &parent {
-        let now = crate::catalog::unix_now();
         if let Some(limit) = &parent.restrictions
             && !narrower(&created, limit)
         {
@@ -149,18 +190,17 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
                 "A token may only create tokens narrower than itself".into(),
             ));
         }
-        if let Some(end) = parent.expires_at {
-            let left = end - now;
-            match expires_after {
-                Some(s) if s <= left => {}
-                _ => {
-                    return Err(AppError::Forbidden(
-                        "A token may only create tokens that expire no later than itself".into(),
-                    ));
-                }
-            }
+        // Asking outright for more time than the parent has left is refused;
+        // no expiry, or the default one, ends with the parent (clamped when stored).
+        if let (Some(end), Some(s)) = (parent.expires_at, asked)
+            && crate::catalog::unix_now().saturating_add(s) > end
+        {
+            return Err(AppError::Forbidden(
+                "A token may only create tokens that expire no later than itself".into(),
+            ));
         }
     }
+    let parent_id = parent.as_ref().map(|p| p.id);
     let restrictions = (!created.is_empty()).then_some(created);
     let (info, secret) = req
         .app
@@ -174,6 +214,7 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
                     name: name.as_deref(),
                     restrictions,
                     expires_after,
+                    parent_id,
                 },
             )?;
             let info = tokens::list(conn, space_id)?
@@ -186,20 +227,29 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
     Ok((info, secret))
 }
 
-/// The tokens the actor may see: their own, or every one for an owner.
+/// The tokens the actor may see and revoke (see the module's rules).
 pub async fn visible(req: &SpaceRequest) -> AppResult<Vec<TokenInfo>> {
-    let (_, role) = member(req).await?;
+    let scope = manager(req).await?;
     let space_id = req.space_id();
-    let all = req
+    let tree = match scope {
+        Scope::Tree(id) => Some(id),
+        _ => None,
+    };
+    let (all, tree) = req
         .app
         .catalog
-        .call(move |conn| tokens::list(conn, space_id))
+        .call(move |conn| {
+            let tree = tree.map(|id| tokens::descendants(conn, id)).transpose()?;
+            Ok((tokens::list(conn, space_id)?, tree))
+        })
         .await?;
-    let me = req.actor.name.clone();
-    let owner = role == "owner" && req.actor.restrictions().is_none();
     Ok(all
         .into_iter()
-        .filter(|t| owner || Some(&t.actor) == me.as_ref())
+        .filter(|t| match &scope {
+            Scope::Space => true,
+            Scope::User(me) => t.actor == *me,
+            Scope::Tree(_) => tree.as_ref().is_some_and(|ids| ids.contains(&t.id)),
+        })
         .collect())
 }
 

@@ -79,7 +79,7 @@ pub async fn open_synced(
 }
 
 /// Tables of `db` that `actor` may view.
-async fn viewable_tables(
+pub async fn viewable_tables(
     req: &SpaceRequest,
     actor: &Actor,
     db: &str,
@@ -165,12 +165,21 @@ async fn describe(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<DatabaseVie
                     })
                     .collect(),
             ),
-            incoming: sorted_keys(incoming.get(&t.name).cloned().unwrap_or_default()),
+            // Keys from tables the actor may not view would name those tables.
+            incoming: sorted_keys(
+                incoming
+                    .get(&t.name)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(from, _, _)| visible.contains(from))
+                    .cloned()
+                    .collect(),
+            ),
             private: !public.contains(&t.name),
             name: t.name,
             kind: t.kind,
             hidden: t.hidden,
-            fts_table: t.fts_table,
+            fts_table: t.fts_table.filter(|fts| visible.contains(fts)),
         })
         .collect();
     let size = std::fs::metadata(req.app.data.database_file(&req.space.space.name, &db.name))

@@ -1,10 +1,14 @@
 //! Schema and count endpoints: `/{db}/-/schema.json`,
 //! `/{db}/{table}/-/schema.json` and `POST /{db}/{table}/-/count`.
 
+use std::collections::HashSet;
+
 use axum::response::Response;
 use serde_json::json;
 
-use super::database::{ViewableTable, open_synced, open_viewable_table, require_database};
+use super::database::{
+    ViewableTable, open_synced, open_viewable_table, require_database, viewable_tables,
+};
 use super::json_response;
 use super::table_filters;
 use super::tenant::SpaceRequest;
@@ -13,7 +17,9 @@ use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
 
-/// Every CREATE statement of the database, shadow tables of virtual tables left out.
+/// Every CREATE statement of the database, shadow tables of virtual tables
+/// left out; for an actor who may not view every table, only the tables and
+/// views they may view, with those tables' indexes and triggers.
 pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     let database = require_database(req, db).await?;
     req.require(
@@ -22,8 +28,17 @@ pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
         "You do not have permission to view this database",
     )
     .await?;
-    let (handle, _) = open_synced(req, &database).await?;
-    let sql = "select m.sql from sqlite_master m
+    let (handle, schema) = open_synced(req, &database).await?;
+    let visible: HashSet<String> = viewable_tables(req, &req.actor, &database.name)
+        .await?
+        .into_iter()
+        .map(|t| t.to_ascii_lowercase())
+        .collect();
+    let sees_all = schema
+        .tables
+        .iter()
+        .all(|t| visible.contains(&t.name.to_ascii_lowercase()));
+    let sql = "select m.sql, m.tbl_name from sqlite_master m
                where m.sql is not null
                  and m.name not in (select name from pragma_table_list where type = 'shadow')
                order by m.rowid";
@@ -36,6 +51,11 @@ pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     let statements: Vec<String> = result
         .rows
         .iter()
+        .filter(|r| match &r[1] {
+            // Names compare as SQLite compares them: ASCII case-insensitively.
+            libsql::Value::Text(table) => sees_all || visible.contains(&table.to_ascii_lowercase()),
+            _ => sees_all,
+        })
         .filter_map(|r| match &r[0] {
             libsql::Value::Text(s) => Some(s.clone()),
             _ => None,

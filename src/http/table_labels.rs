@@ -49,6 +49,20 @@ fn columns_to_expand(ctx: &TableContext<'_>) -> Vec<String> {
     }
 }
 
+/// May the actor view `table` of this page's database?
+async fn viewable(ctx: &TableContext<'_>, table: &str) -> AppResult<bool> {
+    Ok(ctx
+        .req
+        .app
+        .allowed(
+            ctx.req.space_id(),
+            &ctx.req.actor,
+            "view-table",
+            Resource::Table(ctx.database.name.clone(), table.to_owned()),
+        )
+        .await?)
+}
+
 /// The labels of `values` of the foreign-key column `fk`, or `None` when the
 /// key points nowhere or at a table the actor may not view.
 pub async fn for_values(
@@ -59,17 +73,7 @@ pub async fn for_values(
     let Some(target) = labels::target(&ctx.schema, fk) else {
         return Ok(None);
     };
-    let visible = ctx
-        .req
-        .app
-        .allowed(
-            ctx.req.space_id(),
-            &ctx.req.actor,
-            "view-table",
-            Resource::Table(ctx.database.name.clone(), target.table.name.clone()),
-        )
-        .await?;
-    if !visible {
+    if !viewable(ctx, &target.table.name).await? {
         return Ok(None);
     }
     let limit = ctx.req.time_limit(&ctx.args);
@@ -123,10 +127,13 @@ pub async fn expandable_columns(ctx: &TableContext<'_>) -> AppResult<Vec<Json>> 
             .iter()
             .find(|t| t.name.eq_ignore_ascii_case(&fk.other_table))
         {
-            Some(table) => labels::label_column(ctx.handle.clone(), table, limit)
-                .await
-                .map_err(super::query::read_error)?,
-            None => None,
+            // The label column of a table the actor may not view is not theirs to learn.
+            Some(table) if viewable(ctx, &table.name).await? => {
+                labels::label_column(ctx.handle.clone(), table, limit)
+                    .await
+                    .map_err(super::query::read_error)?
+            }
+            _ => None,
         };
         out.push(json!([
             {"column": fk.column, "other_table": fk.other_table, "other_column": fk.other_column},

@@ -267,7 +267,11 @@ fn parse_form(form: &[(String, String)]) -> Result<TokenRequest, String> {
                 "hours" => 3600,
                 _ => 86_400,
             };
-            Some(amount.saturating_mul(unit))
+            // Checked: a huge amount must be refused, not wrap or saturate.
+            let seconds = amount
+                .checked_mul(unit)
+                .ok_or_else(|| "The custom expiry is too long".to_owned())?;
+            Some(seconds)
         }
         seconds => Some(seconds.parse().map_err(|_| "Unknown expiry".to_owned())?),
     };
@@ -373,5 +377,11 @@ mod tests {
             None
         );
         assert!(parse_form(&pairs(&[("restrict", "nope")])).is_err());
+        let huge = parse_form(&pairs(&[
+            ("expires", "custom"),
+            ("custom_amount", &i64::MAX.to_string()),
+            ("custom_unit", "days"),
+        ]));
+        assert_eq!(huge.unwrap_err(), "The custom expiry is too long");
     }
 }
