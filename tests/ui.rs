@@ -519,9 +519,12 @@ async fn members_viewers_and_other_spaces() {
 #[tokio::test]
 async fn api_tokens_json_create_list_revoke_and_narrowing() {
     let server = Server::start_in(world(), &[]);
+    // A token manages tokens only when given create-token explicitly.
     let parent = server.token(&[
         "acme",
         "alice",
+        "-a",
+        "create-token",
         "-r",
         "evil",
         "books",
