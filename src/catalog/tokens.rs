@@ -279,7 +279,7 @@ pub fn descendants(conn: &Connection, id: i64) -> Result<Vec<i64>> {
         [id],
     )?
     .iter()
-    .map(|row| Ok(row.get(0)?))
+    .map(|row| row.get(0))
     .collect()
 }
 
