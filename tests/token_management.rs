@@ -313,3 +313,95 @@ async fn expiry_ranges_are_checked() {
         assert!(stderr.contains("seconds"), "{value}: {stderr}");
     }
 }
+
+/// Logs `user` in over the real login form; returns the session cookie.
+async fn login(server: &Server, user: &str, password: &str) -> String {
+    let base = server.base.trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{base}/-/login"))
+        .header("Origin", base)
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn sessions_manage_tokens_and_the_form_checks_expiry() {
+    let server = Server::start(&[]);
+    let mut create = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(server.data())
+        .args(["user", "create", "alice", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice-pw\n")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+    server.cli(&["space", "create", "acme", "--owner", "alice"]);
+    let cookie = login(&server, "alice", "alice-pw").await;
+    let base = server.base.trim_end_matches('/');
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{base}/acme/-/tokens"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrftoken\" value=\"";
+    let start = page.find(marker).expect("a CSRF token") + marker.len();
+    let csrf = page[start..].split('"').next().unwrap().to_owned();
+    let huge = i64::MAX.to_string();
+    for (amount, message) in [
+        (huge.as_str(), "The custom expiry is too long"),
+        ("-3", "The expiry must be a positive number of seconds"),
+        ("40000", "at most 3153600000 seconds"),
+    ] {
+        let reply = client
+            .post(format!("{base}/acme/-/tokens"))
+            .header("Cookie", &cookie)
+            .header("Origin", base)
+            .form(&[
+                ("expires", "custom"),
+                ("custom_amount", amount),
+                ("custom_unit", "days"),
+                ("csrftoken", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 400, "{amount}");
+        let text = reply.text().await.unwrap();
+        assert!(text.contains(message), "{amount}: {text}");
+        assert!(!text.contains("lstok_"), "{amount}: no token made");
+    }
+    // The owner's session lists and revokes every token of the space, the
+    // CLI's unrestricted one too, as before.
+    server.token(&["acme", "alice", "--name", "cli"]);
+    let list: Value = client
+        .get(format!("{base}/acme/-/api/tokens"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["tokens"][0]["name"], json!("cli"), "{list}");
+}
