@@ -405,3 +405,34 @@ async fn sessions_manage_tokens_and_the_form_checks_expiry() {
         .unwrap();
     assert_eq!(list["tokens"][0]["name"], json!("cli"), "{list}");
 }
+
+#[test]
+fn a_revoked_parent_mints_nothing() {
+    use libsette::catalog::tokens::{self, NewToken, ParentGone};
+    use libsette::catalog::{Catalog, DataDir, spaces};
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(&DataDir::new(dir.path())).unwrap();
+    let conn = catalog.conn().unwrap();
+    let name = libsette::names::SpaceName::parse("acme").unwrap();
+    let space = spaces::create(&conn, &name, "olive", false).unwrap();
+    let new = |parent_id, expires_after| NewToken {
+        space_id: space.id,
+        actor: "olive",
+        name: None,
+        restrictions: None,
+        expires_after,
+        parent_id,
+    };
+    let (parent, _) = tokens::create(&conn, new(None, None)).unwrap();
+    let (child, _) = tokens::create(&conn, new(Some(parent), None)).unwrap();
+    assert_eq!(
+        tokens::descendants(&conn, parent).unwrap(),
+        vec![parent, child]
+    );
+    tokens::revoke(&conn, space.id, &parent.to_string()).unwrap();
+    let refused = tokens::create(&conn, new(Some(child), None)).unwrap_err();
+    assert!(
+        refused.downcast_ref::<ParentGone>().is_some(),
+        "{refused:#}"
+    );
+}

@@ -149,6 +149,11 @@ pub struct NewToken<'a> {
     pub parent_id: Option<i64>,
 }
 
+/// The token minting a child was revoked or expired since the request began.
+#[derive(Debug, thiserror::Error)]
+#[error("the parent token is no longer valid")]
+pub struct ParentGone;
+
 /// The longest lifetime a token may be given: past this, leave the expiry out.
 pub const MAX_EXPIRES_AFTER: i64 = 100 * 365 * 86_400;
 
@@ -201,7 +206,7 @@ pub fn create(conn: &Connection, new: NewToken<'_>) -> Result<(i64, Secret)> {
             Some(parent) => {
                 let chain = chain_state(conn, parent)?;
                 if chain.revoked_at.is_some() || chain.expires_at.is_some_and(|e| e <= now) {
-                    bail!("the parent token is no longer valid");
+                    return Err(ParentGone.into());
                 }
                 chain.expires_at
             }

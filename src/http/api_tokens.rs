@@ -223,7 +223,12 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
                 .ok_or_else(|| anyhow::anyhow!("token {id} vanished"))?;
             Ok((info, secret))
         })
-        .await?;
+        .await
+        .map_err(|e| match e.downcast_ref::<tokens::ParentGone>() {
+            // Revoked within the second the token lookup is cached: a 401, not a 500.
+            Some(_) => AppError::InvalidToken("Token has been revoked"),
+            None => e.into(),
+        })?;
     Ok((info, secret))
 }
 
