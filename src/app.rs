@@ -26,6 +26,10 @@ pub struct Config {
     pub cors: bool,
     /// `{space}.{spaces_domain}` hosts are routed to that space.
     pub spaces_domain: Option<String>,
+    /// Where clients reach the server: absolute URLs in answers are built on
+    /// it (or, under a spaces domain, on its scheme and port), never on a
+    /// request's `Host`. `None` only in tests that never build one.
+    pub public_url: Option<crate::origin::Origin>,
     /// Signs session cookies.
     pub secret: String,
     /// When set, `/metrics` requires `Authorization: Bearer` with this token.

@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// Route {space}.DOMAIN hosts to their space.
     #[arg(long, env = "LIBSETTE_SPACES_DOMAIN")]
     pub spaces_domain: Option<String>,
+    /// Where clients reach this server (scheme://host[:port]): absolute URLs
+    /// in answers start with it, never with a request's Host (default: the
+    /// bound address).
+    #[arg(long, env = "LIBSETTE_PUBLIC_URL", value_parser = crate::origin::Origin::parse)]
+    pub public_url: Option<crate::origin::Origin>,
     /// Secret for signing sessions; generated once and kept in the data folder if absent.
     #[arg(long, env = "LIBSETTE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
