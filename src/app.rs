@@ -52,6 +52,8 @@ fn once_a_minute() -> moka::sync::Cache<i64, ()> {
 pub struct SpaceInfo {
     pub space: spaces::Space,
     pub settings: Settings,
+    /// Origins allowed cross-origin (`space set --cors-origin`); empty: `--cors` applies.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -141,6 +143,7 @@ impl App {
                         .unwrap_or_default();
                         Ok(Some(Arc::new(SpaceInfo {
                             settings: instance.overlay(&own),
+                            cors_origins: spaces::cors_origins(conn, space.id)?,
                             space,
                         })))
                     })

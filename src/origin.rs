@@ -50,9 +50,18 @@ impl Origin {
             Some(_) => return invalid("bad port"),
         };
         let default = if https { 443 } else { 80 };
+        // An IPv6 address as browsers write it: `[0:0::1]` is `[::1]`.
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => format!(
+                "[{}]",
+                v6.parse::<std::net::Ipv6Addr>()
+                    .map_err(|e| e.to_string())?
+            ),
+            None => host.to_owned(),
+        };
         Ok(Origin {
             https,
-            host: host.to_owned(),
+            host,
             port: port.filter(|p| *p != default),
         })
     }
@@ -157,7 +166,7 @@ mod tests {
         );
         assert_eq!(ok("http://localhost:80"), "http://localhost");
         assert_eq!(ok("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
-        assert_eq!(ok("http://[::1]:3000"), "http://[::1]:3000");
+        assert_eq!(ok("http://[0:0::1]:3000"), "http://[::1]:3000");
     }
 
     #[test]
