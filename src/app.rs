@@ -28,8 +28,8 @@ pub struct Config {
     pub spaces_domain: Option<String>,
     /// Where clients reach the server: absolute URLs in answers are built on
     /// it (or, under a spaces domain, on its scheme and port), never on a
-    /// request's `Host`. `None` only in tests that never build one.
-    pub public_url: Option<crate::origin::Origin>,
+    /// request's `Host`. `serve` defaults it to the bound address.
+    pub public_url: crate::origin::Origin,
     /// Signs session cookies.
     pub secret: String,
     /// When set, `/metrics` requires `Authorization: Bearer` with this token.

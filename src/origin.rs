@@ -110,6 +110,17 @@ impl Origin {
     }
 }
 
+/// `http://localhost`, for an app built without a configured public URL.
+impl Default for Origin {
+    fn default() -> Origin {
+        Origin {
+            https: false,
+            host: "localhost".into(),
+            port: None,
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.with_scheme(false))

@@ -83,7 +83,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         settings,
         cors: args.cors,
         spaces_domain: args.spaces_domain,
-        public_url: Some(public_url),
+        public_url,
         secret,
         metrics_token: args.metrics_token,
         max_open_databases: open_database_budget(),

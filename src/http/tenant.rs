@@ -131,11 +131,7 @@ fn space_from_host(headers: &HeaderMap, domain: &str) -> Option<String> {
 /// spaces domain gets `{space}.{domain}` with the public URL's scheme and port.
 fn public_origin(app: &App, space: &SpaceInfo, host_routed: bool) -> String {
     let force_https = space.settings.flag("force_https_urls");
-    let public = app
-        .config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| crate::origin::Origin::from_bind(([127, 0, 0, 1], 80).into()));
+    let public = &app.config.public_url;
     match app.config.spaces_domain.as_deref() {
         Some(domain) if host_routed => public
             .for_space(&space.space.name, domain)

@@ -184,7 +184,7 @@ pub fn check_origin(headers: &HeaderMap) -> AppResult<()> {
 /// https, or the request came over https.
 pub fn is_https(app: &crate::app::App, headers: &HeaderMap) -> bool {
     app.config.settings.flag("force_https_urls")
-        || app.config.public_url.as_ref().is_some_and(|u| u.is_https())
+        || app.config.public_url.is_https()
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
