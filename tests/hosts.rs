@@ -82,6 +82,23 @@ async fn a_forged_host_neither_shows_nor_poisons_the_cache() {
     .await;
     let host = server.base.trim_start_matches("http://");
     assert_eq!(request.json()["request"]["host"], host, "{}", request.text);
+    // Datasette's force_https_urls still turns them to https (new cache keys).
+    server.cli(&[
+        "space",
+        "set",
+        "demo",
+        "--setting",
+        "force_https_urls",
+        "on",
+    ]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let https = format!("https://{host}/demo/library/books.json?");
+    for _ in 0..2 {
+        assert_urls(
+            &get(&server, &format!("/demo{PAGE}"), &forged).await,
+            &https,
+        );
+    }
 }
 
 #[tokio::test]
