@@ -26,6 +26,10 @@ pub struct Config {
     pub cors: bool,
     /// `{space}.{spaces_domain}` hosts are routed to that space.
     pub spaces_domain: Option<String>,
+    /// Where clients reach the server: absolute URLs in answers are built on
+    /// it (or, under a spaces domain, on its scheme and port), never on a
+    /// request's `Host`. `serve` defaults it to the bound address.
+    pub public_url: crate::origin::Origin,
     /// Signs session cookies.
     pub secret: String,
     /// When set, `/metrics` requires `Authorization: Bearer` with this token.
@@ -48,6 +52,8 @@ fn once_a_minute() -> moka::sync::Cache<i64, ()> {
 pub struct SpaceInfo {
     pub space: spaces::Space,
     pub settings: Settings,
+    /// Origins allowed cross-origin (`space set --cors-origin`); empty: `--cors` applies.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -137,6 +143,7 @@ impl App {
                         .unwrap_or_default();
                         Ok(Some(Arc::new(SpaceInfo {
                             settings: instance.overlay(&own),
+                            cors_origins: spaces::cors_origins(conn, space.id)?,
                             space,
                         })))
                     })

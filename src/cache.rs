@@ -44,6 +44,9 @@ pub struct CacheKey {
     pub actor: (Option<i64>, Option<i64>),
     /// Method, path and query string.
     pub request: String,
+    /// The URL prefix links in the answer start with (`{origin}{base}`): a
+    /// space reached by its own host and by path must not share answers.
+    pub url_base: String,
 }
 
 impl CacheKey {
@@ -104,7 +107,8 @@ impl ResultCache {
                         .iter()
                         .map(|(name, v)| name.as_str().len() + v.len() + 64)
                         .sum();
-                    let size = value.body.len() + key.request.len() + headers + 512;
+                    let size =
+                        value.body.len() + key.request.len() + key.url_base.len() + headers + 512;
                     size.min(u32::MAX as usize) as u32
                 })
                 .time_to_live(ttl)
@@ -187,6 +191,7 @@ mod tests {
             version: crate::stamp::take_at(&file, later).unwrap(),
             actor: (None, None),
             request: request.into(),
+            url_base: "http://localhost/s".into(),
         }
     }
 

@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// Route {space}.DOMAIN hosts to their space.
     #[arg(long, env = "LIBSETTE_SPACES_DOMAIN")]
     pub spaces_domain: Option<String>,
+    /// Where clients reach this server (scheme://host[:port]): absolute URLs
+    /// in answers start with it, never with a request's Host (default: the
+    /// bound address).
+    #[arg(long, env = "LIBSETTE_PUBLIC_URL", value_parser = crate::origin::Origin::parse)]
+    pub public_url: Option<crate::origin::Origin>,
     /// Secret for signing sessions; generated once and kept in the data folder if absent.
     #[arg(long, env = "LIBSETTE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -137,6 +142,14 @@ pub enum SpaceCommand {
         /// A Datasette setting for this space only.
         #[arg(long = "setting", num_args = 2, value_names = ["NAME", "VALUE"])]
         settings: Vec<String>,
+        /// Let pages on ORIGIN (scheme://host[:port]) call this space's API
+        /// from a browser, in place of serve --cors (repeatable; adds).
+        #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = crate::origin::Origin::parse)]
+        cors_origins: Vec<crate::origin::Origin>,
+        /// Empty the space's CORS list (before adding any --cors-origin):
+        /// serve --cors applies to it again.
+        #[arg(long)]
+        no_cors_origins: bool,
     },
 }
 
@@ -280,7 +293,13 @@ fn space(conn: &libsql::Connection, data: &DataDir, command: SpaceCommand) -> Re
             for space in spaces::list(conn)? {
                 let dbs = databases::list(conn, space.id)?.len();
                 let visibility = if space.public { "public" } else { "private" };
-                println!("{}\t{visibility}\t{dbs} databases", space.name);
+                let origins = spaces::cors_origins(conn, space.id)?;
+                let cors = if origins.is_empty() {
+                    String::new()
+                } else {
+                    format!("\tcors {}", origins.join(" "))
+                };
+                println!("{}\t{visibility}\t{dbs} databases{cors}", space.name);
             }
         }
         SpaceCommand::Delete { name } => {
@@ -298,11 +317,16 @@ fn space(conn: &libsql::Connection, data: &DataDir, command: SpaceCommand) -> Re
             public,
             private,
             settings,
+            cors_origins,
+            no_cors_origins,
         } => {
             let space = spaces::require(conn, &name)?;
             let pairs = setting_pairs(&settings)?;
-            if !public && !private && pairs.is_empty() {
-                bail!("nothing to change: give --public, --private or --setting NAME VALUE");
+            let cors_changes = no_cors_origins || !cors_origins.is_empty();
+            if !public && !private && pairs.is_empty() && !cors_changes {
+                bail!(
+                    "nothing to change: give --public, --private, --setting NAME VALUE, --cors-origin ORIGIN or --no-cors-origins"
+                );
             }
             if public || private {
                 spaces::set_public(conn, &space, public)?;
@@ -311,6 +335,16 @@ fn space(conn: &libsql::Connection, data: &DataDir, command: SpaceCommand) -> Re
                 spaces::set_setting(conn, space.id, &setting, &value)?;
             }
             println!("updated space {name}");
+            if cors_changes {
+                let origins: Vec<String> = cors_origins.iter().map(|o| o.to_string()).collect();
+                spaces::change_cors_origins(conn, space.id, no_cors_origins, &origins)?;
+                let now = spaces::cors_origins(conn, space.id)?;
+                if now.is_empty() {
+                    println!("CORS origins: none (serve --cors applies)");
+                } else {
+                    println!("CORS origins: {}", now.join(" "));
+                }
+            }
         }
     }
     Ok(())

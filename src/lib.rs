@@ -28,6 +28,8 @@ pub mod meter;
 pub mod metrics;
 /// Validated names, tilde-encoding, identifier quoting.
 pub mod names;
+/// Web origins: the public URL answers are built on, CORS allowlist entries.
+pub mod origin;
 /// Permissions as one SQL query over the catalog.
 pub mod permissions;
 /// Reading tenant databases: user SQL checks, time-limited execution, table SQL.

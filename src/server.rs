@@ -66,10 +66,24 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         None
     };
     let secret = load_or_create_secret(&data, args.secret)?;
+    // Bound before the app is built: the default public URL is the address.
+    let listener = std::net::TcpListener::bind(&args.bind)
+        .with_context(|| format!("binding {}", args.bind))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    if args.public_url.is_none() && addr.ip().is_unspecified() {
+        tracing::warn!(
+            "bound to {addr}: absolute URLs in answers will name localhost; set --public-url"
+        );
+    }
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| crate::origin::Origin::from_bind(addr));
     let config = Config {
         settings,
         cors: args.cors,
         spaces_domain: args.spaces_domain,
+        public_url,
         secret,
         metrics_token: args.metrics_token,
         max_open_databases: open_database_budget(),
@@ -80,10 +94,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&args.bind)
-            .await
-            .with_context(|| format!("binding {}", args.bind))?;
-        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let dir = data.root().display();
         println!("libsette listening on http://{addr}");
         println!("Browse the demo space:  http://{addr}/{}/", demo::SPACE);

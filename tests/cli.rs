@@ -203,7 +203,7 @@ fn migrations_are_recorded_and_a_newer_catalog_is_refused() {
     let data = dir.path();
     let out = cli(data, &["migrate"]);
     assert!(
-        out.contains("catalog at version 4 (3 migrations applied)"),
+        out.contains("catalog at version 5 (4 migrations applied)"),
         "{out}"
     );
     let again = cli(data, &["migrate"]);

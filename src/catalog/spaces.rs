@@ -178,3 +178,44 @@ fn guard_last_owner(conn: &Connection, space_id: i64, user_id: i64) -> Result<()
     }
     Ok(())
 }
+
+/// The origins allowed to call the space cross-origin (normalised, sorted);
+/// empty when the space keeps `serve --cors`'s behaviour.
+pub fn cors_origins(conn: &Connection, space_id: i64) -> Result<Vec<String>> {
+    sqlite::query_all(
+        conn,
+        "select origin from space_cors_origins where space_id = ?1 order by origin",
+        [space_id],
+    )?
+    .iter()
+    .map(|row| row.get(0))
+    .collect()
+}
+
+/// Empties the space's CORS list first when `clear`, then adds `origins`
+/// (validated and normalised by the caller), in one transaction.
+pub fn change_cors_origins(
+    conn: &Connection,
+    space_id: i64,
+    clear: bool,
+    origins: &[String],
+) -> Result<()> {
+    sqlite::write_transaction(conn, |conn| {
+        if clear {
+            sqlite::execute(
+                conn,
+                "delete from space_cors_origins where space_id = ?1",
+                [space_id],
+            )?;
+        }
+        for origin in origins {
+            sqlite::execute(
+                conn,
+                "insert into space_cors_origins (space_id, origin) values (?1, ?2)
+                 on conflict do nothing",
+                (space_id, origin.as_str()),
+            )?;
+        }
+        Ok(())
+    })
+}

@@ -1,5 +1,5 @@
 //! Serving reads from the result cache: table, row and query JSON are kept
-//! under (space, database, file stamp, actor, request). The actor's
+//! under (space, database, file stamp, actor, request, URL base). The actor's
 //! permission is checked again before every hit (decisions are cached for at
 //! most a second), and an `If-None-Match` naming the key's ETag is answered
 //! with 304. A hit opens no database and never leaves the async worker: the
@@ -71,6 +71,7 @@ pub async fn serve(
         version,
         actor: (req.actor.user_id, req.actor.token.as_ref().map(|t| t.id)),
         request: format!("{route:?}?{}", req.query.as_deref().unwrap_or("")),
+        url_base: format!("{}{}", req.origin, req.base),
     };
     // The ETag names the key: a match means the client holds this very
     // answer (`*` matches too once the answer is known to exist).

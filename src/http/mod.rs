@@ -4,6 +4,7 @@ mod api_tokens;
 mod audit;
 mod auth;
 mod cached;
+mod cors;
 mod csv;
 mod database;
 mod execute_write;
@@ -34,9 +35,8 @@ mod write_schema;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::header;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -60,7 +60,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app.clone());
     Router::new()
         .fallback_service(inner)
-        .layer(middleware::from_fn_with_state(app.clone(), cors))
+        .layer(middleware::from_fn_with_state(app.clone(), cors::layer))
         .layer(middleware::from_fn_with_state(app, tenant::host_to_path))
         .layer(middleware::from_fn(observe::observe))
 }
@@ -70,35 +70,6 @@ async fn health() -> Response {
     response
         .extensions_mut()
         .insert(observe::RouteLabel("/-/health"));
-    response
-}
-
-/// Datasette's `--cors`: allow any origin, and answer preflights.
-async fn cors(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if !app.config.cors {
-        return next.run(request).await;
-    }
-    let mut response = if request.method() == Method::OPTIONS {
-        StatusCode::OK.into_response()
-    } else {
-        next.run(request).await
-    };
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        (
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            "Authorization, Content-Type",
-        ),
-        (header::ACCESS_CONTROL_EXPOSE_HEADERS, "Link"),
-        (
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            "GET, POST, HEAD, OPTIONS",
-        ),
-        (header::ACCESS_CONTROL_MAX_AGE, "3600"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
     response
 }
 

@@ -34,7 +34,7 @@ pub struct SpaceRequest {
     pub base: String,
     /// The raw query string.
     pub query: Option<String>,
-    /// `scheme://host` of the request, for absolute URLs in answers.
+    /// `scheme://host[:port]` for absolute URLs in answers, from configuration.
     pub origin: String,
     /// The request carried credentials (a bearer token or a cookie).
     pub credentialed: bool,
@@ -125,6 +125,21 @@ fn space_from_host(headers: &HeaderMap, domain: &str) -> Option<String> {
     (!label.is_empty() && !label.contains('.')).then(|| label.to_owned())
 }
 
+/// `scheme://host[:port]` for absolute URLs in answers: from configuration
+/// only, so no `Host` or `X-Forwarded-*` header can change what a cached
+/// answer tells the next reader. A space reached by its own host under the
+/// spaces domain gets `{space}.{domain}` with the public URL's scheme and port.
+fn public_origin(app: &App, space: &SpaceInfo, host_routed: bool) -> String {
+    let force_https = space.settings.flag("force_https_urls");
+    let public = &app.config.public_url;
+    match app.config.spaces_domain.as_deref() {
+        Some(domain) if host_routed => public
+            .for_space(&space.space.name, domain)
+            .with_scheme(force_https),
+        _ => public.with_scheme(force_https),
+    }
+}
+
 /// Every `/{space}/…` request lands here.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let mut seen = Seen {
@@ -210,17 +225,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         .get::<SpaceBase>()
         .map(|b| b.0.clone())
         .unwrap_or_else(|| format!("/{space_name}"));
-    let scheme = if space.settings.flag("force_https_urls") {
-        "https"
-    } else {
-        "http"
-    };
-    let host = request
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_owned();
+    let origin = public_origin(&app, &space, base.is_empty());
     let credentialed = request.headers.contains_key(header::AUTHORIZATION)
         || request.headers.contains_key(header::COOKIE);
     let method = request.method.clone();
@@ -237,7 +242,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         space,
         actor: resolved.actor,
         query: request.uri.query().map(str::to_owned),
-        origin: format!("{scheme}://{host}"),
+        origin,
         credentialed,
         base,
         session: resolved.session,

@@ -180,9 +180,11 @@ pub fn check_origin(headers: &HeaderMap) -> AppResult<()> {
     Ok(())
 }
 
-/// Whether the session cookie should be `Secure`: the request came over https.
+/// Whether the session cookie should be `Secure`: the server is public over
+/// https, or the request came over https.
 pub fn is_https(app: &crate::app::App, headers: &HeaderMap) -> bool {
     app.config.settings.flag("force_https_urls")
+        || app.config.public_url.is_https()
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
