@@ -155,7 +155,11 @@ fn build(f: &Fixture) -> (Connection, TableSchema) {
     (conn, schema)
 }
 
-fn rows(conn: &Connection, sql: &str, params: &[(String, Value)]) -> Result<Vec<Vec<Value>>, String> {
+fn rows(
+    conn: &Connection,
+    sql: &str,
+    params: &[(String, Value)],
+) -> Result<Vec<Vec<Value>>, String> {
     libsette::sqlite::now(async {
         let mut rows = conn
             .query(sql, SqlParams::Named(params.to_vec()))
@@ -175,7 +179,10 @@ fn key_of(info: &TableInfo, columns: &[String], row: &[Value]) -> String {
     info.key_columns()
         .iter()
         .map(|k| {
-            let i = columns.iter().position(|c| c == k).expect("keys are selected");
+            let i = columns
+                .iter()
+                .position(|c| c == k)
+                .expect("keys are selected");
             format!("{:?}", row[i])
         })
         .collect::<Vec<_>>()

@@ -39,7 +39,15 @@ fn json_value() -> impl Strategy<Value = Json> {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
             proptest::collection::vec(
-                (prop_oneof!["\\PC{0,4}", Just("$raw".to_owned()), Just("$base64".to_owned()), Just("encoded".to_owned())], inner),
+                (
+                    prop_oneof![
+                        "\\PC{0,4}",
+                        Just("$raw".to_owned()),
+                        Just("$base64".to_owned()),
+                        Just("encoded".to_owned())
+                    ],
+                    inner
+                ),
                 0..4
             )
             .prop_map(|pairs| Json::Object(pairs.into_iter().collect())),
@@ -204,7 +212,10 @@ fn statement(dir: &str) -> impl Strategy<Value = (String, bool)> {
         0..all.len(),
         prop_oneof!["", " ", "/* c */ ", "-- c\n", "\n\t"],
         any::<bool>(),
-        proptest::option::of((any::<prop::sample::Index>(), "[;'\"`\\[\\]()*/\\- a-z0-9]{1,3}")),
+        proptest::option::of((
+            any::<prop::sample::Index>(),
+            "[;'\"`\\[\\]()*/\\- a-z0-9]{1,3}",
+        )),
     )
         .prop_map(move |(i, prefix, upper, mutation)| {
             let mut sql = format!("{prefix}{}", all[i]);
