@@ -2,15 +2,19 @@
 //! names and data carry canary strings and a public space `beta`, and a few
 //! thousand mutated requests from a fixed seed. It fails on any 5xx, any
 //! request without an answer in time, any canary of alpha in an answer to a
-//! request not allowed to see it, a change to alpha's data, and any panic in
-//! the server's log.
+//! request not allowed to see it, a host path or reflected markup in an
+//! answer, a change to alpha's data, and any panic in the server's log.
 //!
 //! `LIBSETTE_FUZZ_REQUESTS=100000 LIBSETTE_FUZZ_SEED=7 cargo test --test fuzz_http -- --nocapture`
 //! runs a longer campaign.
 
+#[path = "fuzz/bodies.rs"]
+mod bodies;
 mod common;
 #[path = "fuzz/gen.rs"]
 mod fuzz_gen;
+#[path = "fuzz/pools.rs"]
+mod pools;
 #[path = "fuzz/wire.rs"]
 mod wire;
 
@@ -247,6 +251,7 @@ async fn mutated_requests_never_fail_hang_or_leak() {
     let mut workers = Vec::new();
     for w in 0..WORKERS {
         let (tokens, tally, addr) = (tokens.clone(), tally.clone(), addr.clone());
+        let data_dir = dir.path().to_string_lossy().into_owned();
         let count = total / WORKERS + u64::from(w < total % WORKERS);
         workers.push(tokio::spawn(async move {
             let mut maker = Gen::new(
@@ -267,6 +272,11 @@ async fn mutated_requests_never_fail_hang_or_leak() {
                     Ok(answer) => {
                         *tally.statuses.entry(answer.status).or_default() += 1;
                         let leaked = leaks(&request, &answer);
+                        let body = String::from_utf8_lossy(&answer.body);
+                        let html = answer
+                            .head
+                            .to_ascii_lowercase()
+                            .contains("content-type: text/html");
                         if answer.status >= 500 {
                             Some(format!(
                                 "{} {}",
@@ -282,6 +292,16 @@ async fn mutated_requests_never_fail_hang_or_leak() {
                                     .take(400)
                                     .collect::<String>()
                             ))
+                        } else if body.contains(&data_dir) || answer.head.contains(&data_dir) {
+                            Some(format!(
+                                "a host path in {} {}",
+                                answer.status,
+                                body.chars().take(400).collect::<String>()
+                            ))
+                        } else if html
+                            && (body.contains("<script>fzx") || body.contains("<img src=x"))
+                        {
+                            Some(format!("markup reflected in the {} page", answer.status))
                         } else {
                             None
                         }

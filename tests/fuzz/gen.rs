@@ -5,7 +5,9 @@
 use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use serde_json::{Value, json};
+use serde_json::json;
+
+use super::pools::*;
 
 /// Who sends a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,216 +19,6 @@ pub enum Who {
     BetaRestricted,
     Junk,
 }
-
-/// Names a space's requests draw from.
-pub struct Pool {
-    pub space: &'static str,
-    pub dbs: &'static [&'static str],
-    pub tables: &'static [&'static str],
-    pub columns: &'static [&'static str],
-}
-
-pub const ALPHA: Pool = Pool {
-    space: "alpha",
-    dbs: &["cnrydb"],
-    tables: &["cnryvis", "cnryhid", "cnryview"],
-    columns: &["id", "cnryviscol", "cnryhidcol", "ref"],
-};
-/// What the unrestricted alpha token may write to: never the canaries.
-pub const ALPHA_SCRATCH: Pool = Pool {
-    space: "alpha",
-    dbs: &["cnryscratch"],
-    tables: &["s1", "s2"],
-    columns: &["id", "v"],
-};
-pub const BETA: Pool = Pool {
-    space: "beta",
-    dbs: &["pub"],
-    tables: &["items", "other", "s2"],
-    columns: &["id", "name", "n", "tags", "item"],
-};
-pub const OTHER: Pool = Pool {
-    space: "demo",
-    dbs: &["library", "main"],
-    tables: &["books", "t"],
-    columns: &["id", "title"],
-};
-
-const JUNK_NAMES: &[&str] = &[
-    "",
-    ".",
-    "..",
-    "-",
-    "~",
-    "~zz",
-    "~2",
-    "+",
-    "a b",
-    "x~2Fy",
-    "sqlite_master",
-    "sqlite_sequence",
-    "pragma_database_list",
-    "x\"y",
-    "[b]",
-    "a/b",
-    "rowid",
-    "_rowid_",
-    "ü",
-    "%00",
-    "name.json",
-    "t.csv",
-    "con",
-    "0",
-    "-1",
-    "9223372036854775808",
-    "'",
-    "`",
-    "\\",
-    "*",
-];
-const JUNK_VALUES: &[&str] = &[
-    "",
-    "0",
-    "-1",
-    "1",
-    "3",
-    "1e308",
-    "-1e308",
-    "nan",
-    "inf",
-    "[1,2]",
-    "[",
-    "[\"a\",null]",
-    "{}",
-    "~",
-    "%",
-    "'",
-    "\"",
-    "null",
-    "$null",
-    "9999999999999999999",
-    "1.5",
-    "a,b",
-    ",,",
-    "true",
-    " ",
-    "\u{feff}",
-    "é",
-    "😀",
-    "\\x00",
-    "%zz",
-    "1_000",
-];
-const SHAPES: &[&str] = &[
-    "objects",
-    "array",
-    "arrays",
-    "object",
-    "arrayfirst",
-    "nope",
-    "",
-];
-const EXTRAS: &[&str] = &[
-    "count",
-    "facet_results",
-    "human_description_en",
-    "next_url",
-    "columns",
-    "primary_keys",
-    "display_columns",
-    "query",
-    "metadata",
-    "database",
-    "table",
-    "private",
-    "render_cell",
-    "expandable_columns",
-    "suggested_facets",
-    "debug",
-    "request",
-    "set_default",
-    "count_sql",
-    "facets_timed_out",
-    "database_color",
-    "form_hidden_args",
-    "renderers",
-    "sorted_facet_results",
-    "is_view",
-    "view_definition",
-    "table_definition",
-    "filters",
-    "actions",
-    "nope",
-];
-const OPS: &[&str] = &[
-    "exact",
-    "not",
-    "contains",
-    "notcontains",
-    "endswith",
-    "startswith",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "like",
-    "notlike",
-    "glob",
-    "in",
-    "notin",
-    "arraycontains",
-    "arraynotcontains",
-    "date",
-    "isnull",
-    "notnull",
-    "isblank",
-    "notblank",
-    "nope",
-    "",
-];
-const ARGS: &[&str] = &[
-    "_shape",
-    "_extra",
-    "_size",
-    "_sort",
-    "_sort_desc",
-    "_col",
-    "_nocol",
-    "_next",
-    "_facet",
-    "_facet_array",
-    "_facet_date",
-    "_facet_size",
-    "_where",
-    "_through",
-    "_search",
-    "_search_col",
-    "_searchmode",
-    "_labels",
-    "_nolabels",
-    "_json",
-    "_timelimit",
-    "_ttl",
-    "_stream",
-    "_dl",
-    "_nl",
-    "_trace",
-    "_nofacet",
-    "_nosuggest",
-    "_filter_column",
-    "_filter_op",
-    "_filter_value",
-    "sql",
-    "_hash",
-    "_context",
-    "_nocount",
-    "_header",
-    "_fts",
-    "table",
-    "actor",
-    "database",
-    "event",
-];
 
 /// One request, and the names it mentions (which an error may echo back).
 pub struct Request {
@@ -277,7 +69,7 @@ pub struct Gen<'a> {
     pub rng: StdRng,
     pub tokens: &'a [(Who, String)],
     pub host: String,
-    mentioned: Vec<String>,
+    pub(crate) mentioned: Vec<String>,
 }
 
 impl<'a> Gen<'a> {
@@ -290,16 +82,16 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.rng.gen_bool(p)
     }
 
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         *items.choose(&mut self.rng).unwrap()
     }
 
     /// A name from the pool (noted as mentioned) or junk.
-    fn name(&mut self, pool: &[&str]) -> String {
+    pub(crate) fn name(&mut self, pool: &[&str]) -> String {
         let name = if self.chance(0.8) {
             self.pick(pool)
         } else {
@@ -309,7 +101,7 @@ impl<'a> Gen<'a> {
         name.to_owned()
     }
 
-    fn value(&mut self) -> String {
+    pub(crate) fn value(&mut self) -> String {
         if self.chance(0.05) {
             return "x".repeat(self.rng.gen_range(100..5000));
         }
@@ -317,7 +109,7 @@ impl<'a> Gen<'a> {
     }
 
     /// A name as a path segment: tilde-encoded, raw, or broken.
-    fn segment(&mut self, name: &str) -> String {
+    pub(crate) fn segment(&mut self, name: &str) -> String {
         match self.rng.gen_range(0..10) {
             0..=6 => libsette::names::tilde_encode(name),
             7 => percent_all(name),
@@ -327,7 +119,7 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn format(&mut self) -> &'static str {
+    pub(crate) fn format(&mut self) -> &'static str {
         self.pick(&["", ".json", ".json", ".csv", ".JSON", ".json.json", "."])
     }
 
@@ -403,7 +195,7 @@ impl<'a> Gen<'a> {
                 ])
                 .to_owned();
         }
-        let query = self.query(pool, &kind);
+        let query = self.query(pool, kind);
         if !query.is_empty() {
             target = format!("{target}?{query}");
         }
@@ -467,7 +259,7 @@ impl<'a> Gen<'a> {
             }
         }
         let body = if method == "POST" {
-            self.body(pool, &kind)
+            self.body(pool, kind)
         } else {
             Vec::new()
         };
@@ -650,165 +442,6 @@ impl<'a> Gen<'a> {
             ]));
         }
         q.replace([' ', '\r', '\n', '#'], "+")
-    }
-
-    fn where_fragment(&mut self, pool: &Pool) -> String {
-        let c = self.name(pool.columns);
-        let t = self.name(pool.tables);
-        let v = self.value().replace('\'', "''");
-        match self.rng.gen_range(0..6) {
-            0 => format!("\"{c}\" = '{v}'"),
-            1 => "1=1) or (1=1".into(),
-            2 => format!("id in (select id from \"{t}\")"),
-            3 => "name in (select name from sqlite_master)".into(),
-            4 => "exists (select * from pragma_database_list)".into(),
-            _ => self.value(),
-        }
-    }
-
-    fn sql(&mut self, pool: &Pool) -> String {
-        let t = self.name(pool.tables);
-        let c = self.name(pool.columns);
-        let sql = match self.rng.gen_range(0..16) {
-            0 => format!("select * from \"{t}\""),
-            1 => format!("select \"{c}\" from \"{t}\" where \"{c}\" like :p"),
-            2 => "select * from sqlite_master".into(),
-            3 => "select * from pragma_database_list".into(),
-            4 => "select * from pragma_table_list".into(),
-            5 => "attach database 'x.db' as x".into(),
-            6 => "select load_extension('x')".into(),
-            7 => "select randomblob(100000)".into(),
-            8 => "select zeroblob(1000000)".into(),
-            9 => "select 1; select 2".into(),
-            10 => "vacuum into '/tmp/fuzz-vacuum.db'".into(),
-            11 => format!("select count(*) from \"{t}\" a, \"{t}\" b, \"{t}\" c"),
-            12 => "with recursive c(x) as (select 1 union all select x + 1 from c limit 100000) select count(*) from c".into(),
-            13 => format!("insert into \"{t}\" default values"),
-            14 => "select :p, :q, :x".into(),
-            _ => mutate(&mut self.rng, &format!("select * from \"{t}\" where {c} > 0")),
-        };
-        sql
-    }
-
-    fn row(&mut self, pool: &Pool) -> Value {
-        let mut row = serde_json::Map::new();
-        for _ in 0..self.rng.gen_range(0..4) {
-            let c = self.name(pool.columns);
-            row.insert(c, self.json_value(2));
-        }
-        Value::Object(row)
-    }
-
-    fn json_value(&mut self, depth: u32) -> Value {
-        match self.rng.gen_range(0..12) {
-            0 => Value::Null,
-            1 => json!(self.chance(0.5)),
-            2 => json!(self.rng.gen_range(-5i64..100)),
-            3 => json!(self.pick(&[i64::MAX, i64::MIN])),
-            4 => json!(u64::MAX),
-            5 => json!(self.pick(&[1.5, -0.0, 1e300, 5e-324])),
-            6 => json!({"$base64": true, "encoded": self.pick(&["aGVsbG8=", "!!", ""])}),
-            7 => json!({"$raw": self.value()}),
-            8 if depth > 0 => Value::Array(
-                (0..self.rng.gen_range(0..3))
-                    .map(|_| self.json_value(depth - 1))
-                    .collect(),
-            ),
-            9 if depth > 0 => json!({"k": self.json_value(depth - 1)}),
-            _ => json!(self.value()),
-        }
-    }
-
-    fn body(&mut self, pool: &Pool, kind: &str) -> Vec<u8> {
-        let needs_names = matches!(kind, "alter" | "create" | "tokens");
-        let (t, c) = if needs_names {
-            (self.name(pool.tables), self.name(pool.columns))
-        } else {
-            (String::new(), String::new())
-        };
-        let flags = ["return", "ignore", "replace", "alter", "pk", "confirm"];
-        let mut body = match kind {
-            "insert" | "upsert" => {
-                let rows: Vec<Value> = (0..self.rng.gen_range(0..4))
-                    .map(|_| self.row(pool))
-                    .collect();
-                if self.chance(0.5) {
-                    json!({"rows": rows})
-                } else {
-                    json!({"row": rows.first().cloned().unwrap_or(Value::Null)})
-                }
-            }
-            "update" => json!({"update": self.row(pool)}),
-            "delete" | "drop" => json!({"confirm": self.chance(0.5)}),
-            "alter" => {
-                let op = self.pick(&[
-                    "add_column",
-                    "rename_column",
-                    "rename_table",
-                    "alter_column",
-                    "drop_column",
-                    "set_primary_key",
-                    "reorder_columns",
-                    "add_foreign_key",
-                    "drop_foreign_key",
-                    "nope",
-                ]);
-                let args = json!({"name": c, "type": self.pick(&["text", "integer", "float", "blob", "nope"]), "to": self.value(), "columns": [c], "column": c, "fk_table": t, "fk_column": "id", "default": self.json_value(1)});
-                json!({"operations": [{"op": op, "args": args}]})
-            }
-            "create" => {
-                let columns: Vec<Value> = (0..self.rng.gen_range(0..3))
-                    .map(|_| json!({"name": self.value(), "type": self.pick(&["text", "integer", "float", "blob", "nope"])}))
-                    .collect();
-                let rows: Vec<Value> = (0..self.rng.gen_range(0..3))
-                    .map(|_| self.row(pool))
-                    .collect();
-                match self.rng.gen_range(0..3) {
-                    0 => json!({"table": t, "columns": columns, "pk": c}),
-                    1 => json!({"table": t, "rows": rows, "pks": [c, "id"]}),
-                    _ => json!({"table": t, "row": self.row(pool)}),
-                }
-            }
-            "execute" => json!({"sql": self.sql(pool), "params": {"p": self.json_value(1)}}),
-            "tokens" => {
-                let expires = [
-                    json!(60),
-                    json!(-1),
-                    json!(0),
-                    json!(i64::MAX),
-                    json!("x"),
-                    json!(null),
-                ][self.rng.gen_range(0..6)]
-                .clone();
-                json!({
-                "name": self.value(),
-                "expires_after": expires,
-                "restrict_all": [self.pick(&["vi", "view-table", "nope"])],
-                "restrict_database": {self.name(pool.dbs): ["vt"]},
-                "restrict_resource": {self.name(pool.dbs): {t.clone(): ["vt", "ir"]}},
-                })
-            }
-            _ => json!({}),
-        };
-        if let Value::Object(map) = &mut body {
-            if self.chance(0.3) {
-                let flag = self.pick(&flags);
-                map.insert(flag.into(), self.json_value(1));
-            }
-            if self.chance(0.05) {
-                map.insert("nope".into(), json!(1));
-            }
-        }
-        let text = body.to_string();
-        match self.rng.gen_range(0..20) {
-            0 => Vec::new(),
-            1 => format!("sql={}", libsette::read::args::quote_plus(&self.sql(pool))).into_bytes(),
-            2 => self.value().into_bytes(),
-            3 | 4 => mutate(&mut self.rng, &text).into_bytes(),
-            5 => text.as_bytes()[..self.rng.gen_range(0..=text.len())].to_vec(),
-            6 => vec![0xff, 0xfe, b'{'],
-            _ => text.into_bytes(),
-        }
     }
 }
 
