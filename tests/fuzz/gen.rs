@@ -123,6 +123,59 @@ impl<'a> Gen<'a> {
         self.pick(&["", ".json", ".json", ".csv", ".JSON", ".json.json", "."])
     }
 
+    /// Every identity on the plain paths of alpha and beta, labels and
+    /// foreign keys included: probes no seed should skip.
+    pub fn corpus(&mut self) -> Vec<Request> {
+        let paths = [
+            "/alpha/",
+            "/alpha/.json",
+            "/alpha/-/databases.json",
+            "/alpha/cnrydb.json",
+            "/alpha/cnrydb",
+            "/alpha/cnrydb/cnryvis.json?_labels=on&_extra=expandable_columns,foreign_key_tables",
+            "/alpha/cnrydb/cnryvis.json?_expand=ref&_facet=ref",
+            "/alpha/cnrydb/cnryvis?_labels=on",
+            "/alpha/cnrydb/cnryvis/1.json?_extra=foreign_key_tables",
+            "/alpha/cnrydb/cnryvis/1",
+            "/alpha/cnrydb/cnryvis.csv?_labels=on",
+            "/alpha/cnrydb/cnryvis/-/schema.json",
+            "/alpha/cnrydb/-/query.json?sql=select+*+from+cnryhid",
+            "/alpha/-/tokens",
+            "/alpha/-/api/tokens",
+            "/beta/",
+            "/beta/.json",
+            "/beta/pub.json",
+            "/beta/pub/items.json?_search=item&_facet=n&_facet_array=tags",
+            "/beta/pub/items.json?_labels=on",
+            "/-/spaces",
+            "/",
+        ];
+        let mut out = Vec::new();
+        for who in [
+            Who::Anonymous,
+            Who::AlphaRestricted,
+            Who::BetaFull,
+            Who::BetaRestricted,
+            Who::Junk,
+        ] {
+            for path in paths {
+                let mut headers = vec![("Host".to_owned(), self.host.clone())];
+                if let Some((_, token)) = self.tokens.iter().find(|(w, _)| *w == who) {
+                    headers.push(("Authorization".into(), format!("Bearer {token}")));
+                }
+                out.push(Request {
+                    who,
+                    method: "GET",
+                    target: path.into(),
+                    headers,
+                    body: vec![],
+                    mentioned: vec![],
+                });
+            }
+        }
+        out
+    }
+
     pub fn request(&mut self) -> Request {
         self.mentioned.clear();
         let who = self.pick(&[

@@ -26,8 +26,8 @@ pub const ALPHA_SCRATCH: Pool = Pool {
 pub const BETA: Pool = Pool {
     space: "beta",
     dbs: &["pub"],
-    tables: &["items", "other", "s2"],
-    columns: &["id", "name", "n", "tags", "item"],
+    tables: &["items", "other", "items_fts", "s2"],
+    columns: &["id", "name", "n", "tags", "item", "other_id"],
 };
 pub const OTHER: Pool = Pool {
     space: "demo",
