@@ -6,7 +6,7 @@
 use libsette::catalog::mirror::{ColumnSchema, TableSchema};
 use libsette::names::{quote_ident, tilde_decode, tilde_encode};
 use libsette::read::args::{Args, encode};
-use libsette::read::filters::column_conditions;
+use libsette::read::filters::{column_conditions, where_conditions};
 use libsette::read::table_sql::{Conditions, TableInfo, next_token, plan};
 use libsql::params::Params as SqlParams;
 use libsql::{Connection, Value};
@@ -303,6 +303,45 @@ proptest! {
                 let equal = f.values.iter().filter(|v| v.as_deref() == Some(wanted.as_str())).count();
                 prop_assert_eq!(page.len(), equal);
             }
+        }
+    }
+
+    /// A `_where` fragment narrows the rows the other filters select and
+    /// never widens them, however its parentheses, quotes and comments fall.
+    #[test]
+    fn where_fragments_only_narrow(
+        f in fixture(),
+        fragment in prop_oneof![
+            "[()'\"` 1=orand-]{0,12}",
+            Just("1) or (1".to_owned()),
+            Just("1=1) or (1=1".to_owned()),
+            Just("0) or 1 or (0".to_owned()),
+            Just("')' = ')') or (1".to_owned()),
+            Just("1 /* ( */) or (1".to_owned()),
+            Just("1 -- )\n) or (1".to_owned()),
+        ],
+    ) {
+        let (conn, schema) = build(&f);
+        let info = TableInfo::from_schema(&schema);
+        let count = |query: &str| -> Result<Option<i64>, TestCaseError> {
+            let args = Args::parse(Some(query));
+            let mut conditions = Conditions::default();
+            column_conditions(&schema, &args, &mut conditions).unwrap();
+            if where_conditions(&args, &mut conditions).is_err() {
+                return Ok(None);
+            }
+            let plan = plan(&info, &args, &conditions, 100, 1000).unwrap();
+            // SQLite's own error (a 400 for the client) selects nothing.
+            Ok(rows(&conn, &plan.count_sql, &plan.filter_params.0).ok().map(|r| match r[0][0] {
+                Value::Integer(n) => n,
+                _ => -1,
+            }))
+        };
+        let filter = encode([(f.column.as_str(), "nothing equals this")]);
+        let alone = count(&filter)?.expect("a plain filter runs");
+        let with_where = encode([(f.column.as_str(), "nothing equals this"), ("_where", fragment.as_str())]);
+        if let Some(n) = count(&with_where)? {
+            prop_assert!(n <= alone, "_where={} widened {} rows to {}", fragment, alone, n);
         }
     }
 }

@@ -115,9 +115,59 @@ pub fn check_read_only(sql: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Whether `sql` ends where it starts: parentheses balanced outside quotes
+/// and comments, and no quote or comment left open.
+pub fn self_contained(sql: &str) -> bool {
+    let mut depth = 0usize;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' | '[' => {
+                let close = if c == '[' { ']' } else { c };
+                // A doubled quote closes and reopens: the same as skipping it.
+                if !chars.by_ref().any(|d| d == close) {
+                    return false;
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                if !chars.by_ref().any(|d| d == '\n') {
+                    return false;
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                if !chars
+                    .by_ref()
+                    .any(|d| std::mem::replace(&mut prev, d) == '*' && d == '/')
+                {
+                    return false;
+                }
+            }
+            '(' => depth += 1,
+            ')' => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_contained_fragments() {
+        for ok in ["(a) = ')'", "f(x) -- )\n", "\"a(\" /* ) */ = [)]"] {
+            assert!(self_contained(ok), "{ok}");
+        }
+        for bad in ["1) or (1", ")(", "a = 'x", "1 -- )", "1 /* )", "(("] {
+            assert!(!self_contained(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn read_only_checks() {
