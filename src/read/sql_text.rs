@@ -121,35 +121,30 @@ pub fn self_contained(sql: &str) -> bool {
     let mut depth = 0usize;
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
-        match c {
+        // Whether what `c` opens is closed inside the fragment.
+        let closed = match c {
             '\'' | '"' | '`' | '[' => {
                 let close = if c == '[' { ']' } else { c };
                 // A doubled quote closes and reopens: the same as skipping it.
-                if !chars.by_ref().any(|d| d == close) {
-                    return false;
-                }
+                chars.by_ref().any(|d| d == close)
             }
-            '-' if chars.peek() == Some(&'-') => {
-                if !chars.by_ref().any(|d| d == '\n') {
-                    return false;
-                }
-            }
+            '-' if chars.peek() == Some(&'-') => chars.by_ref().any(|d| d == '\n'),
             '/' if chars.peek() == Some(&'*') => {
                 chars.next();
                 let mut prev = ' ';
-                if !chars
+                chars
                     .by_ref()
                     .any(|d| std::mem::replace(&mut prev, d) == '*' && d == '/')
-                {
-                    return false;
-                }
             }
-            '(' => depth += 1,
-            ')' => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return false,
-            },
-            _ => {}
+            '(' => {
+                depth += 1;
+                true
+            }
+            ')' => depth.checked_sub(1).map(|d| depth = d).is_some(),
+            _ => true,
+        };
+        if !closed {
+            return false;
         }
     }
     depth == 0
