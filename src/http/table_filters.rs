@@ -50,7 +50,7 @@ pub async fn conditions(
         if !allowed {
             return Err(AppError::Forbidden("_where= is not allowed".into()));
         }
-        filters::where_conditions(args, &mut conditions);
+        filters::where_conditions(args, &mut conditions).map_err(bad)?;
     }
     for through in filters::throughs(args).map_err(bad)? {
         req.require(

@@ -317,13 +317,20 @@ pub fn python_json_list(values: &[Json]) -> String {
 }
 
 /// Adds each `?_where=` fragment, parenthesised so that an `or` in one can't
-/// escape the other conditions (Datasette joins them bare). The caller has
-/// checked `execute-sql`.
-pub fn where_conditions(args: &Args, conditions: &mut Conditions) {
+/// escape the other conditions (Datasette joins them bare). A fragment that
+/// could close those parentheses is refused: SQL Datasette would fail on
+/// too. The caller has checked `execute-sql`.
+pub fn where_conditions(args: &Args, conditions: &mut Conditions) -> Result<(), BadArg> {
     for fragment in args.get_all("_where") {
+        if !super::sql_text::self_contained(fragment) {
+            return Err(BadArg(
+                "Invalid _where: unbalanced parentheses, quotes or comments".into(),
+            ));
+        }
         conditions.clauses.push(format!("({fragment})"));
         conditions.user_sql = true;
     }
+    Ok(())
 }
 
 /// One `?_through={"table": …, "column": …, "value": …}`: rows of this table
@@ -757,10 +764,13 @@ mod tests {
     #[test]
     fn where_fragments_are_parenthesised() {
         let mut c = Conditions::default();
-        where_conditions(&Args::parse(Some("_where=a=1+or+b=2&_where=c")), &mut c);
+        where_conditions(&Args::parse(Some("_where=a=1+or+b=2&_where=c")), &mut c).unwrap();
         assert_eq!(c.clauses, ["(a=1 or b=2)", "(c)"]);
         assert!(c.user_sql);
         assert!(c.descriptions.is_empty());
+        let mut c = Conditions::default();
+        let bad = where_conditions(&Args::parse(Some("_where=1)+or+(1")), &mut c);
+        assert!(bad.is_err() && c.clauses.is_empty());
     }
 
     #[test]

@@ -115,9 +115,54 @@ pub fn check_read_only(sql: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Whether `sql` ends where it starts: parentheses balanced outside quotes
+/// and comments, and no quote or comment left open.
+pub fn self_contained(sql: &str) -> bool {
+    let mut depth = 0usize;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        // Whether what `c` opens is closed inside the fragment.
+        let closed = match c {
+            '\'' | '"' | '`' | '[' => {
+                let close = if c == '[' { ']' } else { c };
+                // A doubled quote closes and reopens: the same as skipping it.
+                chars.by_ref().any(|d| d == close)
+            }
+            '-' if chars.peek() == Some(&'-') => chars.by_ref().any(|d| d == '\n'),
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                chars
+                    .by_ref()
+                    .any(|d| std::mem::replace(&mut prev, d) == '*' && d == '/')
+            }
+            '(' => {
+                depth += 1;
+                true
+            }
+            ')' => depth.checked_sub(1).map(|d| depth = d).is_some(),
+            _ => true,
+        };
+        if !closed {
+            return false;
+        }
+    }
+    depth == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_contained_fragments() {
+        for ok in ["(a) = ')'", "f(x) -- )\n", "\"a(\" /* ) */ = [)]"] {
+            assert!(self_contained(ok), "{ok}");
+        }
+        for bad in ["1) or (1", ")(", "a = 'x", "1 -- )", "1 /* )", "(("] {
+            assert!(!self_contained(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn read_only_checks() {
