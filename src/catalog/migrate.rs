@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_login_codes.sql",
         include_str!("../../migrations/0002_login_codes.sql"),
     ),
+    (
+        3,
+        "0003_sessions.sql",
+        include_str!("../../migrations/0003_sessions.sql"),
+    ),
 ];
 
 /// The catalog version this build writes.
