@@ -160,6 +160,13 @@ async fn a_login_flood_runs_few_password_checks_and_stays_small() {
         "{wrong} checked, {limited} limited"
     );
     assert!(hashed(&server).await <= 10);
+    eprintln!("after phase 1: {} MiB", peak_rss_mib(&server));
+    let again = flood(&server, [127, 0, 0, 1], 200, |_| "alice".into()).await;
+    eprintln!(
+        "after phase 1 again: {} MiB {:?}",
+        peak_rss_mib(&server),
+        again.iter().filter(|s| **s == 429).count()
+    );
     // Many users from one address: that address's fifty, no more.
     let statuses = flood(&server, [127, 0, 0, 3], 200, |i| format!("nobody{i}")).await;
     assert!(
@@ -173,7 +180,7 @@ async fn a_login_flood_runs_few_password_checks_and_stays_small() {
     let peak = peak_rss_mib(&server);
     eprintln!("peak RSS {before} MiB before, {peak} MiB after; {checks} password checks");
     assert!(
-        peak < before + 250,
+        peak < before + 160,
         "peak RSS {peak} MiB (from {before} MiB)"
     );
 
@@ -283,9 +290,8 @@ fn passwd(server: &Server, user: &str, password: &str) {
     assert!(child.wait().unwrap().success());
 }
 
-/// Waits for `client`'s cookie to stop logging it in; how long that took.
-async fn until_anonymous(client: &mut Client) -> Duration {
-    let start = Instant::now();
+/// Waits for `client`'s cookie to stop logging it in; how long since `start` that took.
+async fn until_anonymous(client: &mut Client, start: Instant) -> Duration {
     while client.actor().await.contains("\"alice\"") {
         assert!(
             start.elapsed() < Duration::from_secs(3),
@@ -329,9 +335,11 @@ async fn captured_session_cookies_end_on_the_server() {
     let mut first = login([127, 0, 0, 1]).await;
     let mut second = login([127, 0, 0, 2]).await;
     passwd(&server, "alice", "new-pw");
-    let took = until_anonymous(&mut first).await;
-    assert!(took < Duration::from_millis(1500), "revoked after {took:?}");
-    assert!(!second.actor().await.contains("\"alice\""));
+    let changed = Instant::now();
+    for client in [&mut first, &mut second] {
+        let took = until_anonymous(client, changed).await;
+        assert!(took < Duration::from_millis(1500), "revoked after {took:?}");
+    }
     assert_eq!(
         Client::from(&server, [127, 0, 0, 3])
             .login("alice", "alice-pw")

@@ -2,14 +2,15 @@
 //! password is checked (so a burst of concurrent attempts cannot all slip
 //! past the limit), per user name and client address (so an attacker
 //! elsewhere cannot lock the real user out) and per address; and only a few
-//! argon2 checks run at once, since each holds 19 MiB.
+//! argon2 checks run at once, each holding 19 MiB, on threads of their own:
+//! on the shared blocking pool every thread's heap would keep its 19 MiB.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Semaphore, oneshot};
 
 /// How long failed attempts are remembered, from the first one.
 pub const LOGIN_WINDOW_SECS: u64 = 300;
@@ -36,10 +37,14 @@ impl Counter {
     }
 }
 
-/// Failure counters (bounded in memory) and the password checks' turns.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Failure counters (bounded in memory) and the password checks' threads.
 pub struct LoginLimiter {
     failures: moka::sync::Cache<String, Arc<Counter>>,
-    hashing: Arc<Semaphore>,
+    /// One permit per checking thread: a check waits for one, briefly.
+    turns: Arc<Semaphore>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 /// Why an attempt is not tried.
@@ -59,12 +64,34 @@ pub struct Attempt<'a> {
 
 impl Default for LoginLimiter {
     fn default() -> Self {
+        // Holders of a turn never exceed the threads, so a send never waits.
+        let (jobs, queue) = mpsc::sync_channel::<Job>(HASHES_AT_ONCE);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..HASHES_AT_ONCE {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("login-check-{i}"))
+                .spawn(move || {
+                    // Ends when the limiter (the sender) is dropped.
+                    loop {
+                        let job = queue
+                            .lock()
+                            .map_err(drop)
+                            .and_then(|q| q.recv().map_err(drop));
+                        let Ok(job) = job else { break };
+                        // A panicking check must not take its thread along.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .expect("starting a login check thread");
+        }
         LoginLimiter {
             failures: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(LOGIN_WINDOW_SECS))
                 .build(),
-            hashing: Arc::new(Semaphore::new(HASHES_AT_ONCE)),
+            turns: Arc::new(Semaphore::new(HASHES_AT_ONCE)),
+            jobs,
         }
     }
 }
@@ -121,13 +148,24 @@ impl LoginLimiter {
         Ok(attempt)
     }
 
-    /// A turn to check a password, waiting at most [`HASH_WAIT`]; `None` when
-    /// the server is busy. Hold it until the check has finished.
-    pub async fn hash_turn(&self) -> Option<OwnedSemaphorePermit> {
-        tokio::time::timeout(HASH_WAIT, self.hashing.clone().acquire_owned())
+    /// Runs a password check on a checking thread once one is free, waiting
+    /// at most [`HASH_WAIT`]; `None` when the server is too busy. The turn is
+    /// held until the check ends, even if the request is dropped meanwhile.
+    pub async fn check<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let turn = tokio::time::timeout(HASH_WAIT, self.turns.clone().acquire_owned())
             .await
             .ok()?
-            .ok()
+            .ok()?;
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(check());
+            drop(turn);
+        });
+        self.jobs.try_send(job).ok()?;
+        result.await.ok()
     }
 }
 

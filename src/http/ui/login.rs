@@ -4,14 +4,16 @@
 //! `/-/logout` (this session, or with `everywhere` all of the user's), and
 //! `/-/auth-token?token=`, the one-time link `serve` prints for the admin.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::password_hash::PasswordHash;
 use askama::Template;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use subtle::ConstantTimeEq;
 
 use super::redirect::safe_next;
 use super::{Chrome, check_origin, field, html_status, is_https, read_form, see_other};
@@ -96,29 +98,44 @@ async fn logged_in(
     Ok(response)
 }
 
-/// Verifies `password` against the user's hash, or a dummy one, off the
-/// async workers; `turn` is held until the check has finished, even if the
-/// request is dropped meanwhile.
-async fn verify(
-    hash: Option<String>,
-    password: String,
-    turn: tokio::sync::OwnedSemaphorePermit,
-) -> bool {
-    let known = hash.is_some();
-    let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-    let ok = crate::sqlite::blocking(move || {
-        let ok = PasswordHash::new(&hash)
-            .map(|parsed| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        drop(turn);
-        ok
-    })
-    .await;
-    known && ok
+thread_local! {
+    /// argon2's working memory (19 MiB), kept by each checking thread and
+    /// reused: allocated afresh per check, the allocator's heaps grew by
+    /// hundreds of MiB under a flood.
+    static BLOCKS: RefCell<Vec<argon2::Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` matches `hash` (an argon2 PHC string), compared in
+/// constant time; what `PasswordVerifier` does, in this thread's memory.
+fn matches(hash: &str, password: &str) -> bool {
+    let check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(v) => argon2::Version::try_from(v).ok()?,
+            None => argon2::Version::default(),
+        };
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        let blocks = params.block_count();
+        let argon2 = argon2::Argon2::new(algorithm, version, params);
+        BLOCKS.with_borrow_mut(|memory| {
+            memory.resize(blocks, argon2::Block::default());
+            argon2
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt,
+                    &mut out,
+                    &mut memory[..],
+                )
+                .ok()
+        })?;
+        Some(out.ct_eq(expected.as_bytes()).into())
+    };
+    check().unwrap_or(false)
 }
 
 /// Counts a login attempt by outcome in `/metrics`.
@@ -164,7 +181,21 @@ async fn try_submit(app: &Arc<App>, request: Request) -> AppResult<Response> {
             ));
         }
     };
-    let Some(turn) = app.logins.hash_turn().await else {
+    // No user name is longer (or it could not be stored): one lookup fewer,
+    // and the same argon2 check as for any unknown user.
+    let user = if username.len() <= 64 {
+        let lookup = username.clone();
+        app.catalog
+            .call(move |conn| logins::find_user(conn, &lookup))
+            .await?
+    } else {
+        None
+    };
+    // Unknown users (and users without a password) cost one check too.
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+    let Some(ok) = app.logins.check(move || matches(&hash, &password)).await else {
         attempt.withdraw();
         count("busy");
         let message = "The server is busy. Try again in a moment.";
@@ -176,18 +207,7 @@ async fn try_submit(app: &Arc<App>, request: Request) -> AppResult<Response> {
             message,
         ));
     };
-    // No user name is longer (or it could not be stored): one lookup fewer,
-    // and the same argon2 check as for any unknown user.
-    let user = if username.len() <= 64 {
-        let lookup = username.clone();
-        app.catalog
-            .call(move |conn| logins::find_user(conn, &lookup))
-            .await?
-    } else {
-        None
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify(hash, password, turn).await;
+    let ok = known && ok;
     match user {
         Some(user) if ok => {
             attempt.succeeded();
@@ -258,4 +278,19 @@ pub async fn auth_token(State(app): State<Arc<App>>, request: Request) -> Respon
         )),
     };
     result.unwrap_or_else(|e| e.into_html_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_passwords_as_argon2_does() {
+        let hash = crate::catalog::users::hash_password("right").unwrap();
+        assert!(matches(&hash, "right"));
+        assert!(!matches(&hash, "wrong"));
+        assert!(!matches(&hash, ""));
+        assert!(!matches("not a hash", "right"));
+        assert!(matches(&DUMMY_HASH, "libsette dummy password"));
+    }
 }
