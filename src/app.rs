@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::actor::Actor;
+use crate::catalog::sessions::{self, SessionRecord};
 use crate::catalog::tokens::TokenRecord;
 use crate::catalog::{Catalog, DataDir, spaces, tokens};
 use crate::catalog_cache::{CatalogCache, CatalogWatch};
@@ -90,6 +91,8 @@ pub struct App {
     refusals: moka::sync::Cache<i64, ()>,
     /// Failed logins by user name and client address.
     pub logins: crate::session::LoginLimiter,
+    /// Login sessions by SHA-256 of their id (`None` remembers an unknown one).
+    sessions: CatalogCache<Vec<u8>, Option<SessionRecord>>,
 }
 
 impl App {
@@ -120,6 +123,7 @@ impl App {
             touched: once_a_minute(),
             refusals: once_a_minute(),
             logins: Default::default(),
+            sessions: CatalogCache::new("sessions", 100_000, &watch),
         })
     }
 
@@ -178,6 +182,28 @@ impl App {
                     .await
             })
             .await
+    }
+
+    /// Whether a verified session cookie's server-side session is still live
+    /// (not logged out, revoked or expired): known within a second everywhere.
+    pub async fn session_is_live(&self, session: &crate::session::Session) -> Result<bool> {
+        let catalog = self.catalog.clone();
+        let id_hash = sessions::hash(&session.id);
+        let record = self
+            .sessions
+            .get_or_load(id_hash.clone(), async move {
+                catalog
+                    .call(move |conn| sessions::find_by_hash(conn, &id_hash))
+                    .await
+            })
+            .await?;
+        Ok(record.is_some_and(|r| r.is_live(session.user_id, crate::catalog::unix_now())))
+    }
+
+    /// Drops remembered sessions after this process revoked some, so the
+    /// revocation applies here at once (other nodes follow within a second).
+    pub fn sessions_changed(&self) {
+        self.sessions.forget_all();
     }
 
     /// Records that a token was used, at most once a minute, off the request path.

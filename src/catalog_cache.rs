@@ -88,6 +88,11 @@ where
         }
     }
 
+    /// Forgets every answer, so this process sees its own catalog change at once.
+    pub fn forget_all(&self) {
+        self.entries.invalidate_all();
+    }
+
     /// The answer for `key`, read with `load` unless a recent one is known.
     pub async fn get_or_load<F>(&self, key: K, load: F) -> anyhow::Result<V>
     where

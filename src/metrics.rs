@@ -37,6 +37,9 @@ pub struct Metrics {
     pub writes: IntCounterVec,
     /// Bearer tokens refused, by reason.
     pub token_refusals: IntCounterVec,
+    /// Login attempts by outcome: `ok` and `wrong` ran a password check,
+    /// `limited` (too many failures) and `busy` (no free check) did not.
+    pub logins: IntCounterVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -97,6 +100,10 @@ impl Metrics {
             Opts::new("token_refusals_total", "Bearer tokens refused by reason"),
             &["reason"],
         ));
+        let logins = must(IntCounterVec::new(
+            Opts::new("login_attempts_total", "Login attempts by outcome"),
+            &["outcome"],
+        ));
         let build_info = must(IntGaugeVec::new(
             Opts::new(
                 "build_info",
@@ -118,6 +125,7 @@ impl Metrics {
             Box::new(open_handles.clone()),
             Box::new(writes.clone()),
             Box::new(token_refusals.clone()),
+            Box::new(logins.clone()),
             Box::new(build_info),
         ] {
             must(registry.register(collector));
@@ -138,6 +146,7 @@ impl Metrics {
             open_handles,
             writes,
             token_refusals,
+            logins,
         }
     }
 

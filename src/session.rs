@@ -1,6 +1,12 @@
 //! Signed session cookies and the CSRF tokens derived from them: an
 //! HMAC-SHA256 over the configured secret, verified in constant time. A
-//! cookie that does not verify, or has expired, is no session at all.
+//! cookie that does not verify, or has expired, is no session at all; one
+//! that does still names a server-side session (`catalog::sessions`) that
+//! logout and password changes revoke. The login limiter is in [`limits`].
+
+pub mod limits;
+
+pub use limits::LoginLimiter;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,9 +33,10 @@ pub struct Session {
     /// Unix seconds after which the cookie is refused.
     #[serde(rename = "e")]
     pub expires_at: i64,
-    /// Random bytes, so two logins never share a cookie (or a CSRF token).
+    /// The server-side session's random id (so two logins never share a
+    /// cookie or a CSRF token); the catalog keeps only its SHA-256.
     #[serde(rename = "r")]
-    pub nonce: String,
+    pub id: String,
 }
 
 fn mac(secret: &str, purpose: &str) -> HmacSha256 {
@@ -43,13 +50,13 @@ fn mac(secret: &str, purpose: &str) -> HmacSha256 {
 impl Session {
     /// A new session for `user_id` lasting [`LIFETIME_SECS`] from `now`.
     pub fn new(user_id: i64, name: &str, now: i64) -> Session {
-        let mut nonce = [0u8; 12];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
         Session {
             user_id,
             name: name.to_owned(),
             expires_at: now + LIFETIME_SECS,
-            nonce: hex::encode(nonce),
+            id: hex::encode(id),
         }
     }
 
@@ -78,7 +85,7 @@ impl Session {
     /// The CSRF token forms of this session carry.
     pub fn csrf_token(&self, secret: &str) -> String {
         let mut mac = mac(secret, "csrf");
-        mac.update(self.nonce.as_bytes());
+        mac.update(self.id.as_bytes());
         mac.update(&self.user_id.to_be_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -89,7 +96,7 @@ impl Session {
             return false;
         };
         let mut mac = mac(secret, "csrf");
-        mac.update(self.nonce.as_bytes());
+        mac.update(self.id.as_bytes());
         mac.update(&self.user_id.to_be_bytes());
         mac.verify_slice(&bytes).is_ok()
     }
@@ -114,59 +121,6 @@ pub fn set_cookie(value: &str, secure: bool) -> String {
 pub fn clear_cookie(secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
-}
-
-/// Failed login attempts per user name and per client address, forgotten
-/// [`LOGIN_WINDOW_SECS`] after the first one; bounded in memory.
-pub struct LoginLimiter {
-    failures: moka::sync::Cache<String, std::sync::Arc<std::sync::atomic::AtomicU32>>,
-}
-
-/// How long failed attempts are remembered.
-pub const LOGIN_WINDOW_SECS: u64 = 300;
-/// Failed attempts allowed per user name in the window.
-pub const MAX_FAILURES_PER_USER: u32 = 10;
-/// Failed attempts allowed per client address in the window.
-pub const MAX_FAILURES_PER_ADDRESS: u32 = 50;
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            failures: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(std::time::Duration::from_secs(LOGIN_WINDOW_SECS))
-                .build(),
-        }
-    }
-}
-
-impl LoginLimiter {
-    fn count(&self, key: &str) -> u32 {
-        self.failures
-            .get(key)
-            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
-            .unwrap_or(0)
-    }
-
-    /// Whether another attempt for `user` from `address` may be tried now.
-    pub fn allows(&self, user: &str, address: &str) -> bool {
-        self.count(&format!("u:{user}")) < MAX_FAILURES_PER_USER
-            && self.count(&format!("a:{address}")) < MAX_FAILURES_PER_ADDRESS
-    }
-
-    /// Counts a failed attempt against both the user name and the address.
-    pub fn failed(&self, user: &str, address: &str) {
-        for key in [format!("u:{user}"), format!("a:{address}")] {
-            self.failures
-                .get_with(key, Default::default)
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    /// A successful login clears the user's failures.
-    pub fn succeeded(&self, user: &str) {
-        self.failures.invalidate(&format!("u:{user}"));
-    }
 }
 
 #[cfg(test)]
@@ -208,19 +162,6 @@ mod tests {
         assert!(!b.csrf_matches("k", &token));
         assert!(!a.csrf_matches("other", &token));
         assert!(!a.csrf_matches("k", "zz"));
-    }
-
-    #[test]
-    fn limiter_counts_per_user_and_address() {
-        let limiter = LoginLimiter::default();
-        for _ in 0..MAX_FAILURES_PER_USER {
-            assert!(limiter.allows("alice", "1.2.3.4"));
-            limiter.failed("alice", "1.2.3.4");
-        }
-        assert!(!limiter.allows("alice", "5.6.7.8"), "per user");
-        assert!(limiter.allows("bob", "1.2.3.4"));
-        limiter.succeeded("alice");
-        assert!(limiter.allows("alice", "1.2.3.4"));
     }
 
     #[test]

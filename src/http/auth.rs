@@ -1,7 +1,8 @@
 //! Resolves the actor of a request from its `Authorization: Bearer` header
 //! or, without one, its signed session cookie. Nothing is anonymous; a bearer
 //! value that is not a usable token is a 401, never a silent fall-back to
-//! anonymous; a cookie that does not verify (or has expired) is anonymous.
+//! anonymous; a cookie that does not verify, has expired or whose server-side
+//! session has ended (logout, password change) is anonymous.
 
 use axum::http::{HeaderMap, header};
 
@@ -19,14 +20,24 @@ pub struct Resolved {
     pub session: Option<Session>,
 }
 
-/// The session of a request's cookie, if it verifies and has not expired.
-pub fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
-    headers
+/// The session of a request's cookie, if it verifies, has not expired and
+/// has not been ended on the server.
+pub async fn session(app: &App, headers: &HeaderMap) -> Option<Session> {
+    let session = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(|v| session::cookie_value(v, session::COOKIE))
-        .and_then(|value| Session::verify(value, &app.config.secret, unix_now()))
+        .and_then(|value| Session::verify(value, &app.config.secret, unix_now()))?;
+    match app.session_is_live(&session).await {
+        Ok(true) => Some(session),
+        Ok(false) => None,
+        Err(err) => {
+            // Fail closed: a session that cannot be checked is no session.
+            tracing::warn!(error = ?err, "checking a session failed");
+            None
+        }
+    }
 }
 
 pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
@@ -36,7 +47,7 @@ pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
         session: None,
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(match session(app, headers) {
+        return Ok(match session(app, headers).await {
             Some(session) => Resolved {
                 actor: Actor {
                     user_id: Some(session.user_id),

@@ -376,7 +376,11 @@ pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Respo
         | SpaceRoute::ApiTokens
         | SpaceRoute::ApiTokenRevoke(_) => Err(AppError::MethodNotAllowed),
         SpaceRoute::Redirect(location, status) => {
-            Ok(redirect(&format!("{}{location}", req.base), *status))
+            // The target comes from the path: it must stay a path of this server.
+            let location = format!("{}{location}", req.base);
+            let location = super::ui::redirect::same_origin_path(&location)
+                .map_or_else(|| format!("{}/", req.base), str::to_owned);
+            Ok(redirect(&location, *status))
         }
     }
 }

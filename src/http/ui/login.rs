@@ -1,22 +1,27 @@
 //! Logging in and out: `/-/login` (username and password, argon2id checked on
-//! the blocking pool with equal work for unknown users, attempts rate-limited
-//! per user and per client address), `/-/logout`, and `/-/auth-token?token=`,
-//! the one-time link `serve` prints for the instance admin.
+//! the blocking pool with equal work for unknown users, a few checks at once,
+//! attempts counted before checking; see [`crate::session::limits`]),
+//! `/-/logout` (this session, or with `everywhere` all of the user's), and
+//! `/-/auth-token?token=`, the one-time link `serve` prints for the admin.
 
-use std::net::SocketAddr;
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use argon2::password_hash::PasswordHash;
 use askama::Template;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use subtle::ConstantTimeEq;
 
+use super::redirect::safe_next;
 use super::{Chrome, check_origin, field, html_status, is_https, read_form, see_other};
 use crate::app::App;
-use crate::catalog::{logins, unix_now};
+use crate::catalog::{logins, sessions, unix_now};
 use crate::error::{AppError, AppResult};
 use crate::http::auth;
+use crate::session::limits::Refusal;
 use crate::session::{self, Session};
 
 #[derive(Template)]
@@ -35,14 +40,6 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .expect("hashing a constant works")
 });
 
-/// `next=` only ever leads to a path of this server.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
-    }
-}
-
 fn page(status: StatusCode, username: &str, next: &str, error: Option<String>) -> Response {
     html_status(
         status,
@@ -56,15 +53,41 @@ fn page(status: StatusCode, username: &str, next: &str, error: Option<String>) -
     .unwrap_or_else(|e| e.into_html_response())
 }
 
+/// The login page refusing an attempt, with when to retry.
+fn refused(
+    status: StatusCode,
+    retry_after: u64,
+    username: &str,
+    next: &str,
+    error: &str,
+) -> Response {
+    let mut response = page(status, username, next, Some(error.to_owned()));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
 /// `GET /-/login`
 pub async fn form(request: Request) -> Response {
     let args = crate::read::args::Args::parse(request.uri().query());
     page(StatusCode::OK, "", &safe_next(args.get("next")), None)
 }
 
-/// Logs `user` in: a signed cookie and a redirect to `next`.
-fn logged_in(app: &App, request_https: bool, user_id: i64, name: &str, next: &str) -> Response {
+/// Logs `user` in: a new server-side session, its signed cookie and a
+/// redirect to `next`.
+async fn logged_in(
+    app: &App,
+    request_https: bool,
+    user_id: i64,
+    name: &str,
+    next: &str,
+) -> AppResult<Response> {
     let session = Session::new(user_id, name, unix_now());
+    let (id, expires_at) = (session.id.clone(), session.expires_at);
+    app.catalog
+        .call(move |conn| sessions::create(conn, &id, user_id, expires_at))
+        .await?;
     let mut response = see_other(next);
     if let Ok(value) = HeaderValue::from_str(&session::set_cookie(
         &session.sign(&app.config.secret),
@@ -72,24 +95,55 @@ fn logged_in(app: &App, request_https: bool, user_id: i64, name: &str, next: &st
     )) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
-    response
+    Ok(response)
 }
 
-/// Verifies `password` against the user's hash, or a dummy one, off the async workers.
-async fn verify(hash: Option<String>, password: String) -> bool {
-    let known = hash.is_some();
-    let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-    let ok = crate::sqlite::blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await;
-    known && ok
+thread_local! {
+    /// argon2's working memory (19 MiB), kept by each checking thread and
+    /// reused: allocated afresh per check, the allocator's heaps grew by
+    /// hundreds of MiB under a flood.
+    static BLOCKS: RefCell<Vec<argon2::Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` matches `hash` (an argon2 PHC string), compared in
+/// constant time; what `PasswordVerifier` does, in this thread's memory.
+fn matches(hash: &str, password: &str) -> bool {
+    let check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(v) => argon2::Version::try_from(v).ok()?,
+            None => argon2::Version::default(),
+        };
+        let params = argon2::Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let mut out = vec![0u8; expected.len()];
+        let blocks = params.block_count();
+        let argon2 = argon2::Argon2::new(algorithm, version, params);
+        BLOCKS.with_borrow_mut(|memory| {
+            memory.resize(blocks, argon2::Block::default());
+            argon2
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt,
+                    &mut out,
+                    &mut memory[..],
+                )
+                .ok()
+        })?;
+        Some(out.ct_eq(expected.as_bytes()).into())
+    };
+    check().unwrap_or(false)
+}
+
+/// Counts a login attempt by outcome in `/metrics`.
+fn count(outcome: &str) {
+    crate::metrics::metrics()
+        .logins
+        .with_label_values(&[outcome])
+        .inc();
 }
 
 /// `POST /-/login`
@@ -105,35 +159,63 @@ async fn try_submit(app: &Arc<App>, request: Request) -> AppResult<Response> {
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let https = is_https(app, request.headers());
     let form = read_form(request.into_body()).await?;
     let username = field(&form, "username").unwrap_or("").trim().to_owned();
     let password = field(&form, "password").unwrap_or("").to_owned();
     let next = safe_next(field(&form, "next"));
-    if !app.logins.allows(&username, &address) {
-        return Ok(page(
-            StatusCode::TOO_MANY_REQUESTS,
+    // Counted before anything is checked, so concurrent attempts cannot
+    // all pass a limit that only failures already finished would move.
+    let attempt = match app.logins.begin(&username, address) {
+        Ok(attempt) => attempt,
+        Err(Refusal::Limited(wait)) => {
+            count("limited");
+            let message = "Too many failed attempts. Wait a few minutes and try again.";
+            return Ok(refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                wait,
+                &username,
+                &next,
+                message,
+            ));
+        }
+    };
+    // No user name is longer (or it could not be stored): one lookup fewer,
+    // and the same argon2 check as for any unknown user.
+    let user = if username.len() <= 64 {
+        let lookup = username.clone();
+        app.catalog
+            .call(move |conn| logins::find_user(conn, &lookup))
+            .await?
+    } else {
+        None
+    };
+    // Unknown users (and users without a password) cost one check too.
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+    let Some(ok) = app.logins.check(move || matches(&hash, &password)).await else {
+        attempt.withdraw();
+        count("busy");
+        let message = "The server is busy. Try again in a moment.";
+        return Ok(refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            1,
             &username,
             &next,
-            Some("Too many failed attempts. Wait a few minutes and try again.".into()),
+            message,
         ));
-    }
-    let lookup = username.clone();
-    let user = app
-        .catalog
-        .call(move |conn| logins::find_user(conn, &lookup))
-        .await?;
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify(hash, password).await;
+    };
+    let ok = known && ok;
     match user {
         Some(user) if ok => {
-            app.logins.succeeded(&username);
-            Ok(logged_in(app, https, user.id, &user.name, &next))
+            attempt.succeeded();
+            count("ok");
+            logged_in(app, https, user.id, &user.name, &next).await
         }
         _ => {
-            app.logins.failed(&username, &address);
+            count("wrong");
             Ok(page(
                 StatusCode::UNAUTHORIZED,
                 &username,
@@ -144,19 +226,31 @@ async fn try_submit(app: &Arc<App>, request: Request) -> AppResult<Response> {
     }
 }
 
-/// `POST /-/logout`: needs the session's CSRF token.
+/// `POST /-/logout`: needs the session's CSRF token. Ends this session, or
+/// with `everywhere` set, every session of its user.
 pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
     let result: AppResult<Response> = async {
         check_origin(request.headers())?;
-        let session = auth::session(&app, request.headers());
+        let session = auth::session(&app, request.headers()).await;
         let https = is_https(&app, request.headers());
         let form = read_form(request.into_body()).await?;
-        if let Some(session) = session
-            && !session.csrf_matches(&app.config.secret, field(&form, "csrftoken").unwrap_or(""))
-        {
-            return Err(AppError::Forbidden(
-                "Form expired or was sent from another site".into(),
-            ));
+        if let Some(session) = session {
+            if !session.csrf_matches(&app.config.secret, field(&form, "csrftoken").unwrap_or("")) {
+                return Err(AppError::Forbidden(
+                    "Form expired or was sent from another site".into(),
+                ));
+            }
+            let everywhere = field(&form, "everywhere").is_some_and(|v| !v.is_empty());
+            app.catalog
+                .call(move |conn| {
+                    if everywhere {
+                        sessions::revoke_all(conn, session.user_id).map(drop)
+                    } else {
+                        sessions::revoke(conn, &session.id)
+                    }
+                })
+                .await?;
+            app.sessions_changed();
         }
         let mut response = see_other("/-/login");
         if let Ok(value) = HeaderValue::from_str(&session::clear_cookie(https)) {
@@ -177,11 +271,13 @@ pub async fn auth_token(State(app): State<Arc<App>>, request: Request) -> Respon
         .catalog
         .call(move |conn| logins::consume_code(conn, &code))
         .await;
-    match consumed {
-        Ok((user_id, name)) => logged_in(&app, https, user_id, &name, "/"),
-        Err(_) => AppError::Forbidden("This login link is unknown, used or expired".into())
-            .into_html_response(),
-    }
+    let result = match consumed {
+        Ok((user_id, name)) => logged_in(&app, https, user_id, &name, "/").await,
+        Err(_) => Err(AppError::Forbidden(
+            "This login link is unknown, used or expired".into(),
+        )),
+    };
+    result.unwrap_or_else(|e| e.into_html_response())
 }
 
 #[cfg(test)]
@@ -189,11 +285,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn next_stays_on_this_server() {
-        assert_eq!(safe_next(Some("/demo/")), "/demo/");
-        assert_eq!(safe_next(Some("//evil.test/")), "/");
-        assert_eq!(safe_next(Some("https://evil.test/")), "/");
-        assert_eq!(safe_next(Some("/\\evil.test")), "/");
-        assert_eq!(safe_next(None), "/");
+    fn checks_passwords_as_argon2_does() {
+        let hash = crate::catalog::users::hash_password("right").unwrap();
+        assert!(matches(&hash, "right"));
+        assert!(!matches(&hash, "wrong"));
+        assert!(!matches(&hash, ""));
+        assert!(!matches("not a hash", "right"));
+        assert!(matches(&DUMMY_HASH, "libsette dummy password"));
     }
 }

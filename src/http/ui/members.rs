@@ -1,6 +1,8 @@
-//! The members page of a space, `/{space}/-/members`, for its owners: add an
-//! existing user with a role, change roles, remove members (a space always
-//! keeps one owner).
+//! The members page of a space, `/{space}/-/members`, for its owners: add a
+//! user with a role, change roles, remove members (a space always keeps one
+//! owner). Adding a name no user has yet invites it (the membership applies
+//! once an admin creates that user), so an owner cannot learn which user
+//! names exist: known and unknown names get the same answers.
 
 use askama::Template;
 use axum::body::Body;
@@ -78,16 +80,20 @@ pub async fn change(req: &SpaceRequest, body: Body) -> AppResult<Response> {
         .app
         .catalog
         .call(move |conn| {
-            let Some(user_id) = users::find_id(conn, &user)? else {
-                anyhow::bail!("There is no user named {user}");
+            let user_id = match op.as_str() {
+                "add" => Some(users::invite(conn, &user)?),
+                _ => users::find_id(conn, &user)?,
             };
-            let member = spaces::role_of(conn, space_id, user_id)?;
-            match op.as_str() {
-                "add" if member.is_some() => anyhow::bail!("{user} is already a member"),
-                "add" => spaces::set_member(conn, space_id, user_id, &role)?,
-                "change" if member.is_none() => anyhow::bail!("{user} is not a member"),
-                "change" => spaces::change_role(conn, space_id, user_id, &role)?,
-                "remove" => spaces::remove_member(conn, space_id, user_id)?,
+            let member = match user_id {
+                Some(id) => spaces::role_of(conn, space_id, id)?.map(|_| id),
+                None => None,
+            };
+            match (op.as_str(), member, user_id) {
+                ("add", Some(_), _) => anyhow::bail!("{user} is already a member"),
+                ("add", None, Some(id)) => spaces::set_member(conn, space_id, id, &role)?,
+                ("change" | "remove", None, _) => anyhow::bail!("{user} is not a member"),
+                ("change", Some(id), _) => spaces::change_role(conn, space_id, id, &role)?,
+                ("remove", Some(id), _) => spaces::remove_member(conn, space_id, id)?,
                 _ => anyhow::bail!("Unknown operation"),
             }
             audit::record(

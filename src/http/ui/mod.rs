@@ -4,6 +4,7 @@
 
 pub mod login;
 pub mod members;
+pub mod redirect;
 pub mod row;
 pub mod spaces;
 pub mod table;
@@ -103,9 +104,11 @@ pub fn html_status(status: StatusCode, page: impl Template) -> AppResult<Respons
     Ok(response)
 }
 
-/// A 303 to a path of this server (after a form POST).
+/// A 303 to a path of this server (after a form POST); anything that is not
+/// a plain path of this server leads to `/` instead.
 pub fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
+    let location = redirect::same_origin_path(location).unwrap_or("/");
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }

@@ -57,7 +57,7 @@ async fn render(
 
 /// `GET /`: your spaces, or the login form when logged out.
 pub async fn home(State(app): State<Arc<App>>, request: Request) -> Response {
-    let Some(session) = auth::session(&app, request.headers()) else {
+    let Some(session) = auth::session(&app, request.headers()).await else {
         return see_other("/-/login");
     };
     render(&app, &session, StatusCode::OK, None, "")
@@ -69,7 +69,7 @@ pub async fn home(State(app): State<Arc<App>>, request: Request) -> Response {
 pub async fn create(State(app): State<Arc<App>>, request: Request) -> Response {
     let result: AppResult<Response> = async {
         check_origin(request.headers())?;
-        let Some(session) = auth::session(&app, request.headers()) else {
+        let Some(session) = auth::session(&app, request.headers()).await else {
             return Ok(see_other("/-/login"));
         };
         let form = read_form(request.into_body()).await?;
