@@ -16,6 +16,8 @@ pub mod catalog_cache;
 pub mod cli;
 /// The `demo` space a new data folder starts with.
 pub mod demo;
+/// The accept loop: timeouts and connection caps, so no client starves the rest.
+pub mod conn;
 /// The one HTTP error type.
 pub mod error;
 /// The HTTP layer: the router, the tenant router and every endpoint.

@@ -1,0 +1,162 @@
+//! What a connection is waiting for, and so how long it may wait: its
+//! request's headers, its next request, or (while a request is served) a
+//! client that stopped reading the answer.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+use super::Limits;
+
+const HEADERS: u8 = 0;
+const IDLE: u8 = 1;
+const BUSY: u8 = 2;
+
+/// One connection's phase, shared by its socket, its requests and its watchdog.
+pub(super) struct Watch {
+    base: Instant,
+    phase: AtomicU8,
+    /// When the phase began, in ms since `base`.
+    since: AtomicU64,
+    /// Requests being served (HTTP/1 serves one at a time; counted to be safe).
+    in_flight: AtomicUsize,
+    /// When a write last found the socket full, in ms since `base` plus one; 0: it is not.
+    write_blocked: AtomicU64,
+}
+
+impl Watch {
+    /// A new connection waits for its first request's headers.
+    pub(super) fn new() -> Watch {
+        Watch {
+            base: Instant::now(),
+            phase: AtomicU8::new(HEADERS),
+            since: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            write_blocked: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    fn enter(&self, phase: u8) {
+        self.since.store(self.now(), Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Release);
+    }
+
+    /// A request's headers are in: the handler may take its time.
+    pub(super) fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.enter(BUSY);
+    }
+
+    /// Its answer is written (or abandoned): wait for the next request.
+    pub(super) fn request_ended(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.enter(IDLE);
+        }
+    }
+
+    fn bytes_arrived(&self) {
+        // The next request has begun: its headers get the header timeout,
+        // whatever is left of the idle one.
+        if self.phase.load(Ordering::Acquire) == IDLE {
+            self.enter(HEADERS);
+        }
+    }
+
+    /// When the connection must be closed, if nothing changes before then.
+    pub(super) fn deadline(&self, limits: &Limits) -> Option<Instant> {
+        let at = |since: u64, limit: Option<Duration>| {
+            limit.map(|limit| self.base + Duration::from_millis(since) + limit)
+        };
+        match self.phase.load(Ordering::Acquire) {
+            HEADERS => at(self.since.load(Ordering::Relaxed), limits.header),
+            IDLE => at(self.since.load(Ordering::Relaxed), limits.idle),
+            // A handler may run long; a client that reads nothing of its
+            // answer for the idle timeout is gone or hostile.
+            _ => match self.write_blocked.load(Ordering::Relaxed) {
+                0 => None,
+                blocked => at(blocked - 1, limits.idle),
+            },
+        }
+    }
+}
+
+/// The socket, reporting to its [`Watch`].
+pub(super) struct TimedIo<T> {
+    pub(super) inner: T,
+    pub(super) watch: std::sync::Arc<Watch>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.watch.bytes_arrived();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> TimedIo<T> {
+    fn wrote<R>(&self, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        let blocked = &self.watch.write_blocked;
+        if polled.is_pending() {
+            if blocked.load(Ordering::Relaxed) == 0 {
+                blocked.store(self.watch.now() + 1, Ordering::Relaxed);
+            }
+        } else {
+            blocked.store(0, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(polled)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.wrote(polled)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
