@@ -125,7 +125,11 @@ pub struct ConnectionArgs {
     #[arg(long, env = "LIBSETTE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Open connections at most from one client address (0: no limit).
-    #[arg(long, env = "LIBSETTE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "LIBSETTE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
     pub max_connections_per_address: usize,
 }
 

@@ -23,7 +23,7 @@ use tower::ServiceExt;
 
 pub use body::BodyDeadline;
 use body::{TimedBody, Tracked};
-use slots::{Refusal, Slots};
+use slots::Slots;
 use watch::{TimedIo, Watch};
 
 /// How long clients may take and how many connections they may hold; a
@@ -121,7 +121,8 @@ async fn connection(
                 parts.extensions.insert(deadline);
                 // What `into_make_service_with_connect_info` would insert.
                 parts.extensions.insert(ConnectInfo(peer));
-                let request = axum::extract::Request::from_parts(parts, axum::body::Body::new(body));
+                let request =
+                    axum::extract::Request::from_parts(parts, axum::body::Body::new(body));
                 let response = match router.oneshot(request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
