@@ -309,3 +309,94 @@ async fn every_answer_says_nosniff() {
         );
     }
 }
+
+/// Creates space `s`, database `data` and table `t` (id, v); a root token.
+async fn table_t(server: &Server) -> String {
+    server.cli(&["space", "create", "s", "--owner", "root"]);
+    server.cli(&["db", "create", "s", "data"]);
+    let token = server.token(&["s", "root"]);
+    let create = json!({"table": "t", "columns": [{"name": "id", "type": "integer"}, {"name": "v", "type": "text"}], "pk": "id"});
+    let reply = server.post("/s/data/-/create", Some(&token), &create).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    token
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_and_closes_idle_ones() {
+    let mut server = Server::start(&[]);
+    let token = table_t(&server).await;
+    let body = json!({"rows": [{"id": 7, "v": "drained"}]}).to_string();
+    let head = format!(
+        "POST /s/data/t/-/insert HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut idle = connect(&server);
+    idle.write_all(b"GET /-/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    read_answer(&mut idle);
+    let (half, rest) = body.split_at(body.len() / 2);
+    let mut busy = connect(&server);
+    busy.write_all(head.as_bytes()).unwrap();
+    busy.write_all(half.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = Instant::now();
+    server.terminate();
+    // The idle connection is closed at once; the busy one is not.
+    assert!(read_until_closed(&mut idle, stopped, Duration::from_secs(3)).is_some());
+    assert!(
+        server.exited_within(Duration::from_millis(500)).is_none(),
+        "exited mid-request"
+    );
+    busy.write_all(rest.as_bytes()).unwrap();
+    let (head, body) = read_answer(&mut busy);
+    assert!(head.starts_with("HTTP/1.1 201"), "{head}\n{body}");
+    let status = server
+        .exited_within(Duration::from_secs(5))
+        .expect("still running after the drain");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answer_is_dropped_after_the_idle_timeout() {
+    let server = Server::start(&["--idle-timeout-secs", "2"]);
+    let token = table_t(&server).await;
+    // About 10 MB of CSV, more than the socket buffers hold.
+    let sql = "with recursive c(x) as (select 1 union all select x+1 from c where x < 100) \
+               select x, printf('%.*c', 100000, 'a') as v from c";
+    let sql: String = form_urlencoded::byte_serialize(sql.as_bytes()).collect();
+    let request = format!(
+        "GET /s/data/-/query.csv?sql={sql}&_size=max HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    );
+    // A small receive buffer, set before connecting, so the kernel cannot
+    // take the whole answer for us (loopback may grow it to tens of MB).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let stream = socket
+        .connect(addr(&server))
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let mut stream = stream;
+    stream.write_all(request.as_bytes()).unwrap();
+    // Once the answer has begun, read nothing for longer than the idle timeout...
+    let mut seen = vec![0u8; 12];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.read_exact(&mut seen).unwrap();
+    assert_eq!(&seen, b"HTTP/1.1 200");
+    std::thread::sleep(Duration::from_secs(5));
+    // ...then all there is: the answer was cut short.
+    let started = Instant::now();
+    let (rest, _) = read_until_closed(&mut stream, started, Duration::from_secs(10))
+        .expect("the connection of a client that stopped reading was kept");
+    let total = seen.len() + rest.len();
+    assert!(
+        total < 10_000_000,
+        "the whole answer was sent: {total} bytes"
+    );
+}

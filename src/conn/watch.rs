@@ -27,6 +27,8 @@ pub(super) struct Watch {
     in_flight: AtomicUsize,
     /// When a write last found the socket full, in ms since `base` plus one; 0: it is not.
     write_blocked: AtomicU64,
+    /// When a write last went through, in ms since `base`.
+    written: AtomicU64,
 }
 
 impl Watch {
@@ -38,6 +40,7 @@ impl Watch {
             since: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             write_blocked: AtomicU64::new(0),
+            written: AtomicU64::new(0),
         }
     }
 
@@ -78,7 +81,14 @@ impl Watch {
         };
         match self.phase.load(Ordering::Acquire) {
             HEADERS => at(self.since.load(Ordering::Relaxed), limits.header),
-            IDLE => at(self.since.load(Ordering::Relaxed), limits.idle),
+            // hyper may still be writing the last answer: a slow reader
+            // that keeps reading is not idle.
+            IDLE => at(
+                self.since
+                    .load(Ordering::Relaxed)
+                    .max(self.written.load(Ordering::Relaxed)),
+                limits.idle,
+            ),
             // A handler may run long; a client that reads nothing of its
             // answer for the idle timeout is gone or hostile.
             _ => match self.write_blocked.load(Ordering::Relaxed) {
@@ -120,6 +130,9 @@ impl<T: AsyncWrite + Unpin> TimedIo<T> {
             }
         } else {
             blocked.store(0, Ordering::Relaxed);
+            self.watch
+                .written
+                .store(self.watch.now(), Ordering::Relaxed);
         }
         polled
     }
