@@ -24,7 +24,7 @@ use tower::ServiceExt;
 pub use body::BodyDeadline;
 use body::{TimedBody, Tracked};
 use slots::Slots;
-use watch::{TimedIo, Watch};
+use watch::{SendQueue, TimedIo, Watch};
 
 /// How long clients may take and how many connections they may hold; a
 /// `None` duration is no limit.
@@ -42,9 +42,9 @@ pub struct Limits {
     pub max_per_address: usize,
 }
 
-/// While a request is served its watchdog looks again this often (a client
-/// may stop reading the answer at any time).
-const BUSY_RECHECK: Duration = Duration::from_secs(1);
+/// While answers sit in the kernel's buffer, how often to check that the
+/// client is taking them.
+const QUEUE_SAMPLE: Duration = Duration::from_secs(1);
 
 /// Serves `router` until `shutdown` resolves, then stops accepting and waits
 /// for requests in flight (idle connections close at once).
@@ -105,6 +105,7 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let watch = Arc::new(Watch::new());
+    let mut queue = SendQueue::new(&stream);
     let io = TimedIo {
         inner: stream,
         watch: watch.clone(),
@@ -139,9 +140,19 @@ async fn connection(
     tokio::pin!(connection);
     let mut draining = false;
     loop {
-        let wake = watch
-            .deadline(limits)
-            .unwrap_or_else(|| Instant::now() + BUSY_RECHECK);
+        let queued = queue.sample(&watch);
+        let mut deadline = watch.deadline(limits);
+        if queued {
+            // Look again soon whether the client is taking what is queued.
+            let soon = Instant::now() + QUEUE_SAMPLE;
+            deadline = Some(deadline.map_or(soon, |at| at.min(soon)));
+        }
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             served = connection.as_mut() => {
                 if let Err(err) = served {
@@ -149,13 +160,16 @@ async fn connection(
                 }
                 return;
             }
-            _ = tokio::time::sleep_until(wake) => {
+            _ = timer => {
+                queue.sample(&watch);
                 if watch.deadline(limits).is_some_and(|at| at <= Instant::now()) {
                     // Dropping the connection closes the socket.
                     tracing::debug!(%peer, "connection timed out");
                     return;
                 }
             }
+            // The phase changed, or a write blocked: the deadline may be sooner.
+            _ = watch.sooner.notified() => {}
             _ = stop.changed(), if !draining => {
                 draining = true;
                 connection.as_mut().graceful_shutdown();

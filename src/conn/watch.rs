@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Limits;
@@ -29,6 +30,9 @@ pub(super) struct Watch {
     write_blocked: AtomicU64,
     /// When a write last went through, in ms since `base`.
     written: AtomicU64,
+    /// Tells the watchdog its deadline may have come sooner (a stored
+    /// permit, so a change while it computes is not missed).
+    pub(super) sooner: Notify,
 }
 
 impl Watch {
@@ -41,6 +45,7 @@ impl Watch {
             in_flight: AtomicUsize::new(0),
             write_blocked: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            sooner: Notify::new(),
         }
     }
 
@@ -51,6 +56,7 @@ impl Watch {
     fn enter(&self, phase: u8) {
         self.since.store(self.now(), Ordering::Relaxed);
         self.phase.store(phase, Ordering::Release);
+        self.sooner.notify_one();
     }
 
     /// A request's headers are in: the handler may take its time.
@@ -71,6 +77,16 @@ impl Watch {
         // whatever is left of the idle one.
         if self.phase.load(Ordering::Acquire) == IDLE {
             self.enter(HEADERS);
+        }
+    }
+
+    /// The client took some of the answer out of the kernel's buffer: it
+    /// is reading, however slowly.
+    fn client_read(&self) {
+        let now = self.now();
+        self.written.store(now, Ordering::Relaxed);
+        if self.write_blocked.load(Ordering::Relaxed) != 0 {
+            self.write_blocked.store(now + 1, Ordering::Relaxed);
         }
     }
 
@@ -99,6 +115,50 @@ impl Watch {
     }
 }
 
+/// What the kernel still holds of the answers: a client reading slowly drains
+/// it long before hyper's next write gets room (the kernel frees room for a
+/// write a third of its buffer at a time), so the watchdog samples it.
+pub(super) struct SendQueue {
+    #[cfg(target_os = "linux")]
+    fd: std::os::fd::RawFd,
+    last: u64,
+}
+
+impl SendQueue {
+    pub(super) fn new(stream: &tokio::net::TcpStream) -> SendQueue {
+        SendQueue {
+            #[cfg(target_os = "linux")]
+            fd: std::os::fd::AsRawFd::as_raw_fd(stream),
+            last: 0,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn bytes(&self) -> u64 {
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int; the socket is open
+        // for as long as the connection this belongs to.
+        let done = unsafe { libc::ioctl(self.fd, libc::TIOCOUTQ, &mut n) };
+        if done == 0 { n.max(0) as u64 } else { 0 }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn bytes(&self) -> u64 {
+        0
+    }
+
+    /// Records progress on `watch` if the queue shrank since the last
+    /// sample; says whether bytes are still queued (worth sampling again).
+    pub(super) fn sample(&mut self, watch: &Watch) -> bool {
+        let now = self.bytes();
+        if now < self.last {
+            watch.client_read();
+        }
+        self.last = now;
+        now > 0
+    }
+}
+
 /// The socket, reporting to its [`Watch`].
 pub(super) struct TimedIo<T> {
     pub(super) inner: T,
@@ -122,17 +182,24 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> TimedIo<T> {
-    fn wrote<R>(&self, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+    /// Only writes count: hyper flushes (a no-op on a socket) whenever the
+    /// connection is polled, which says nothing about the client.
+    fn wrote(&self, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         let blocked = &self.watch.write_blocked;
-        if polled.is_pending() {
-            if blocked.load(Ordering::Relaxed) == 0 {
-                blocked.store(self.watch.now() + 1, Ordering::Relaxed);
+        match polled {
+            Poll::Pending => {
+                if blocked.load(Ordering::Relaxed) == 0 {
+                    blocked.store(self.watch.now() + 1, Ordering::Relaxed);
+                    self.watch.sooner.notify_one();
+                }
             }
-        } else {
-            blocked.store(0, Ordering::Relaxed);
-            self.watch
-                .written
-                .store(self.watch.now(), Ordering::Relaxed);
+            Poll::Ready(Ok(n)) if n > 0 => {
+                blocked.store(0, Ordering::Relaxed);
+                self.watch
+                    .written
+                    .store(self.watch.now(), Ordering::Relaxed);
+            }
+            Poll::Ready(_) => {}
         }
         polled
     }
@@ -164,9 +231,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_flush(cx);
-        this.wrote(polled)
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
