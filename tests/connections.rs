@@ -148,6 +148,38 @@ async fn a_kept_alive_connection_waits_the_idle_timeout_then_closes() {
 }
 
 #[tokio::test]
+async fn a_second_request_trickled_on_a_kept_alive_connection_gets_the_header_timeout() {
+    let server = Server::start(&["--header-timeout-secs", "1", "--idle-timeout-secs", "8"]);
+    let mut stream = connect(&server);
+    stream
+        .write_all(b"GET /-/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_answer(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Idle for longer than the header timeout first: the connection waits
+    // on its idle deadline when the next request begins.
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let mut writer = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        writer.write_all(b"GET /-/health HTTP/1.1\r\nX-Slow: ")?;
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(300));
+            writer.write_all(b"a")?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    // Cut after the header timeout, not the (longer) idle one.
+    let (seen, after) = read_until_closed(&mut stream, started, Duration::from_secs(5))
+        .expect("a trickled second request kept its connection");
+    assert!(seen.is_empty(), "answered a header never finished");
+    assert!(
+        after >= Duration::from_millis(900),
+        "closed too early: {after:?}"
+    );
+}
+
+#[tokio::test]
 async fn headers_trickled_a_byte_at_a_time_are_cut_off() {
     let server = Server::start(&["--header-timeout-secs", "2", "--idle-timeout-secs", "30"]);
     let started = Instant::now();
