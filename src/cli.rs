@@ -114,7 +114,8 @@ pub struct ConnectionArgs {
     /// Seconds a client has to send a request's headers (0: no limit).
     #[arg(long, env = "LIBSETTE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
-    /// Seconds a kept-alive connection may wait for its next request (0: no limit).
+    /// Seconds a kept-alive connection may wait for its next request, or a
+    /// client leave an answer unread (0: no limit).
     #[arg(long, env = "LIBSETTE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
     /// Seconds a client has to send a request's body, after its headers (0: no limit).

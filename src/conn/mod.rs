@@ -141,14 +141,14 @@ async fn connection(
     let mut draining = false;
     loop {
         let queued = queue.sample(&watch);
-        let mut deadline = watch.deadline(limits);
+        let mut wake = watch.deadline(limits);
         if queued {
             // Look again soon whether the client is taking what is queued.
             let soon = Instant::now() + QUEUE_SAMPLE;
-            deadline = Some(deadline.map_or(soon, |at| at.min(soon)));
+            wake = Some(wake.map_or(soon, |at| at.min(soon)));
         }
         let timer = async {
-            match deadline {
+            match wake {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
