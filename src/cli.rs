@@ -108,6 +108,35 @@ pub struct ServeArgs {
     /// Memory for cached answers, in MB (0 turns the result cache off).
     #[arg(long, env = "LIBSETTE_RESULT_CACHE_MB", default_value_t = 64)]
     pub result_cache_mb: u64,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// How long a client may take and how many connections it may hold, so that
+/// no client can starve the others (see `crate::conn`).
+#[derive(Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// Seconds a client has to send a request's headers (0: no limit).
+    #[arg(long, env = "LIBSETTE_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request, or a
+    /// client leave an answer unread (0: no limit).
+    #[arg(long, env = "LIBSETTE_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Seconds a client has to send a request's body, after its headers (0: no limit).
+    #[arg(long, env = "LIBSETTE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Open connections at most (default: what the descriptor limit leaves
+    /// after the databases, at most 10,000); more are closed at once.
+    #[arg(long, env = "LIBSETTE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections at most from one client address (0: no limit).
+    #[arg(
+        long,
+        env = "LIBSETTE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,6 +14,8 @@ pub mod catalog;
 pub mod catalog_cache;
 /// The command line: `serve`, `space`, `db`, `user`, `token`, `migrate`.
 pub mod cli;
+/// The accept loop: timeouts and connection caps, so no client starves the rest.
+pub mod conn;
 /// The `demo` space a new data folder starts with.
 pub mod demo;
 /// The one HTTP error type.

@@ -3,15 +3,16 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rand::RngCore;
 
 use crate::app::{App, Config};
 use crate::catalog::{Catalog, DataDir};
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cli::{ConnectionArgs, LogFormat, ServeArgs};
 use crate::settings::Settings;
-use crate::{demo, http};
+use crate::{conn, demo, http};
 
 /// The session-signing secret: given, or generated once and kept in the data folder.
 fn load_or_create_secret(data: &DataDir, given: Option<String>) -> Result<String> {
@@ -79,6 +80,9 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     let public_url = args
         .public_url
         .unwrap_or_else(|| crate::origin::Origin::from_bind(addr));
+    let descriptors = descriptor_limit();
+    let databases = open_database_budget(descriptors);
+    let limits = connection_limits(&args.connections, descriptors, databases);
     let config = Config {
         settings,
         cors: args.cors,
@@ -86,7 +90,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         public_url,
         secret,
         metrics_token: args.metrics_token,
-        max_open_databases: open_database_budget(),
+        max_open_databases: databases,
         result_cache_bytes: args.result_cache_mb.saturating_mul(1 << 20),
     };
     let app = App::new(data.clone(), catalog, config);
@@ -111,12 +115,8 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
             );
         }
         std::io::stdout().flush()?;
-        let service =
-            http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown())
-            .await
-            .context("serving")
+        conn::serve(listener, http::router(app), limits, shutdown()).await;
+        Ok(())
     })
 }
 
@@ -125,11 +125,20 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
 /// this keeps them near 70 MB. Cached answers need no open database.
 const MAX_OPEN_DATABASES: u64 = 512;
 
-/// How many tenant databases may stay open: each open one holds a few file
-/// descriptors (file, WAL, shared memory, per connection), so the budget
-/// follows the descriptor limit, raised to its hard maximum first, and
-/// never passes [`MAX_OPEN_DATABASES`].
-fn open_database_budget() -> u64 {
+/// Descriptors kept for the catalog, the listener, logs and imports.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Descriptors a busy database holds at most: four readers and the writer
+/// with their files and WALs, and the shared memory (11), with room.
+const DESCRIPTORS_PER_DATABASE: u64 = 20;
+
+/// Connections at most by default: each costs memory (buffers, a task),
+/// and a public server rarely needs more; `--max-connections` raises it.
+const MAX_CONNECTIONS: u64 = 10_000;
+
+/// The descriptor limit, raised to its hard maximum first; `None` where
+/// there is none to read.
+fn descriptor_limit() -> Option<u64> {
     #[cfg(unix)]
     {
         let mut limit = libc::rlimit {
@@ -148,14 +157,44 @@ fn open_database_budget() -> u64 {
                         limit.rlim_cur = limit.rlim_max;
                     }
                 }
-                // Keep 256 descriptors for sockets and the catalog; a busy
-                // database holds up to 11 (four readers and the writer with
-                // their files and WALs, and the shared memory): budget 20.
-                return (limit.rlim_cur.saturating_sub(256) / 20).clamp(64, MAX_OPEN_DATABASES);
+                return Some(limit.rlim_cur);
             }
         }
     }
-    MAX_OPEN_DATABASES
+    None
+}
+
+/// How many tenant databases may stay open: the budget follows the
+/// descriptor limit, keeping 256 for sockets and the catalog, and never
+/// passes [`MAX_OPEN_DATABASES`].
+fn open_database_budget(descriptors: Option<u64>) -> u64 {
+    match descriptors {
+        Some(n) => (n.saturating_sub(256) / DESCRIPTORS_PER_DATABASE).clamp(64, MAX_OPEN_DATABASES),
+        None => MAX_OPEN_DATABASES,
+    }
+}
+
+/// The connection limits: by default, connections get the descriptors the
+/// databases' budget leaves (at least 128: at a tiny limit both floors
+/// overcommit), so sockets can never starve the databases.
+fn connection_limits(
+    args: &ConnectionArgs,
+    descriptors: Option<u64>,
+    databases: u64,
+) -> conn::Limits {
+    let secs = |n: u64| (n > 0).then(|| Duration::from_secs(n));
+    let left = descriptors.map_or(MAX_CONNECTIONS, |n| {
+        n.saturating_sub(RESERVED_DESCRIPTORS + databases * DESCRIPTORS_PER_DATABASE)
+    });
+    conn::Limits {
+        header: secs(args.header_timeout_secs),
+        idle: secs(args.idle_timeout_secs),
+        body: secs(args.body_timeout_secs),
+        max_connections: args
+            .max_connections
+            .unwrap_or(left.clamp(128, MAX_CONNECTIONS) as usize),
+        max_per_address: args.max_connections_per_address,
+    }
 }
 
 async fn shutdown() {

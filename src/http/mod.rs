@@ -42,6 +42,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::app::App;
+use crate::conn::BodyDeadline;
 use crate::error::AppError;
 
 /// The whole HTTP app. Instance routes are matched first; every other path is
@@ -62,7 +63,44 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback_service(inner)
         .layer(middleware::from_fn_with_state(app.clone(), cors::layer))
         .layer(middleware::from_fn_with_state(app, tenant::host_to_path))
+        .layer(middleware::from_fn(body_deadline))
         .layer(middleware::from_fn(observe::observe))
+        .layer(middleware::from_fn(nosniff))
+}
+
+/// Browsers must take every answer (JSON, CSV, HTML, errors) as the type it
+/// says it is, never sniff it into HTML or script.
+async fn nosniff(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// A body that did not arrive in time (see `crate::conn`) is answered 408
+/// whatever the handler made of the cut-off body; it never read it whole,
+/// so it wrote nothing. The connection closes: the rest may still trickle in.
+async fn body_deadline(request: Request, next: Next) -> Response {
+    let deadline = request.extensions().get::<BodyDeadline>().cloned();
+    let response = next.run(request).await;
+    if !deadline.is_some_and(|d| d.passed()) {
+        return response;
+    }
+    let route = response.extensions().get::<observe::RouteLabel>().copied();
+    let mut response = AppError::Errors(
+        StatusCode::REQUEST_TIMEOUT,
+        vec!["The request body took too long to arrive".into()],
+    )
+    .into_response();
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 async fn health() -> Response {

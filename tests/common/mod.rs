@@ -101,6 +101,27 @@ impl Server {
         self.child.id()
     }
 
+    /// Sends SIGTERM, asking for a graceful stop, without waiting for it.
+    pub fn terminate(&self) {
+        // SAFETY: kill only sends a signal to our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+
+    /// The server's exit status, if it exits within `limit`.
+    pub fn exited_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
