@@ -35,8 +35,9 @@ mod write_schema;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::header;
-use axum::middleware;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
