@@ -66,6 +66,7 @@ pub async fn open_synced(
     if let Some(handle) = app.tenants.open_already(&space, &name, hash.as_deref())
         && let Some(schema) = handle.schema_if_unchanged(taken)
     {
+        handle.set_limits(&req.space.settings);
         return Ok((handle, schema));
     }
     let catalog = app.catalog.clone();
@@ -75,6 +76,7 @@ pub async fn open_synced(
         Ok::<_, anyhow::Error>((handle, schema))
     })
     .await?;
+    opened.0.set_limits(&req.space.settings);
     Ok(opened)
 }
 
