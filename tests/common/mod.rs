@@ -96,6 +96,11 @@ impl Server {
         std::mem::replace(&mut self.dir, placeholder)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn data(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
