@@ -46,7 +46,9 @@ fn peak_memory(pid: u32) -> u64 {
 
 /// Asserts Datasette's error body with `status` and a message containing `part`.
 fn assert_error(reply: &common::Reply, status: u16, part: &str) {
-    assert_eq!(reply.status, status, "{}", reply.text);
+    // Only the start: a body that should have been refused may be huge.
+    let start: String = reply.text.chars().take(300).collect();
+    assert_eq!(reply.status, status, "{start}");
     let body = reply.json();
     assert_eq!(body["ok"], json!(false), "{body}");
     assert_eq!(body["status"], json!(status), "{body}");
