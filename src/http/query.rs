@@ -126,5 +126,15 @@ pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Res
         body.insert("columns".into(), json!(result.columns));
     }
     body.insert("truncated".into(), json!(result.truncated));
+    // Writing megabytes of JSON would hold this async worker for milliseconds.
+    if result.bytes > WRITE_ON_POOL_BYTES {
+        return crate::sqlite::blocking(move || {
+            respond(&output, body, &result.columns, &result.rows, None)
+        })
+        .await;
+    }
     respond(&output, body, &result.columns, &result.rows, None)
 }
+
+/// Answers larger than this are written on the blocking pool.
+const WRITE_ON_POOL_BYTES: u64 = 1 << 20;
