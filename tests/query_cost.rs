@@ -96,6 +96,37 @@ async fn huge_values_are_refused_at_once_and_memory_stays_bounded() {
 }
 
 #[tokio::test]
+async fn a_write_cannot_build_a_huge_value_either() {
+    let server = Server::start(&[]);
+    server.cli(&["space", "create", "beta", "--owner", "ann"]);
+    server.cli(&["db", "create", "beta", "main"]);
+    let token = server.token(&["beta", "ann"]);
+    let write = |sql: &str| json!({"sql": sql});
+    let path = "/beta/main/-/execute-write";
+    let reply = server
+        .post(path, Some(&token), &write("create table t (b blob)"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let started = Instant::now();
+    let huge = write("insert into t values (zeroblob(2e8))");
+    let reply = server.post(path, Some(&token), &huge).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.text.contains("too big"), "{}", reply.text);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let count = server
+        .get(
+            &query("beta", "main", "select count(*) as n from t"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(count.json()["rows"], json!([{"n": 0}]));
+    let size = std::fs::metadata(server.data().join("spaces/beta/main.db"))
+        .unwrap()
+        .len();
+    assert!(size < 1 << 20, "{size} bytes");
+}
+
+#[tokio::test]
 async fn an_answer_past_the_cap_is_refused_while_a_csv_stream_goes_on() {
     let server = Server::start(&[]);
     server.cli(&["space", "create", "beta", "--public"]);
