@@ -38,7 +38,6 @@ pub struct Handle(*mut ffi::sqlite3);
 // connection, which is itself `Send`, and is only used by the thread that
 // runs that connection's statements.
 unsafe impl Send for Handle {}
-unsafe impl Sync for Handle {}
 
 /// Opens a connection with `open` (which must open exactly one, on this
 /// thread, as `libsql::Database::connect` does for a local file) and
