@@ -153,7 +153,6 @@ async fn describe(
         .filter(|t| visible.contains(&t.name))
         .cloned()
         .collect();
-    let stored_is_none = db.immutable_hash.is_none();
     let stored = if db.immutable_hash.is_some() {
         let id = db.id;
         Some(
@@ -168,30 +167,31 @@ async fn describe(
     let size = std::fs::metadata(req.app.data.database_file(&req.space.space.name, &db.name))
         .map(|m| m.len())
         .unwrap_or(0);
-    let counts = match (stored, counting.time_limit(size)) {
-        (_, None) if counting == Counts::Skip => BTreeMap::new(),
-        (Some(stored), _) => stored
+    let counts = match stored {
+        _ if counting == Counts::Skip => BTreeMap::new(),
+        // An immutable database's counts were taken when it was imported.
+        Some(stored) => stored
             .into_iter()
             .map(|(name, n)| (name, Some(n.max(0) as u64)))
             .collect(),
-        (None, limit) => {
+        None => {
             let names: Vec<String> = shown
                 .iter()
                 .filter(|t| t.kind == "table")
                 .map(|t| t.name.clone())
                 .collect();
-            count_rows(&handle, &names, limit).await?
+            count_rows(&handle, &names, counting.time_limit(size)).await?
         }
     };
     // A table gone from the file since the schema was read is not listed.
     let shown = shown
         .into_iter()
         .filter(|t| t.kind != "table" || counting == Counts::Skip || counts.contains_key(&t.name));
-    let truncates = stored_is_none;
+    let capped = db.immutable_hash.is_none();
     let tables = shown
         .map(|t| TableView {
             count: counts.get(&t.name).copied().flatten(),
-            count_truncated: truncates
+            count_truncated: capped
                 && counts.get(&t.name).copied().flatten() == Some(COUNT_LIMIT + 1),
             columns: t
                 .columns
