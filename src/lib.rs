@@ -44,6 +44,8 @@ pub mod session;
 pub mod settings;
 /// Synchronous libsql helpers and the blocking-pool bridge.
 pub mod sqlite;
+/// SQLite's length limit on a connection, through its raw handle.
+pub mod sqlite_limit;
 /// File stamps: has a database changed, without opening it.
 pub mod stamp;
 /// Open tenant databases, cached and bounded.

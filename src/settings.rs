@@ -38,7 +38,25 @@ const SETTINGS: &[(&str, Kind, &str)] = &[
     ("template_debug", Kind::Bool, "off"),
     ("trace_debug", Kind::Bool, "off"),
     ("base_url", Kind::Text, "/"),
+    // libsette's own limits
+    // The largest string or blob SQL may build or read (0: SQLite's 1 GB).
+    ("max_value_mb", Kind::Int, "16"),
+    // The largest rows of one JSON or CSV answer (0: no cap).
+    ("max_response_mb", Kind::Int, "32"),
 ];
+
+/// The last of Datasette's own settings: those after it are libsette's,
+/// kept out of `/-/settings.json`.
+const LAST_DATASETTE_SETTING: &str = "base_url";
+
+/// Datasette's settings, in its order.
+fn datasette_settings() -> impl Iterator<Item = &'static (&'static str, Kind, &'static str)> {
+    let last = SETTINGS
+        .iter()
+        .position(|s| s.0 == LAST_DATASETTE_SETTING)
+        .expect("base_url is a setting");
+    SETTINGS[..=last].iter()
+}
 
 fn kind_of(name: &str) -> Option<&'static Kind> {
     SETTINGS.iter().find(|s| s.0 == name).map(|s| &s.1)
@@ -110,7 +128,7 @@ impl Settings {
     /// `/-/settings.json`: every setting with its effective, typed value.
     pub fn to_json(&self) -> Value {
         let mut out = serde_json::Map::new();
-        for (name, kind, _) in SETTINGS {
+        for (name, kind, _) in datasette_settings() {
             let value = match kind {
                 Kind::Int => json!(self.int(name)),
                 Kind::Bool => json!(self.flag(name)),
@@ -149,5 +167,15 @@ mod tests {
         assert_eq!(both.int("sql_time_limit_ms"), 1000);
         assert!(both.flag("allow_facet"));
         assert_eq!(both.to_json()["default_page_size"], json!(50));
+    }
+
+    #[test]
+    fn libsette_limits_stay_out_of_settings_json() {
+        let settings = Settings::from_pairs([("max_value_mb", "4")]).unwrap();
+        assert_eq!(settings.int("max_value_mb"), 4);
+        assert_eq!(settings.int("max_response_mb"), 32);
+        let json = settings.to_json();
+        assert!(json.get("max_value_mb").is_none());
+        assert_eq!(json.as_object().unwrap().len(), 24);
     }
 }

@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use libsql::{Connection, Database, Value};
 
 use crate::meter::{add_work, on_cpu};
+use crate::sqlite_limit::Handle;
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -267,6 +268,8 @@ pub struct Pool {
 struct Idle {
     statements: RefCell<Vec<(String, libsql::Statement)>>,
     conn: Connection,
+    /// Its raw handle, for its length limit.
+    handle: Handle,
 }
 
 /// Prepared statements kept per pooled connection.
@@ -292,29 +295,38 @@ impl Pool {
 
     /// A new connection outside the pool, set up like the pool's.
     pub fn connect_raw(&self) -> Result<Connection> {
-        let conn = connect(&self.db)?;
+        Ok(self.connect_caught()?.0)
+    }
+
+    fn connect_caught(&self) -> Result<(Connection, Handle)> {
+        let (conn, handle) = self.unpooled()?;
         if let Some(setup) = &self.setup {
             execute_batch(&conn, setup)?;
         }
-        Ok(conn)
+        Ok((conn, handle))
     }
 
-    /// A new connection outside the pool, without the pool's `setup` (the writer's).
-    pub fn unpooled(&self) -> Result<Connection> {
-        connect(&self.db)
+    /// A new connection outside the pool, without the pool's `setup` (the
+    /// writer's), with its raw handle.
+    pub fn unpooled(&self) -> Result<(Connection, Handle)> {
+        crate::sqlite_limit::caught(|| connect(&self.db))
     }
 
     /// A connection from the pool, or a new one; it returns to the pool when dropped.
     pub fn get(&self) -> Result<Pooled> {
         match self.idle() {
             Some(pooled) => Ok(pooled),
-            None => Ok(Pooled {
-                inner: Some(Idle {
-                    statements: RefCell::new(Vec::new()),
-                    conn: self.connect_raw()?,
-                }),
-                pool: self.clone(),
-            }),
+            None => {
+                let (conn, handle) = self.connect_caught()?;
+                Ok(Pooled {
+                    inner: Some(Idle {
+                        statements: RefCell::new(Vec::new()),
+                        conn,
+                        handle,
+                    }),
+                    pool: self.clone(),
+                })
+            }
         }
     }
 
@@ -335,6 +347,13 @@ pub struct Pooled {
 }
 
 impl Pooled {
+    /// Sets the largest string or blob this connection may build or read
+    /// (0: SQLite's own ceiling).
+    pub fn set_max_value(&self, bytes: u64) {
+        let inner = self.inner.as_ref().expect("connection present until drop");
+        inner.handle.set_max_value(bytes);
+    }
+
     /// Runs `f` with a prepared statement for `sql` that this connection
     /// keeps for its next users (parsing and planning is a good part of a
     /// small read), then resets it, ending its read. Only for SQL written by

@@ -3,6 +3,7 @@
 //! schema mirror in the catalog kept in step with each file.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use libsql::Connection;
 
 use crate::catalog::DataDir;
 use crate::catalog::mirror::{self, TableSchema};
+use crate::settings::Settings;
 use crate::sqlite::{self, Pool, Pooled};
+use crate::sqlite_limit::Handle;
 use crate::stamp::{self, Stamp};
 
 /// Reads of one database that run at once; each has a pooled connection.
@@ -42,7 +45,11 @@ pub struct TenantDb {
     /// One permit per read running at once.
     readers: Arc<tokio::sync::Semaphore>,
     /// The single writer: every write to this file queues here, in turn.
-    writer: Arc<tokio::sync::Mutex<Option<Connection>>>,
+    writer: Arc<tokio::sync::Mutex<Option<(Connection, Handle)>>>,
+    /// The space's `max_value_mb` in bytes, as its last request saw it.
+    max_value: AtomicU64,
+    /// The space's `max_response_mb` in bytes, as its last request saw it.
+    max_answer: AtomicU64,
     /// The file, for its stamp.
     path: PathBuf,
     /// The schema as last loaded, with the file's stamp when it was read:
@@ -62,6 +69,28 @@ pub struct TenantDb {
 const OVERRAN_KEPT: usize = 64;
 
 impl TenantDb {
+    /// Takes the space's limits on values and answers: every request that
+    /// opens the database passes its space's settings, so a change applies
+    /// with the next request.
+    pub fn set_limits(&self, settings: &Settings) {
+        const MB: u64 = 1024 * 1024;
+        let bytes = |name| settings.int(name).saturating_mul(MB);
+        self.max_value
+            .store(bytes("max_value_mb"), Ordering::Relaxed);
+        self.max_answer
+            .store(bytes("max_response_mb"), Ordering::Relaxed);
+    }
+
+    /// The largest string or blob SQL may build or read, in bytes (0: SQLite's).
+    pub fn max_value(&self) -> u64 {
+        self.max_value.load(Ordering::Relaxed)
+    }
+
+    /// The largest rows one answer may hold, in bytes (0: no cap).
+    pub fn max_answer(&self) -> u64 {
+        self.max_answer.load(Ordering::Relaxed)
+    }
+
     /// A read-only connection (blocking: call on the blocking pool).
     pub fn conn(&self) -> Result<Pooled> {
         self.pool.get()
@@ -131,12 +160,15 @@ impl TenantDb {
     {
         let guard = self.writer.clone().lock_owned().await;
         let pool = self.pool.clone();
+        let max_value = self.max_value();
         sqlite::blocking(move || {
             let mut guard = guard;
             if guard.is_none() {
                 *guard = Some(open_writer(&pool)?);
             }
-            let conn = guard.as_ref().expect("writer just opened");
+            let (conn, handle) = guard.as_ref().expect("writer just opened");
+            // Writes run user SQL too (execute-write): the same cap on values.
+            handle.set_max_value(max_value);
             sqlite::execute_batch(conn, "begin immediate")?;
             match f(conn) {
                 Ok(value) => match sqlite::execute_batch(conn, "commit") {
@@ -207,10 +239,10 @@ fn sql_hash(sql: &str) -> u64 {
 /// The writer connection. Foreign keys are not enforced on writes, as in
 /// Datasette: rows may arrive before the rows they point at, and rebuilding a
 /// table for `/-/alter` must not cascade into other tables.
-fn open_writer(pool: &Pool) -> Result<Connection> {
-    let conn = pool.unpooled()?;
+fn open_writer(pool: &Pool) -> Result<(Connection, Handle)> {
+    let (conn, handle) = pool.unpooled()?;
     sqlite::execute_batch(&conn, "pragma foreign_keys = off")?;
-    Ok(conn)
+    Ok((conn, handle))
 }
 
 /// Open tenant databases, keyed by (space name, database name).
@@ -271,7 +303,7 @@ impl TenantStore {
                     None => sqlite::open_file(&path)?,
                 };
                 crate::metrics::metrics().open_handles.inc();
-                Ok(Arc::new(TenantDb {
+                let handle = TenantDb {
                     database_id,
                     readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
                     // Reads never write, whatever SQL reaches them.
@@ -282,7 +314,12 @@ impl TenantStore {
                     identity: immutable_hash.unwrap_or_default().to_owned(),
                     overran: Mutex::new(Vec::new()),
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
-                }))
+                    max_value: AtomicU64::new(0),
+                    max_answer: AtomicU64::new(0),
+                };
+                // The defaults until a request brings its space's settings.
+                handle.set_limits(&Settings::default());
+                Ok(Arc::new(handle))
             })
             .map_err(|e: Arc<anyhow::Error>| anyhow::anyhow!("{e:#}"))
             .with_context(|| format!("opening database {db} of space {space}"))

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -16,6 +17,7 @@ use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
 use crate::names::{DbName, quote_ident};
 use crate::permissions::Resource;
+use crate::read::exec::{self, ReadError, Statement};
 use crate::sqlite;
 use crate::tenant::{Schema, TenantDb};
 
@@ -31,8 +33,11 @@ pub struct TableView {
     /// Every column, hidden ones too.
     pub all_columns: Vec<String>,
     pub primary_keys: Vec<String>,
-    /// Row count (tables only).
+    /// Row count (tables only): at most [`COUNT_LIMIT`] + 1; none when
+    /// counting ran out of time or was not asked for.
     pub count: Option<u64>,
+    /// The table has more rows than [`COUNT_LIMIT`] (`count` is that + 1).
+    pub count_truncated: bool,
     pub incoming: Vec<Value>,
     pub outgoing: Vec<Value>,
     /// True when anonymous visitors may not see it.
@@ -66,6 +71,7 @@ pub async fn open_synced(
     if let Some(handle) = app.tenants.open_already(&space, &name, hash.as_deref())
         && let Some(schema) = handle.schema_if_unchanged(taken)
     {
+        handle.set_limits(&req.space.settings);
         return Ok((handle, schema));
     }
     let catalog = app.catalog.clone();
@@ -75,6 +81,7 @@ pub async fn open_synced(
         Ok::<_, anyhow::Error>((handle, schema))
     })
     .await?;
+    opened.0.set_limits(&req.space.settings);
     Ok(opened)
 }
 
@@ -96,8 +103,37 @@ pub async fn viewable_tables(
         .collect())
 }
 
+/// Datasette counts at most this many rows of a table, then says "more".
+pub const COUNT_LIMIT: u64 = 10_000;
+
+/// How a listing counts rows, as Datasette's pages do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Counts {
+    /// The database page: up to 100 ms per table.
+    Database,
+    /// The space's index: up to 10 ms per table, and none for a database of
+    /// 100 MB or more.
+    Index,
+    /// No counts (pages that only list tables).
+    Skip,
+}
+
+impl Counts {
+    fn time_limit(self, size: u64) -> Option<Duration> {
+        match self {
+            Counts::Database => Some(Duration::from_millis(100)),
+            Counts::Index if size < 100 * 1024 * 1024 => Some(Duration::from_millis(10)),
+            Counts::Index | Counts::Skip => None,
+        }
+    }
+}
+
 /// Describes one database: the tables the actor may view, with row counts.
-async fn describe(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<DatabaseView> {
+async fn describe(
+    req: &SpaceRequest,
+    db: &DatabaseRow,
+    counting: Counts,
+) -> AppResult<DatabaseView> {
     let (handle, schema) = open_synced(req, db).await?;
     let visible = viewable_tables(req, &req.actor, &db.name).await?;
     let public = viewable_tables(req, &Actor::anonymous(), &db.name).await?;
@@ -128,23 +164,35 @@ async fn describe(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<DatabaseVie
     } else {
         None
     };
-    let counts = if let Some(stored) = stored {
-        stored
+    let size = std::fs::metadata(req.app.data.database_file(&req.space.space.name, &db.name))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let counts = match stored {
+        _ if counting == Counts::Skip => BTreeMap::new(),
+        // An immutable database's counts were taken when it was imported.
+        Some(stored) => stored
             .into_iter()
-            .map(|(name, n)| (name, n.max(0) as u64))
-            .collect()
-    } else {
-        let names: Vec<String> = shown
-            .iter()
-            .filter(|t| t.kind == "table")
-            .map(|t| t.name.clone())
-            .collect();
-        sqlite::blocking(move || count_rows(&handle, &names)).await?
+            .map(|(name, n)| (name, Some(n.max(0) as u64)))
+            .collect(),
+        None => {
+            let names: Vec<String> = shown
+                .iter()
+                .filter(|t| t.kind == "table")
+                .map(|t| t.name.clone())
+                .collect();
+            count_rows(&handle, &names, counting.time_limit(size)).await?
+        }
     };
-    let tables = shown
+    // A table gone from the file since the schema was read is not listed.
+    let shown = shown
         .into_iter()
+        .filter(|t| t.kind != "table" || counting == Counts::Skip || counts.contains_key(&t.name));
+    let capped = db.immutable_hash.is_none();
+    let tables = shown
         .map(|t| TableView {
-            count: counts.get(&t.name).copied(),
+            count: counts.get(&t.name).copied().flatten(),
+            count_truncated: capped
+                && counts.get(&t.name).copied().flatten() == Some(COUNT_LIMIT + 1),
             columns: t
                 .columns
                 .iter()
@@ -182,9 +230,6 @@ async fn describe(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<DatabaseVie
             fts_table: t.fts_table.filter(|fts| visible.contains(fts)),
         })
         .collect();
-    let size = std::fs::metadata(req.app.data.database_file(&req.space.space.name, &db.name))
-        .map(|m| m.len())
-        .unwrap_or(0);
     Ok(DatabaseView {
         name: db.name.clone(),
         private: !public_db,
@@ -223,13 +268,40 @@ fn sorted_keys(mut keys: Vec<(String, String, String)>) -> Vec<Value> {
         .collect()
 }
 
-fn count_rows(handle: &TenantDb, tables: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
-    let conn = handle.conn()?;
+/// Rows of each table, as Datasette's `table_counts`: at most
+/// [`COUNT_LIMIT`] + 1, each count under `limit` (none past it, or with no
+/// limit given). A table that vanished from the file since the schema was
+/// read (dropped meanwhile) has no entry.
+async fn count_rows(
+    handle: &Arc<TenantDb>,
+    tables: &[String],
+    limit: Option<Duration>,
+) -> AppResult<BTreeMap<String, Option<u64>>> {
     let mut counts = BTreeMap::new();
     for table in tables {
-        let sql = format!("select count(*) from {}", quote_ident(table));
-        if let Some(row) = sqlite::query_one(&conn, &sql, ())? {
-            counts.insert(table.clone(), row.get::<i64>(0)?.max(0) as u64);
+        let Some(limit) = limit else {
+            counts.insert(table.clone(), None);
+            continue;
+        };
+        let sql = format!(
+            "select count(*) from (select * from {} limit {})",
+            quote_ident(table),
+            COUNT_LIMIT + 1
+        );
+        match exec::run(handle.clone(), Statement::internal(sql, vec![], limit)).await {
+            Ok(result) => {
+                let count = match result.rows.first().and_then(|row| row.first()) {
+                    Some(libsql::Value::Integer(n)) => Some((*n).max(0) as u64),
+                    _ => None,
+                };
+                counts.insert(table.clone(), count);
+            }
+            Err(ReadError::Sql(message)) if message.starts_with("no such table") => {}
+            Err(ReadError::Internal(err)) => return Err(err.into()),
+            // Out of time, or a table SQLite cannot count: no count, as Datasette.
+            Err(_) => {
+                counts.insert(table.clone(), None);
+            }
         }
     }
     Ok(counts)
@@ -251,13 +323,17 @@ pub async fn visible_database_names(req: &SpaceRequest) -> AppResult<Vec<String>
     Ok(names)
 }
 
-/// Every database the actor may view, described.
-pub async fn visible_databases(req: &SpaceRequest) -> AppResult<Vec<DatabaseView>> {
+/// Every database the actor may view, described, with rows counted as
+/// `counting` says.
+pub async fn visible_databases(
+    req: &SpaceRequest,
+    counting: Counts,
+) -> AppResult<Vec<DatabaseView>> {
     let rows = req.app.databases(req.space_id()).await?;
     let names: HashSet<String> = visible_database_names(req).await?.into_iter().collect();
     let mut views = Vec::new();
     for row in rows.iter().filter(|r| names.contains(&r.name)) {
-        views.push(describe(req, row).await?);
+        views.push(describe(req, row, counting).await?);
     }
     Ok(views)
 }
@@ -359,7 +435,7 @@ pub async fn show(req: &SpaceRequest, name: &str, format: Format) -> AppResult<R
         "You do not have permission to view this database",
     )
     .await?;
-    let view = describe(req, &row).await?;
+    let view = describe(req, &row, Counts::Database).await?;
     let allow_sql = req
         .app
         .allowed(
@@ -388,7 +464,7 @@ fn database_json(req: &SpaceRequest, view: &DatabaseView, allow_sql: bool) -> Va
                 "columns": t.all_columns,
                 "primary_keys": t.primary_keys,
                 "count": t.count,
-                "count_truncated": false,
+                "count_truncated": t.count_truncated,
                 "hidden": t.hidden,
                 "fts_table": t.fts_table,
                 "foreign_keys": {"incoming": t.incoming, "outgoing": t.outgoing},

@@ -17,7 +17,7 @@ use crate::read::args::Args;
 struct TableLink {
     name: String,
     path: String,
-    rows: Option<u64>,
+    rows: Option<String>,
     columns: String,
     private: bool,
 }
@@ -34,7 +34,12 @@ fn summary(base: &str, view: &DatabaseView) -> DatabaseSummary {
     let link = |t: &super::database::TableView| TableLink {
         name: t.name.clone(),
         path: format!("{base}/{}/{}", view.name, tilde_encode(&t.name)),
-        rows: t.count,
+        // Datasette's "Many rows" / ">10,000 rows".
+        rows: match t.count {
+            None => None,
+            Some(n) if t.count_truncated => Some(format!(">{}", n - 1)),
+            Some(n) => Some(n.to_string()),
+        },
         columns: t.columns.join(", "),
         private: t.private,
     };

@@ -25,6 +25,7 @@ pub fn read_error(err: ReadError) -> AppError {
     match err {
         ReadError::TimedOut => AppError::BadRequest(TIME_LIMIT_MESSAGE.into()),
         ReadError::Sql(message) | ReadError::Busy(message) => AppError::BadRequest(message),
+        too_large @ ReadError::TooLarge(_) => AppError::BadRequest(too_large.to_string()),
         ReadError::Internal(err) => AppError::Internal(err),
     }
 }
@@ -125,5 +126,15 @@ pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Res
         body.insert("columns".into(), json!(result.columns));
     }
     body.insert("truncated".into(), json!(result.truncated));
+    // Writing megabytes of JSON would hold this async worker for milliseconds.
+    if result.bytes > WRITE_ON_POOL_BYTES {
+        return crate::sqlite::blocking(move || {
+            respond(&output, body, &result.columns, &result.rows, None)
+        })
+        .await;
+    }
     respond(&output, body, &result.columns, &result.rows, None)
 }
+
+/// Answers larger than this are written on the blocking pool.
+const WRITE_ON_POOL_BYTES: u64 = 1 << 20;

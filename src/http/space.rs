@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::database::{self, DatabaseView};
+use super::database::{self, DatabaseView, TableView};
 use super::routes::Format;
 use super::tenant::SpaceRequest;
 use super::{json_response, pages};
@@ -28,7 +28,7 @@ pub async fn index(req: &SpaceRequest, format: Format) -> AppResult<Response> {
     {
         return Err(AppError::Forbidden("view-instance".into()));
     }
-    let views = database::visible_databases(req).await?;
+    let views = database::visible_databases(req, database::Counts::Index).await?;
     if format == Format::Html {
         return pages::space(req, &views).await;
     }
@@ -53,8 +53,25 @@ fn summary(req: &SpaceRequest, view: &DatabaseView) -> Value {
         .filter(|t| t.hidden && t.kind == "table")
         .collect();
     let views_count = view.tables.iter().filter(|t| t.kind == "view").count();
+    // As Datasette: one count that ran out of time drops them all, and the
+    // biggest tables are then the most connected.
+    let counted = view
+        .tables
+        .iter()
+        .filter(|t| t.kind == "table")
+        .all(|t| t.count.is_some());
+    let count = |t: &TableView| if counted { t.count } else { None };
+    let relationships = |t: &TableView| t.incoming.len() + t.outgoing.len();
     let mut biggest = visible.clone();
-    biggest.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    if counted {
+        biggest.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    } else {
+        biggest.sort_by(|a, b| {
+            relationships(b)
+                .cmp(&relationships(a))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+    }
     let truncated: Vec<Value> = biggest
         .iter()
         .take(TRUNCATE_TABLES)
@@ -63,10 +80,10 @@ fn summary(req: &SpaceRequest, view: &DatabaseView) -> Value {
                 "name": t.name,
                 "columns": t.columns,
                 "primary_keys": t.primary_keys,
-                "count": t.count,
+                "count": count(t),
                 "hidden": false,
                 "fts_table": t.fts_table,
-                "num_relationships_for_sorting": t.incoming.len() + t.outgoing.len(),
+                "num_relationships_for_sorting": relationships(t),
                 "private": t.private,
             })
         })
@@ -79,9 +96,9 @@ fn summary(req: &SpaceRequest, view: &DatabaseView) -> Value {
         "tables_and_views_truncated": truncated,
         "tables_and_views_more": visible.len() + views_count > TRUNCATE_TABLES,
         "tables_count": visible.len(),
-        "table_rows_sum": visible.iter().filter_map(|t| t.count).sum::<u64>(),
-        "show_table_row_counts": true,
-        "hidden_table_rows_sum": hidden.iter().filter_map(|t| t.count).sum::<u64>(),
+        "table_rows_sum": visible.iter().filter_map(|t| count(t)).sum::<u64>(),
+        "show_table_row_counts": counted,
+        "hidden_table_rows_sum": hidden.iter().filter_map(|t| count(t)).sum::<u64>(),
         "hidden_tables_count": hidden.len(),
         "views_count": views_count,
         "private": view.private,

@@ -61,6 +61,8 @@ pub struct ResultSet {
     /// The SQL calls a function such as `random()` or `datetime('now')`: run
     /// again, it may answer differently, so the answer is never cached.
     pub volatile: bool,
+    /// About how many bytes the rows take as JSON (see [`answer_bytes`]).
+    pub bytes: u64,
 }
 
 impl ResultSet {
@@ -80,8 +82,32 @@ pub enum ReadError {
     /// SQLite refused the statement; the message is SQLite's and safe to show.
     #[error("{0}")]
     Sql(String),
+    /// The rows would pass the answer cap (`max_response_mb`), in bytes.
+    #[error(
+        "The answer is larger than {} MB (the max_response_mb setting): ask for fewer rows or columns, or stream CSV with _stream=on",
+        .0 / (1024 * 1024)
+    )]
+    TooLarge(u64),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// What one read may build: the space's caps on one value and on the answer.
+#[derive(Clone, Copy, Debug)]
+struct Caps {
+    /// SQLite's length limit, in bytes (0: SQLite's own).
+    value: u64,
+    /// The rows' size as JSON, in bytes (0: no cap).
+    answer: u64,
+}
+
+impl Caps {
+    fn of(db: &TenantDb) -> Caps {
+        Caps {
+            value: db.max_value(),
+            answer: db.max_answer(),
+        }
+    }
 }
 
 /// Runs `statement` against `db`: in place if it is short (see
@@ -93,12 +119,13 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
         "internal"
     };
     let started = Instant::now();
-    let (result, statement, place) = match in_place(&db, &statement) {
+    let caps = Caps::of(&db);
+    let (result, statement, place) = match in_place(&db, &statement, caps) {
         Ok(result) => (result, statement, "in_place"),
         Err(moved) => {
             let place = if moved.is_some() { "moved" } else { "pool" };
             let out_of_time = moved.as_ref().is_some_and(|m| m.out_of_time);
-            let (result, statement, cpu) = on_pool(&db, statement, moved, started).await;
+            let (result, statement, cpu) = on_pool(&db, statement, moved, started, caps).await;
             // Running out of time in place can be bad luck (the worker was
             // descheduled); SQL that really needs the time stays off it.
             if out_of_time && cpu >= BUDGET {
@@ -143,6 +170,7 @@ struct Moved {
 fn in_place(
     db: &TenantDb,
     statement: &Statement,
+    caps: Caps,
 ) -> Result<Result<ResultSet, ReadError>, Option<Moved>> {
     if db.overran(&statement.sql) {
         return Err(None);
@@ -154,9 +182,14 @@ fn in_place(
         return Err(None);
     };
     let ((result, cpu), fired) = super::in_place::run(&conn, statement.time_limit, || {
-        on_cpu(|| without_waiting(&conn, || execute(&conn, statement)))
+        on_cpu(|| without_waiting(&conn, || execute(&conn, statement, caps)))
     });
     add_work(cpu);
+    // It held this worker past its budget on the CPU (one SQLite function
+    // call is not interruptible): whatever the outcome, never again here.
+    if fired && cpu >= BUDGET {
+        db.mark_overran(&statement.sql);
+    }
     let moved = |out_of_time| {
         Err(Some(Moved {
             turn,
@@ -180,8 +213,13 @@ async fn on_pool(
     statement: Statement,
     moved: Option<Moved>,
     started: Instant,
+    caps: Caps,
 ) -> (Result<ResultSet, ReadError>, Statement, Duration) {
     let limit = statement.time_limit.saturating_sub(started.elapsed());
+    // Its time went in place: running it again could only be interrupted.
+    if limit.is_zero() {
+        return (Err(ReadError::TimedOut), statement, Duration::ZERO);
+    }
     let (turn, conn) = match moved {
         Some(moved) => (moved.turn, Some(moved.conn)),
         None => (db.reader_turn().await, db.idle_conn()),
@@ -194,7 +232,7 @@ async fn on_pool(
             let interrupter = (*conn).clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
-                let (result, cpu) = on_cpu(|| execute(&conn, &statement));
+                let (result, cpu) = on_cpu(|| execute(&conn, &statement, caps));
                 (result, statement, cpu)
             });
             (task, Some(interrupter))
@@ -207,7 +245,7 @@ async fn on_pool(
                 let (result, cpu) = on_cpu(|| {
                     let conn = db.conn()?;
                     let _ = handed.send((*conn).clone());
-                    execute(&conn, &statement)
+                    execute(&conn, &statement, caps)
                 });
                 (result, statement, cpu)
             });
@@ -284,31 +322,36 @@ fn authorize(ctx: &AuthContext, volatile: &AtomicBool) -> Authorization {
     }
 }
 
-fn execute(conn: &Pooled, statement: &Statement) -> Result<ResultSet, ReadError> {
+fn execute(conn: &Pooled, statement: &Statement, caps: Caps) -> Result<ResultSet, ReadError> {
+    conn.set_max_value(caps.value);
     if statement.user_sql {
-        return execute_user_sql(conn, statement);
+        return execute_user_sql(conn, statement, caps);
     }
     let kept = conn
         .with_kept(&statement.sql, |prepared| {
-            all_bound(prepared, statement).then(|| read_rows(prepared, statement))
+            all_bound(prepared, statement).then(|| read_rows(prepared, statement, caps))
         })
         .map_err(sql_error)?;
     match kept {
         Some(result) => result,
-        None => execute_once(conn, statement),
+        None => execute_once(conn, statement, caps),
     }
 }
 
 /// User SQL: prepared afresh under the read-only authorizer, which also
 /// tells whether the answer is volatile.
-fn execute_user_sql(conn: &Connection, statement: &Statement) -> Result<ResultSet, ReadError> {
+fn execute_user_sql(
+    conn: &Connection,
+    statement: &Statement,
+    caps: Caps,
+) -> Result<ResultSet, ReadError> {
     let volatile = Arc::new(AtomicBool::new(false));
     let noted = volatile.clone();
     conn.authorizer(Some(Arc::new(move |ctx: &AuthContext| {
         authorize(ctx, &noted)
     })))
     .map_err(sql_error)?;
-    let result = execute_once(conn, statement);
+    let result = execute_once(conn, statement, caps);
     conn.authorizer(None).map_err(sql_error)?;
     result.map(|rows| ResultSet {
         volatile: volatile.load(Ordering::Relaxed),
@@ -327,12 +370,33 @@ fn all_bound(prepared: &libsql::Statement, statement: &Statement) -> bool {
 }
 
 /// Prepares and runs a statement that is not kept.
-fn execute_once(conn: &Connection, statement: &Statement) -> Result<ResultSet, ReadError> {
+fn execute_once(
+    conn: &Connection,
+    statement: &Statement,
+    caps: Caps,
+) -> Result<ResultSet, ReadError> {
     let prepared = now(conn.prepare(&statement.sql)).map_err(sql_error)?;
-    read_rows(&prepared, statement)
+    read_rows(&prepared, statement, caps)
 }
 
-fn read_rows(prepared: &libsql::Statement, statement: &Statement) -> Result<ResultSet, ReadError> {
+/// About how many bytes `value` takes in a JSON answer, with its column's
+/// name (`_shape=objects` repeats it in every row).
+fn answer_bytes(column: &str, value: &Value) -> u64 {
+    let value = match value {
+        Value::Null => 4,
+        Value::Integer(_) | Value::Real(_) => 20,
+        Value::Text(text) => text.len() + 2,
+        // Base64 in `{"$base64": true, "encoded": …}`.
+        Value::Blob(bytes) => bytes.len().div_ceil(3) * 4 + 32,
+    };
+    (value + column.len() + 4) as u64
+}
+
+fn read_rows(
+    prepared: &libsql::Statement,
+    statement: &Statement,
+    caps: Caps,
+) -> Result<ResultSet, ReadError> {
     let mut params = statement.params.clone();
     if statement.fill_missing {
         for i in 1..=prepared.parameter_count() as i32 {
@@ -358,20 +422,33 @@ fn read_rows(prepared: &libsql::Statement, statement: &Statement) -> Result<Resu
                 out.truncated = true;
                 break;
             }
-            out.rows.push(
-                (0..count)
-                    .map(|i| row.get_value(i))
-                    .collect::<libsql::Result<_>>()?,
-            );
+            let values: Vec<Value> = (0..count)
+                .map(|i| row.get_value(i))
+                .collect::<libsql::Result<_>>()?;
+            out.bytes += out
+                .columns
+                .iter()
+                .zip(&values)
+                .map(|(c, v)| answer_bytes(c, v))
+                .sum::<u64>();
+            // Refused while reading: the rows are never all held.
+            if caps.answer > 0 && out.bytes > caps.answer {
+                return Ok(Err(ReadError::TooLarge(caps.answer)));
+            }
+            out.rows.push(values);
         }
-        Ok(out)
+        Ok(Ok(out))
     })
-    .map_err(sql_error)
+    .map_err(sql_error)?
 }
 
 fn sql_error(err: libsql::Error) -> ReadError {
     match err {
         libsql::Error::SqliteFailure(code, _) if code & 0xff == 9 => ReadError::TimedOut,
+        // SQLITE_TOOBIG: past the connection's length limit.
+        libsql::Error::SqliteFailure(code, message) if code & 0xff == 18 => ReadError::Sql(
+            format!("{message}: a value may be at most the max_value_mb setting"),
+        ),
         // SQLITE_BUSY, SQLITE_LOCKED
         libsql::Error::SqliteFailure(code, message) if matches!(code & 0xff, 5 | 6) => {
             ReadError::Busy(message)

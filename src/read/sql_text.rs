@@ -67,9 +67,9 @@ fn scan(sql: &str) -> (String, bool) {
     (out, more_after_semicolon)
 }
 
-/// Pragmas a read query may call as table-valued functions, as Datasette allows.
+/// Pragmas a read query may call as table-valued functions, as Datasette
+/// allows, but for `database_list`: it shows the server's file paths.
 pub const ALLOWED_PRAGMAS: &[&str] = &[
-    "database_list",
     "foreign_key_list",
     "function_list",
     "index_info",

@@ -106,7 +106,7 @@ async fn boxes(
         .map(|(name, abbr, _)| checkbox(name, format!("all:{abbr}")))
         .collect();
     let mut databases = Vec::new();
-    for view in database::visible_databases(req).await? {
+    for view in database::visible_databases(req, database::Counts::Skip).await? {
         let db = view.name.clone();
         let on_db = |name: &str| {
             held[name].iter().any(|r| match r {
