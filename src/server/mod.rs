@@ -1,6 +1,10 @@
 //! `libsette serve`: opens the data folder (creating it, with the demo space,
 //! when new), binds, prints where to go, and serves until Ctrl-C or SIGTERM.
 
+mod options;
+
+pub use options::{ConnectionArgs, LogFormat, ServeArgs};
+
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -10,7 +14,6 @@ use rand::RngCore;
 
 use crate::app::{App, Config};
 use crate::catalog::{Catalog, DataDir};
-use crate::cli::{ConnectionArgs, LogFormat, ServeArgs};
 use crate::settings::Settings;
 use crate::{conn, demo, http};
 
