@@ -84,6 +84,8 @@ pub struct App {
     refusals: moka::sync::Cache<i64, ()>,
     /// Failed logins by user name and client address.
     pub logins: crate::session::LoginLimiter,
+    /// Requests per minute per token, user and anonymous address.
+    pub rate: crate::rate_limit::RateLimiter,
 }
 
 impl App {
@@ -114,6 +116,7 @@ impl App {
             touched: once_a_minute(),
             refusals: once_a_minute(),
             logins: Default::default(),
+            rate: Default::default(),
         })
     }
 

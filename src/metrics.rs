@@ -37,6 +37,9 @@ pub struct Metrics {
     pub writes: IntCounterVec,
     /// Bearer tokens refused, by reason.
     pub token_refusals: IntCounterVec,
+    /// Requests refused by a limit: `token`, `user` or `address` (rate),
+    /// `queries` (a space's concurrent queries).
+    pub rate_limited: IntCounterVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -97,6 +100,13 @@ impl Metrics {
             Opts::new("token_refusals_total", "Bearer tokens refused by reason"),
             &["reason"],
         ));
+        let rate_limited = must(IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests refused by a limit, by scope",
+            ),
+            &["scope"],
+        ));
         let build_info = must(IntGaugeVec::new(
             Opts::new(
                 "build_info",
@@ -118,6 +128,7 @@ impl Metrics {
             Box::new(open_handles.clone()),
             Box::new(writes.clone()),
             Box::new(token_refusals.clone()),
+            Box::new(rate_limited.clone()),
             Box::new(build_info),
         ] {
             must(registry.register(collector));
@@ -138,6 +149,7 @@ impl Metrics {
             open_handles,
             writes,
             token_refusals,
+            rate_limited,
         }
     }
 

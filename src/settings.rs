@@ -38,7 +38,18 @@ const SETTINGS: &[(&str, Kind, &str)] = &[
     ("template_debug", Kind::Bool, "off"),
     ("trace_debug", Kind::Bool, "off"),
     ("base_url", Kind::Text, "/"),
+    // libsette's own limits (0 turns a limit off). Kept out of Datasette's
+    // `/-/settings.json`, which answers exactly Datasette's settings.
+    ("rate_limit_token_per_minute", Kind::Int, "3000"),
+    ("rate_limit_anonymous_per_minute", Kind::Int, "1200"),
+    ("max_concurrent_queries", Kind::Int, "8"),
+    ("max_query_wait_ms", Kind::Int, "1000"),
+    ("max_database_mb", Kind::Int, "1024"),
+    ("max_databases", Kind::Int, "100"),
 ];
+
+/// Where libsette's own settings begin in [`SETTINGS`].
+const OWN_FROM: &str = "rate_limit_token_per_minute";
 
 fn kind_of(name: &str) -> Option<&'static Kind> {
     SETTINGS.iter().find(|s| s.0 == name).map(|s| &s.1)
@@ -110,7 +121,7 @@ impl Settings {
     /// `/-/settings.json`: every setting with its effective, typed value.
     pub fn to_json(&self) -> Value {
         let mut out = serde_json::Map::new();
-        for (name, kind, _) in SETTINGS {
+        for (name, kind, _) in SETTINGS.iter().take_while(|s| s.0 != OWN_FROM) {
             let value = match kind {
                 Kind::Int => json!(self.int(name)),
                 Kind::Bool => json!(self.flag(name)),
@@ -149,5 +160,15 @@ mod tests {
         assert_eq!(both.int("sql_time_limit_ms"), 1000);
         assert!(both.flag("allow_facet"));
         assert_eq!(both.to_json()["default_page_size"], json!(50));
+    }
+
+    #[test]
+    fn own_limits_are_settable_but_not_in_datasettes_answer() {
+        let space = Settings::from_pairs([("max_databases", "3")]).unwrap();
+        assert_eq!(space.int("max_databases"), 3);
+        assert_eq!(space.int("rate_limit_token_per_minute"), 3000);
+        let json = space.to_json();
+        assert!(json.get("max_databases").is_none());
+        assert!(json.get("base_url").is_some());
     }
 }

@@ -66,6 +66,7 @@ pub async fn open_synced(
     if let Some(handle) = app.tenants.open_already(&space, &name, hash.as_deref())
         && let Some(schema) = handle.schema_if_unchanged(taken)
     {
+        handle.gate.fit(&req.space.settings);
         return Ok((handle, schema));
     }
     let catalog = app.catalog.clone();
@@ -75,6 +76,8 @@ pub async fn open_synced(
         Ok::<_, anyhow::Error>((handle, schema))
     })
     .await?;
+    // The space's limits as its settings say now (they may have changed).
+    opened.0.gate.fit(&req.space.settings);
     Ok(opened)
 }
 

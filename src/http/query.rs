@@ -25,6 +25,7 @@ pub fn read_error(err: ReadError) -> AppError {
     match err {
         ReadError::TimedOut => AppError::BadRequest(TIME_LIMIT_MESSAGE.into()),
         ReadError::Sql(message) | ReadError::Busy(message) => AppError::BadRequest(message),
+        ReadError::Crowded => AppError::TooMany(ReadError::Crowded.to_string(), 1),
         ReadError::Internal(err) => AppError::Internal(err),
     }
 }

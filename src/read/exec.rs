@@ -77,6 +77,10 @@ pub enum ReadError {
     /// The file was locked by another connection for longer than it waits.
     #[error("{0}")]
     Busy(String),
+    /// The space had `max_concurrent_queries` reads running for all of
+    /// `max_query_wait_ms`: the read never started.
+    #[error("Too many queries running in this space: try again shortly")]
+    Crowded,
     /// SQLite refused the statement; the message is SQLite's and safe to show.
     #[error("{0}")]
     Sql(String),
@@ -133,6 +137,7 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
 /// What a read that began in place hands to the blocking pool.
 struct Moved {
     turn: OwnedSemaphorePermit,
+    space_turn: OwnedSemaphorePermit,
     conn: Pooled,
     /// It ran out of time in place (else the file was busy).
     out_of_time: bool,
@@ -147,6 +152,9 @@ fn in_place(
     if db.overran(&statement.sql) {
         return Err(None);
     }
+    let Some(space_turn) = db.gate.try_turn() else {
+        return Err(None);
+    };
     let Some(turn) = db.try_reader_turn() else {
         return Err(None);
     };
@@ -160,6 +168,7 @@ fn in_place(
     let moved = |out_of_time| {
         Err(Some(Moved {
             turn,
+            space_turn,
             conn,
             out_of_time,
         }))
@@ -182,9 +191,20 @@ async fn on_pool(
     started: Instant,
 ) -> (Result<ResultSet, ReadError>, Statement, Duration) {
     let limit = statement.time_limit.saturating_sub(started.elapsed());
+    // A turn of the space first (bounded wait), then of the database: a
+    // read waiting for the database's turn holds the space's, never the reverse.
     let (turn, conn) = match moved {
-        Some(moved) => (moved.turn, Some(moved.conn)),
-        None => (db.reader_turn().await, db.idle_conn()),
+        Some(moved) => ((moved.space_turn, moved.turn), Some(moved.conn)),
+        None => {
+            let Some(space_turn) = db.gate.turn().await else {
+                crate::metrics::metrics()
+                    .rate_limited
+                    .with_label_values(&["queries"])
+                    .inc();
+                return (Err(ReadError::Crowded), statement, Duration::ZERO);
+            };
+            ((space_turn, db.reader_turn().await), db.idle_conn())
+        }
     };
     // One trip to the blocking pool, keeping a clone of the connection to
     // interrupt it with. Opening a new connection blocks, so the task does
