@@ -148,7 +148,7 @@ struct Moved {
 fn in_place(
     db: &TenantDb,
     statement: &Statement,
-) -> Result<Result<ResultSet, ReadError>, Option<Moved>> {
+) -> Result<Result<ResultSet, ReadError>, Option<Box<Moved>>> {
     if db.overran(&statement.sql) {
         return Err(None);
     }
@@ -166,12 +166,12 @@ fn in_place(
     });
     add_work(cpu);
     let moved = |out_of_time| {
-        Err(Some(Moved {
+        Err(Some(Box::new(Moved {
             turn,
             space_turn,
             conn,
             out_of_time,
-        }))
+        })))
     };
     match result {
         Ok(Err(ReadError::TimedOut)) if fired && statement.time_limit > BUDGET => moved(true),
@@ -187,14 +187,22 @@ fn in_place(
 async fn on_pool(
     db: &Arc<TenantDb>,
     statement: Statement,
-    moved: Option<Moved>,
+    moved: Option<Box<Moved>>,
     started: Instant,
 ) -> (Result<ResultSet, ReadError>, Statement, Duration) {
     let limit = statement.time_limit.saturating_sub(started.elapsed());
     // A turn of the space first (bounded wait), then of the database: a
     // read waiting for the database's turn holds the space's, never the reverse.
     let (turn, conn) = match moved {
-        Some(moved) => ((moved.space_turn, moved.turn), Some(moved.conn)),
+        Some(moved) => {
+            let Moved {
+                turn,
+                space_turn,
+                conn,
+                ..
+            } = *moved;
+            ((space_turn, turn), Some(conn))
+        }
         None => {
             let Some(space_turn) = db.gate.turn().await else {
                 crate::metrics::metrics()
