@@ -222,6 +222,7 @@ async fn on_pool(
             let interrupter = (*conn).clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
+                yield_to_workers();
                 let (result, cpu) = on_cpu(|| execute(&conn, &statement));
                 (result, statement, cpu)
             });
@@ -232,6 +233,7 @@ async fn on_pool(
             let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
+                yield_to_workers();
                 let (result, cpu) = on_cpu(|| {
                     let conn = db.conn()?;
                     let _ = handed.send((*conn).clone());
@@ -259,6 +261,32 @@ async fn on_pool(
         Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }
+
+/// Lowers the scheduling priority of this blocking-pool thread, once: reads
+/// that reach the pool are the long ones, and on a busy machine they must
+/// not take the CPU from the async workers, which serve every other
+/// tenant's short reads. (The thread keeps it for later work: it is all
+/// blocking work, which the workers should come before.)
+fn yield_to_workers() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if !LOWERED.with(|l| l.replace(true)) {
+            // SAFETY: gettid and setpriority only read their arguments; on
+            // Linux, PRIO_PROCESS with a thread id changes that thread alone.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, POOL_NICENESS);
+            }
+        }
+    }
+}
+
+/// The niceness of blocking threads that ran a long read (0 is the
+/// default, 19 the lowest priority): low enough that a worker's wake-up
+/// preempts them at once, high enough to keep a fair share of the CPU.
+#[cfg(target_os = "linux")]
+const POOL_NICENESS: libc::c_int = 10;
 
 /// SQLite's functions whose result depends on when or how often they are
 /// called. (The date and time functions only do so with 'now', or with no
