@@ -149,7 +149,7 @@ fn in_place(
     db: &TenantDb,
     statement: &Statement,
 ) -> Result<Result<ResultSet, ReadError>, Option<Box<Moved>>> {
-    if db.overran(&statement.sql) {
+    if db.overran(&statement.sql) || (statement.user_sql && db.overran_lately()) {
         return Err(None);
     }
     let Some(space_turn) = db.gate.try_turn() else {
