@@ -104,7 +104,8 @@ impl TenantDb {
         self.overran.lock().expect("overran lock").contains(&hash)
     }
 
-    /// Whether some SQL overran its time in place in the last few seconds.
+    /// Whether some SQL overran its time in place, or user SQL ran long on
+    /// the pool, in the last few seconds.
     pub fn overran_lately(&self) -> bool {
         use std::sync::atomic::Ordering;
         let at = self.overran_at.load(Ordering::Relaxed);
@@ -115,10 +116,15 @@ impl TenantDb {
         (self.opened.elapsed().as_millis() as u64).max(1)
     }
 
-    /// Remembers that `sql` overran its time in place.
-    pub fn mark_overran(&self, sql: &str) {
+    /// Notes that SQL needed more than its time in place just now.
+    pub fn note_slow(&self) {
         self.overran_at
             .store(self.since_opened_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Remembers that `sql` overran its time in place.
+    pub fn mark_overran(&self, sql: &str) {
+        self.note_slow();
         let hash = sql_hash(sql);
         let mut overran = self.overran.lock().expect("overran lock");
         if !overran.contains(&hash) {

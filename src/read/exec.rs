@@ -107,6 +107,10 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             // descheduled); SQL that really needs the time stays off it.
             if out_of_time && cpu >= BUDGET {
                 db.mark_overran(&statement.sql);
+            } else if statement.user_sql && cpu >= BUDGET {
+                // Slow user SQL that never tried in place keeps new user
+                // SQL of this database off the workers for a while longer.
+                db.note_slow();
             }
             (result, statement, place)
         }
