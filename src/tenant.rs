@@ -59,16 +59,7 @@ pub struct TenantDb {
     /// Hashes of SQL that overran its time in place: it goes straight to the
     /// blocking pool (see [`crate::read::in_place`]). The newest last.
     overran: Mutex<Vec<u64>>,
-    /// When SQL last overran its time in place, in ms since the handle
-    /// opened (0: never): see [`TenantDb::overran_lately`].
-    overran_at: std::sync::atomic::AtomicU64,
-    opened: std::time::Instant,
 }
-
-/// After SQL overran in place, new user SQL of the same database skips the
-/// in-place attempt for this long: a client sending ever-different heavy
-/// SQL would otherwise hold an async worker 1–2 ms with each statement.
-const OVERRAN_LATELY: Duration = Duration::from_secs(2);
 
 /// SQL remembered as too slow to run in place, per database.
 const OVERRAN_KEPT: usize = 64;
@@ -104,27 +95,8 @@ impl TenantDb {
         self.overran.lock().expect("overran lock").contains(&hash)
     }
 
-    /// Whether some SQL overran its time in place, or user SQL ran long on
-    /// the pool, in the last few seconds.
-    pub fn overran_lately(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        let at = self.overran_at.load(Ordering::Relaxed);
-        at != 0 && self.since_opened_ms() < at + OVERRAN_LATELY.as_millis() as u64
-    }
-
-    fn since_opened_ms(&self) -> u64 {
-        (self.opened.elapsed().as_millis() as u64).max(1)
-    }
-
-    /// Notes that SQL needed more than its time in place just now.
-    pub fn note_slow(&self) {
-        self.overran_at
-            .store(self.since_opened_ms(), std::sync::atomic::Ordering::Relaxed);
-    }
-
     /// Remembers that `sql` overran its time in place.
     pub fn mark_overran(&self, sql: &str) {
-        self.note_slow();
         let hash = sql_hash(sql);
         let mut overran = self.overran.lock().expect("overran lock");
         if !overran.contains(&hash) {
@@ -346,8 +318,6 @@ impl TenantStore {
                     known: self.schemas.clone(),
                     identity: immutable_hash.unwrap_or_default().to_owned(),
                     overran: Mutex::new(Vec::new()),
-                    overran_at: Default::default(),
-                    opened: std::time::Instant::now(),
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
                     // Defaults until the request that opened it fits the
                     // gate to the space's settings.

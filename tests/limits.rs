@@ -297,25 +297,3 @@ fn db_create_and_import_stop_at_max_databases_and_max_database_mb() {
     assert!(!data.join("spaces/alpha/f.db").exists());
     assert!(!data.join("spaces/alpha/small.db").exists());
 }
-
-/// A client sending ever-different heavy SQL must not hold the async workers
-/// (which serve every space's short reads) for 1–2 ms with each statement.
-#[tokio::test]
-async fn after_an_overrun_new_user_sql_of_that_database_goes_to_the_pool() {
-    let server = Server::start_in(folder(&["alpha"]), &[]);
-    let reads = |text: &str, place: &str| {
-        metric(text, &format!(r#"libsette_reads_total{{place="{place}"}}"#))
-    };
-    let long = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 300000) \
-                select count(*) as n from c";
-    let before = server.get("/metrics", None).await.text;
-    let reply = server.get(&query("alpha", long), None).await;
-    assert_eq!(reply.json(), json!([{"n": 300000}]));
-    let after_long = server.get("/metrics", None).await.text;
-    assert_eq!(reads(&after_long, "moved"), reads(&before, "moved") + 1);
-    let reply = server.get(&query("alpha", "select 2 as two"), None).await;
-    assert_eq!(reply.json(), json!([{"two": 2}]));
-    let after = server.get("/metrics", None).await.text;
-    assert_eq!(reads(&after, "pool"), reads(&after_long, "pool") + 1);
-    assert_eq!(reads(&after, "in_place"), reads(&after_long, "in_place"));
-}

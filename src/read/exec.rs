@@ -107,10 +107,6 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             // descheduled); SQL that really needs the time stays off it.
             if out_of_time && cpu >= BUDGET {
                 db.mark_overran(&statement.sql);
-            } else if statement.user_sql && cpu >= BUDGET {
-                // Slow user SQL that never tried in place keeps new user
-                // SQL of this database off the workers for a while longer.
-                db.note_slow();
             }
             (result, statement, place)
         }
@@ -153,7 +149,7 @@ fn in_place(
     db: &TenantDb,
     statement: &Statement,
 ) -> Result<Result<ResultSet, ReadError>, Option<Box<Moved>>> {
-    if db.overran(&statement.sql) || (statement.user_sql && db.overran_lately()) {
+    if db.overran(&statement.sql) {
         return Err(None);
     }
     let Some(space_turn) = db.gate.try_turn() else {
