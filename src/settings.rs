@@ -1,6 +1,6 @@
-//! Datasette's settings: their names, types and defaults, validation of
-//! `--setting NAME VALUE`, and the effective values for a space
-//! (instance defaults, then `serve --setting`, then the space's own).
+//! Datasette's settings and libsette's own limits: their names, types and
+//! defaults, validation of `--setting NAME VALUE`, and the effective values
+//! for a space (instance defaults, then `serve --setting`, then the space's own).
 
 use std::collections::BTreeMap;
 
