@@ -93,6 +93,8 @@ pub struct App {
     pub logins: crate::session::LoginLimiter,
     /// Login sessions by SHA-256 of their id (`None` remembers an unknown one).
     sessions: CatalogCache<Vec<u8>, Option<SessionRecord>>,
+    /// Requests per minute per token, user and anonymous address.
+    pub rate: crate::rate_limit::RateLimiter,
 }
 
 impl App {
@@ -124,6 +126,7 @@ impl App {
             refusals: once_a_minute(),
             logins: Default::default(),
             sessions: CatalogCache::new("sessions", 100_000, &watch),
+            rate: Default::default(),
         })
     }
 

@@ -29,6 +29,12 @@ pub enum AppError {
     /// is the messages joined with "; ", as Datasette has it.
     #[error("{}", .1.join("; "))]
     Errors(StatusCode, Vec<String>),
+    /// 429: over a rate or concurrency limit; retry after this many seconds.
+    #[error("{0}")]
+    TooMany(String, u64),
+    /// 403: a space's quota (database size, number of databases) is used up.
+    #[error("{0}")]
+    Quota(String),
     /// 500: the cause is logged, never sent.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -78,6 +84,8 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Errors(status, _) => *status,
+            AppError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Quota(_) => StatusCode::FORBIDDEN,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -152,11 +160,19 @@ impl AppError {
     }
 
     fn add_headers(&self, response: &mut Response) {
-        if let AppError::InvalidToken(_) = self {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            );
+        match self {
+            AppError::InvalidToken(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            AppError::TooMany(_, seconds) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
+            }
+            _ => {}
         }
     }
 }

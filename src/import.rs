@@ -13,6 +13,7 @@ use sha2::Digest;
 
 use crate::catalog::{DataDir, databases, mirror, spaces};
 use crate::names::DbName;
+use crate::settings::Settings;
 use crate::sqlite;
 use crate::tenant;
 
@@ -22,6 +23,7 @@ pub fn create(catalog: &Connection, data: &DataDir, space: &str, db: &DbName) ->
     if databases::find(catalog, space.id, db.as_str())?.is_some() {
         bail!("database '{db}' already exists in space '{}'", space.name);
     }
+    check_room(catalog, &space)?;
     tenant::create_file(data, &space.name, db.as_str())?;
     register(catalog, data, &space, db)
 }
@@ -38,6 +40,41 @@ fn register(
     };
     let file = sqlite::open_file(&data.database_file(&space.name, db.as_str()))?;
     mirror::refresh(catalog, row.id, &sqlite::connect(&file)?)?;
+    Ok(())
+}
+
+/// The space's own settings over the defaults. (Commands run apart from the
+/// server, so `serve --setting` does not reach them.)
+fn space_settings(catalog: &Connection, space: &spaces::Space) -> Result<Settings> {
+    let pairs = spaces::settings(catalog, space.id)?;
+    Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(anyhow::Error::msg)
+}
+
+/// Refuses a new database past the space's `max_databases` (0: no limit).
+fn check_room(catalog: &Connection, space: &spaces::Space) -> Result<()> {
+    let max = space_settings(catalog, space)?.int("max_databases");
+    let count = databases::list(catalog, space.id)?.len() as u64;
+    if max > 0 && count >= max {
+        bail!(
+            "space '{}' has {count} databases, its limit (setting max_databases is {max})",
+            space.name
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a file larger than the space's `max_database_mb` (0: no limit).
+fn check_size(catalog: &Connection, space: &spaces::Space, source: &Path) -> Result<()> {
+    let max_mb = space_settings(catalog, space)?.int("max_database_mb");
+    let size = std::fs::metadata(source)?.len();
+    if max_mb > 0 && size > max_mb.saturating_mul(1 << 20) {
+        bail!(
+            "{} is {size} bytes, over the limit of space '{}': {max_mb} MB (setting max_database_mb)",
+            source.display(),
+            space.name
+        );
+    }
     Ok(())
 }
 
@@ -180,6 +217,10 @@ fn import_file(
     check_integrity(source)?;
     let target = data.database_file(&space.name, db.as_str());
     let exists = databases::find(catalog, space.id, db.as_str())?.is_some() && target.exists();
+    check_size(catalog, &space, source)?;
+    if !exists {
+        check_room(catalog, &space)?;
+    }
     let copy = temp_copy(source, &data.space_dir(&space.name))?;
     if exists && !replace {
         bail!(

@@ -34,6 +34,8 @@ pub mod names;
 pub mod origin;
 /// Permissions as one SQL query over the catalog.
 pub mod permissions;
+/// Requests per minute per token, user and client address.
+pub mod rate_limit;
 /// Reading tenant databases: user SQL checks, time-limited execution, table SQL.
 pub mod read;
 /// `libsette serve`: binding, start-up and shutdown.
@@ -42,6 +44,8 @@ pub mod server;
 pub mod session;
 /// Datasette's settings, validated, per instance and per space.
 pub mod settings;
+/// A space's shares: concurrent reads, their wait, database size.
+pub mod space_gate;
 /// Synchronous libsql helpers and the blocking-pool bridge.
 pub mod sqlite;
 /// SQLite's length limit on a connection, through its raw handle.

@@ -40,6 +40,9 @@ pub struct Metrics {
     /// Login attempts by outcome: `ok` and `wrong` ran a password check,
     /// `limited` (too many failures) and `busy` (no free check) did not.
     pub logins: IntCounterVec,
+    /// Requests refused by a limit: `token`, `user` or `address` (rate),
+    /// `queries` (a space's concurrent queries).
+    pub rate_limited: IntCounterVec,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -104,6 +107,13 @@ impl Metrics {
             Opts::new("login_attempts_total", "Login attempts by outcome"),
             &["outcome"],
         ));
+        let rate_limited = must(IntCounterVec::new(
+            Opts::new(
+                "rate_limited_total",
+                "Requests refused by a limit, by scope",
+            ),
+            &["scope"],
+        ));
         let build_info = must(IntGaugeVec::new(
             Opts::new(
                 "build_info",
@@ -126,6 +136,7 @@ impl Metrics {
             Box::new(writes.clone()),
             Box::new(token_refusals.clone()),
             Box::new(logins.clone()),
+            Box::new(rate_limited.clone()),
             Box::new(build_info),
         ] {
             must(registry.register(collector));
@@ -147,6 +158,7 @@ impl Metrics {
             writes,
             token_refusals,
             logins,
+            rate_limited,
         }
     }
 

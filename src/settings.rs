@@ -1,6 +1,6 @@
-//! Datasette's settings: their names, types and defaults, validation of
-//! `--setting NAME VALUE`, and the effective values for a space
-//! (instance defaults, then `serve --setting`, then the space's own).
+//! Datasette's settings and libsette's own limits: their names, types and
+//! defaults, validation of `--setting NAME VALUE`, and the effective values
+//! for a space (instance defaults, then `serve --setting`, then the space's own).
 
 use std::collections::BTreeMap;
 
@@ -38,11 +38,21 @@ const SETTINGS: &[(&str, Kind, &str)] = &[
     ("template_debug", Kind::Bool, "off"),
     ("trace_debug", Kind::Bool, "off"),
     ("base_url", Kind::Text, "/"),
-    // libsette's own limits
+    // libsette's own limits (0 turns a limit off), kept out of Datasette's
+    // `/-/settings.json`, which answers exactly Datasette's settings.
     // The largest string or blob SQL may build or read (0: SQLite's 1 GB).
     ("max_value_mb", Kind::Int, "16"),
     // The largest rows of one JSON or CSV answer (0: no cap).
     ("max_response_mb", Kind::Int, "32"),
+    // Requests per minute per token or user, and per anonymous address.
+    ("rate_limit_token_per_minute", Kind::Int, "3000"),
+    ("rate_limit_anonymous_per_minute", Kind::Int, "1200"),
+    // SQL statements of one space at once, and how long a read waits for a turn.
+    ("max_concurrent_queries", Kind::Int, "8"),
+    ("max_query_wait_ms", Kind::Int, "1000"),
+    // Each database file's size, and databases per space.
+    ("max_database_mb", Kind::Int, "1024"),
+    ("max_databases", Kind::Int, "100"),
 ];
 
 /// The last of Datasette's own settings: those after it are libsette's,
@@ -177,5 +187,15 @@ mod tests {
         let json = settings.to_json();
         assert!(json.get("max_value_mb").is_none());
         assert_eq!(json.as_object().unwrap().len(), 24);
+    }
+
+    #[test]
+    fn own_limits_are_settable_but_not_in_datasettes_answer() {
+        let space = Settings::from_pairs([("max_databases", "3")]).unwrap();
+        assert_eq!(space.int("max_databases"), 3);
+        assert_eq!(space.int("rate_limit_token_per_minute"), 3000);
+        let json = space.to_json();
+        assert!(json.get("max_databases").is_none());
+        assert!(json.get("base_url").is_some());
     }
 }

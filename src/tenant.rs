@@ -13,6 +13,7 @@ use libsql::Connection;
 use crate::catalog::DataDir;
 use crate::catalog::mirror::{self, TableSchema};
 use crate::settings::Settings;
+use crate::space_gate::{SpaceGate, SpaceGates};
 use crate::sqlite::{self, Pool, Pooled};
 use crate::sqlite_limit::Handle;
 use crate::stamp::{self, Stamp};
@@ -45,11 +46,13 @@ pub struct TenantDb {
     /// One permit per read running at once.
     readers: Arc<tokio::sync::Semaphore>,
     /// The single writer: every write to this file queues here, in turn.
-    writer: Arc<tokio::sync::Mutex<Option<(Connection, Handle)>>>,
+    writer: Arc<tokio::sync::Mutex<Option<Writer>>>,
     /// The space's `max_value_mb` in bytes, as its last request saw it.
     max_value: AtomicU64,
     /// The space's `max_response_mb` in bytes, as its last request saw it.
     max_answer: AtomicU64,
+    /// The space's limits, shared by its open databases.
+    pub gate: Arc<SpaceGate>,
     /// The file, for its stamp.
     path: PathBuf,
     /// The schema as last loaded, with the file's stamp when it was read:
@@ -161,14 +164,25 @@ impl TenantDb {
         let guard = self.writer.clone().lock_owned().await;
         let pool = self.pool.clone();
         let max_value = self.max_value();
+        let max_bytes = self.gate.max_bytes();
         sqlite::blocking(move || {
             let mut guard = guard;
             if guard.is_none() {
-                *guard = Some(open_writer(&pool)?);
+                let (conn, handle) = open_writer(&pool)?;
+                *guard = Some(Writer {
+                    conn,
+                    handle,
+                    max_bytes: None,
+                });
             }
-            let (conn, handle) = guard.as_ref().expect("writer just opened");
+            let writer = guard.as_mut().expect("writer just opened");
             // Writes run user SQL too (execute-write): the same cap on values.
-            handle.set_max_value(max_value);
+            writer.handle.set_max_value(max_value);
+            if writer.max_bytes != Some(max_bytes) {
+                limit_size(&writer.conn, max_bytes)?;
+                writer.max_bytes = Some(max_bytes);
+            }
+            let conn = &writer.conn;
             sqlite::execute_batch(conn, "begin immediate")?;
             match f(conn) {
                 Ok(value) => match sqlite::execute_batch(conn, "commit") {
@@ -236,6 +250,31 @@ fn sql_hash(sql: &str) -> u64 {
     hasher.finish()
 }
 
+/// A database's writer connection, with the size limit set on it.
+struct Writer {
+    conn: Connection,
+    /// The raw handle, for SQLite's length limit.
+    handle: Handle,
+    /// The size cap last set with `max_page_count`.
+    max_bytes: Option<u64>,
+}
+
+/// Caps the file at `max_bytes` (0: SQLite's own maximum): a transaction
+/// that would grow it past that fails with SQLITE_FULL and rolls back whole.
+/// (SQLite never sets the cap below the file's size: a file already past it
+/// still takes writes that need no new page.)
+fn limit_size(conn: &Connection, max_bytes: u64) -> Result<()> {
+    let page_size: u64 = sqlite::query_one(conn, "pragma page_size", ())?
+        .context("pragma page_size answers")?
+        .get::<i64>(0)? as u64;
+    let pages = match max_bytes {
+        0 => 0xffff_fffe,
+        bytes => (bytes / page_size.max(512)).clamp(1, 0xffff_fffe),
+    };
+    sqlite::query_one(conn, &format!("pragma max_page_count = {pages}"), ())?;
+    Ok(())
+}
+
 /// The writer connection. Foreign keys are not enforced on writes, as in
 /// Datasette: rows may arrive before the rows they point at, and rebuilding a
 /// table for `/-/alter` must not cascade into other tables.
@@ -253,6 +292,8 @@ pub struct TenantStore {
     schemas: SchemaCache,
     /// SQL run on each new read connection.
     read_setup: String,
+    /// Each space's limits, shared by its open databases.
+    gates: SpaceGates,
 }
 
 impl TenantStore {
@@ -278,6 +319,7 @@ impl TenantStore {
                 0 => "pragma query_only = 1".into(),
                 kb => format!("pragma query_only = 1; pragma cache_size = -{kb}"),
             },
+            gates: SpaceGates::default(),
         }
     }
 
@@ -316,6 +358,9 @@ impl TenantStore {
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
                     max_value: AtomicU64::new(0),
                     max_answer: AtomicU64::new(0),
+                    // Defaults until the request that opened it fits the
+                    // gate to the space's settings.
+                    gate: self.gates.get(space, &Default::default()),
                 };
                 // The defaults until a request brings its space's settings.
                 handle.set_limits(&Settings::default());

@@ -72,6 +72,7 @@ pub async fn open_synced(
         && let Some(schema) = handle.schema_if_unchanged(taken)
     {
         handle.set_limits(&req.space.settings);
+        handle.gate.fit(&req.space.settings);
         return Ok((handle, schema));
     }
     let catalog = app.catalog.clone();
@@ -82,6 +83,8 @@ pub async fn open_synced(
     })
     .await?;
     opened.0.set_limits(&req.space.settings);
+    // The space's limits as its settings say now (they may have changed).
+    opened.0.gate.fit(&req.space.settings);
     Ok(opened)
 }
 

@@ -11,6 +11,7 @@ mod execute_write;
 mod extra_names;
 mod extra_values;
 mod instance;
+mod limits;
 pub mod observe;
 mod pages;
 mod query;

@@ -26,6 +26,7 @@ pub fn read_error(err: ReadError) -> AppError {
         ReadError::TimedOut => AppError::BadRequest(TIME_LIMIT_MESSAGE.into()),
         ReadError::Sql(message) | ReadError::Busy(message) => AppError::BadRequest(message),
         too_large @ ReadError::TooLarge(_) => AppError::BadRequest(too_large.to_string()),
+        ReadError::Crowded => AppError::TooMany(ReadError::Crowded.to_string(), 1),
         ReadError::Internal(err) => AppError::Internal(err),
     }
 }

@@ -211,6 +211,8 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
     if !visible {
         return Err(AppError::space_not_found());
     }
+    // After the visibility check: a 429 must not tell that a hidden space exists.
+    super::limits::check_rate(&app, &space, &resolved, &request.extensions)?;
     tracing::Span::current().record("space", space_name);
     let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
     seen.label = super::observe::RouteLabel(route.template());

@@ -23,14 +23,16 @@ use crate::read::values::{Infinity, to_json};
 use crate::settings::Settings;
 use crate::tenant::{Schema, TenantDb};
 use crate::write::rows::{self, InsertOptions, Returned};
-use crate::write::{WriteError, json as body_json};
+use crate::write::{FULL_MESSAGE, WriteError, json as body_json};
 
 impl From<WriteError> for AppError {
     fn from(err: WriteError) -> AppError {
         match err {
             WriteError::Invalid(errors) => AppError::invalid(errors),
             WriteError::NotFound(message) => AppError::Errors(StatusCode::NOT_FOUND, vec![message]),
-            WriteError::Internal(err) => AppError::Internal(err),
+            WriteError::Internal(err) if !crate::write::is_full(&err) => AppError::Internal(err),
+            // SQLITE_FULL, typed or not (schema changes and commits are untyped).
+            WriteError::Full | WriteError::Internal(_) => AppError::Quota(FULL_MESSAGE.into()),
         }
     }
 }

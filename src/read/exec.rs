@@ -79,6 +79,10 @@ pub enum ReadError {
     /// The file was locked by another connection for longer than it waits.
     #[error("{0}")]
     Busy(String),
+    /// The space had `max_concurrent_queries` reads running for all of
+    /// `max_query_wait_ms`: the read never started.
+    #[error("Too many queries running in this space: try again shortly")]
+    Crowded,
     /// SQLite refused the statement; the message is SQLite's and safe to show.
     #[error("{0}")]
     Sql(String),
@@ -160,6 +164,7 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
 /// What a read that began in place hands to the blocking pool.
 struct Moved {
     turn: OwnedSemaphorePermit,
+    space_turn: OwnedSemaphorePermit,
     conn: Pooled,
     /// It ran out of time in place (else the file was busy).
     out_of_time: bool,
@@ -171,10 +176,13 @@ fn in_place(
     db: &TenantDb,
     statement: &Statement,
     caps: Caps,
-) -> Result<Result<ResultSet, ReadError>, Option<Moved>> {
+) -> Result<Result<ResultSet, ReadError>, Option<Box<Moved>>> {
     if db.overran(&statement.sql) {
         return Err(None);
     }
+    let Some(space_turn) = db.gate.try_turn() else {
+        return Err(None);
+    };
     let Some(turn) = db.try_reader_turn() else {
         return Err(None);
     };
@@ -191,11 +199,12 @@ fn in_place(
         db.mark_overran(&statement.sql);
     }
     let moved = |out_of_time| {
-        Err(Some(Moved {
+        Err(Some(Box::new(Moved {
             turn,
+            space_turn,
             conn,
             out_of_time,
-        }))
+        })))
     };
     match result {
         Ok(Err(ReadError::TimedOut)) if fired && statement.time_limit > BUDGET => moved(true),
@@ -211,7 +220,7 @@ fn in_place(
 async fn on_pool(
     db: &Arc<TenantDb>,
     statement: Statement,
-    moved: Option<Moved>,
+    moved: Option<Box<Moved>>,
     started: Instant,
     caps: Caps,
 ) -> (Result<ResultSet, ReadError>, Statement, Duration) {
@@ -220,9 +229,28 @@ async fn on_pool(
     if limit.is_zero() {
         return (Err(ReadError::TimedOut), statement, Duration::ZERO);
     }
+    // A turn of the space first (bounded wait), then of the database: a
+    // read waiting for the database's turn holds the space's, never the reverse.
     let (turn, conn) = match moved {
-        Some(moved) => (moved.turn, Some(moved.conn)),
-        None => (db.reader_turn().await, db.idle_conn()),
+        Some(moved) => {
+            let Moved {
+                turn,
+                space_turn,
+                conn,
+                ..
+            } = *moved;
+            ((space_turn, turn), Some(conn))
+        }
+        None => {
+            let Some(space_turn) = db.gate.turn().await else {
+                crate::metrics::metrics()
+                    .rate_limited
+                    .with_label_values(&["queries"])
+                    .inc();
+                return (Err(ReadError::Crowded), statement, Duration::ZERO);
+            };
+            ((space_turn, db.reader_turn().await), db.idle_conn())
+        }
     };
     // One trip to the blocking pool, keeping a clone of the connection to
     // interrupt it with. Opening a new connection blocks, so the task does
@@ -232,6 +260,7 @@ async fn on_pool(
             let interrupter = (*conn).clone();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
+                yield_to_workers();
                 let (result, cpu) = on_cpu(|| execute(&conn, &statement, caps));
                 (result, statement, cpu)
             });
@@ -242,6 +271,7 @@ async fn on_pool(
             let (handed, interrupter) = tokio::sync::oneshot::channel::<Connection>();
             let task = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
+                yield_to_workers();
                 let (result, cpu) = on_cpu(|| {
                     let conn = db.conn()?;
                     let _ = handed.send((*conn).clone());
@@ -269,6 +299,32 @@ async fn on_pool(
         Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }
+
+/// Lowers the scheduling priority of this blocking-pool thread, once: reads
+/// that reach the pool are the long ones, and on a busy machine they must
+/// not take the CPU from the async workers, which serve every other
+/// tenant's short reads. (The thread keeps it for later work: it is all
+/// blocking work, which the workers should come before.)
+fn yield_to_workers() {
+    #[cfg(target_os = "linux")]
+    {
+        thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if !LOWERED.with(|l| l.replace(true)) {
+            // SAFETY: gettid and setpriority only read their arguments; on
+            // Linux, PRIO_PROCESS with a thread id changes that thread alone.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, POOL_NICENESS);
+            }
+        }
+    }
+}
+
+/// The niceness of blocking threads that ran a long read (0 is the
+/// default, 19 the lowest priority): low enough that a worker's wake-up
+/// preempts them at once, high enough to keep a fair share of the CPU.
+#[cfg(target_os = "linux")]
+const POOL_NICENESS: libc::c_int = 10;
 
 /// SQLite's functions whose result depends on when or how often they are
 /// called. (The date and time functions only do so with 'now', or with no

@@ -23,8 +23,24 @@ pub enum WriteError {
     /// 404, naming what is missing, as Datasette does on write endpoints.
     #[error("{0}")]
     NotFound(String),
+    /// The database reached its size limit (`max_database_mb`; SQLite's
+    /// SQLITE_FULL): the transaction was rolled back whole.
+    #[error("{FULL_MESSAGE}")]
+    Full,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// What a write that would pass a database's size limit is told.
+pub const FULL_MESSAGE: &str = "Database is full: this space's max_database_mb limit (or the disk) \
+     leaves no room for this write, and nothing was written";
+
+/// Whether `err` is SQLite's SQLITE_FULL, wherever in its chain.
+pub fn is_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<libsql::Error>(),
+            Some(libsql::Error::SqliteFailure(code, _)) if code & 0xff == 13)
+    })
 }
 
 impl WriteError {
@@ -39,6 +55,7 @@ pub type WriteResult<T> = Result<T, WriteError>;
 /// anything else is ours.
 pub fn sql_error(err: libsql::Error) -> WriteError {
     match err {
+        libsql::Error::SqliteFailure(code, _) if code & 0xff == 13 => WriteError::Full,
         libsql::Error::SqliteFailure(_, message) => WriteError::invalid(message),
         other => WriteError::invalid(other.to_string()),
     }
