@@ -188,6 +188,14 @@ async fn mutated_requests_never_fail_hang_or_leak() {
             "127.0.0.1:0",
             "--spaces-domain",
             "fuzz.test",
+            // Rate limits high enough that mutated requests reach their
+            // handlers (tests/limits.rs tests the limits themselves).
+            "--setting",
+            "rate_limit_anonymous_per_minute",
+            "1000000",
+            "--setting",
+            "rate_limit_token_per_minute",
+            "1000000",
         ])
         .env("LIBSETTE_LOG", "warn")
         .env("RUST_BACKTRACE", "1")
