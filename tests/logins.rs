@@ -7,10 +7,10 @@
 mod common;
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::browser::Browser;
 use common::{BIN, Server, metric};
 use libsette::catalog::{Catalog, DataDir, spaces, users};
 use libsette::names::SpaceName;
@@ -28,92 +28,9 @@ fn world() -> tempfile::TempDir {
     dir
 }
 
-/// A same-origin browser from a chosen loopback address: one cookie, no
-/// redirects followed.
-struct Client {
-    base: String,
-    http: reqwest::Client,
-    cookie: Option<String>,
-}
-
-struct Answer {
-    status: u16,
-    location: String,
-    set_cookie: Option<String>,
-    text: String,
-}
-
-impl Answer {
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrftoken\" value=\"";
-        let start = self.text.find(marker).expect("a CSRF token") + marker.len();
-        self.text[start..].split('"').next().unwrap().to_owned()
-    }
-}
-
-impl Client {
-    fn from(server: &Server, address: [u8; 4]) -> Client {
-        Client {
-            base: server.base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .local_address(IpAddr::V4(Ipv4Addr::from(address)))
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
-        let request = match &self.cookie {
-            Some(c) => request.header("Cookie", c),
-            None => request,
-        };
-        let response = request.send().await.expect("request");
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_owned())
-        };
-        let (location, set_cookie) = (header("location").unwrap_or_default(), header("set-cookie"));
-        if let Some(set) = &set_cookie {
-            let pair = set.split(';').next().unwrap();
-            self.cookie = (!pair.ends_with('=')).then(|| pair.to_owned());
-        }
-        Answer {
-            status: response.status().as_u16(),
-            location,
-            set_cookie,
-            text: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        let request = self.http.get(format!("{}{path}", self.base));
-        self.send(request).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
-        let host = self.base.trim_start_matches("http://").to_owned();
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("Origin", format!("http://{host}"))
-            .header("Sec-Fetch-Site", "same-origin")
-            .form(form);
-        self.send(request).await
-    }
-
-    async fn login(&mut self, user: &str, password: &str) -> Answer {
-        self.post("/-/login", &[("username", user), ("password", password)])
-            .await
-    }
-
-    /// Who the server says this client is, in `acme`.
-    async fn actor(&mut self) -> String {
-        self.get("/acme/-/actor.json").await.text
-    }
+/// Who the server says this browser is, in `acme`.
+async fn actor(browser: &mut Browser) -> String {
+    browser.get("/acme/-/actor.json").await.text
 }
 
 /// The server's peak resident memory (VmHWM) in MiB.
@@ -137,7 +54,7 @@ async fn hashed(server: &Server) -> u64 {
 /// `n` concurrent wrong logins from `address`, user names from `user`: their statuses.
 async fn flood(server: &Server, address: [u8; 4], n: usize, user: fn(usize) -> String) -> Vec<u16> {
     let attempts = (0..n).map(|i| {
-        let mut client = Client::from(server, address);
+        let mut client = Browser::from_address(server, address);
         async move { client.login(&user(i), "wrong").await.status }
     });
     futures::future::join_all(attempts).await
@@ -178,26 +95,26 @@ async fn a_login_flood_runs_few_password_checks_and_stays_small() {
     );
 
     // The real user, from elsewhere, and another user from the flooding address.
-    let mut alice = Client::from(&server, [127, 0, 0, 2]);
+    let mut alice = Browser::from_address(&server, [127, 0, 0, 2]);
     assert_eq!(alice.login("alice", "alice-pw").await.status, 303);
-    let mut bob = Client::from(&server, [127, 0, 0, 1]);
+    let mut bob = Browser::from_address(&server, [127, 0, 0, 1]);
     assert_eq!(bob.login("bob", "bob-pw").await.status, 303);
 }
 
 #[tokio::test]
 async fn failures_from_one_address_do_not_lock_the_user_out_elsewhere() {
     let server = Server::start_in(world(), &[]);
-    let mut attacker = Client::from(&server, [127, 0, 0, 1]);
+    let mut attacker = Browser::from_address(&server, [127, 0, 0, 1]);
     for _ in 0..10 {
         assert_eq!(attacker.login("alice", "guess").await.status, 401);
     }
     let locked = attacker.login("alice", "alice-pw").await;
     assert_eq!(locked.status, 429, "the attacker's address is locked");
-    assert!(locked.set_cookie.is_none());
-    let mut alice = Client::from(&server, [127, 0, 0, 2]);
+    assert!(locked.set_cookie().is_none());
+    let mut alice = Browser::from_address(&server, [127, 0, 0, 2]);
     let ok = alice.login("alice", "alice-pw").await;
     assert_eq!(ok.status, 303, "{}", ok.text);
-    assert!(alice.actor().await.contains("\"alice\""));
+    assert!(actor(&mut alice).await.contains("\"alice\""));
     // The real user's success does not lift the attacker's lock.
     assert_eq!(attacker.login("alice", "alice-pw").await.status, 429);
 }
@@ -236,7 +153,7 @@ async fn next_only_ever_leads_to_a_path_of_this_server() {
         "/caf\u{e9}",
         "",
     ];
-    let mut client = Client::from(&server, [127, 0, 0, 1]);
+    let mut client = Browser::from_address(&server, [127, 0, 0, 1]);
     for (next, expected) in good
         .iter()
         .map(|n| (*n, *n))
@@ -265,7 +182,7 @@ async fn next_only_ever_leads_to_a_path_of_this_server() {
             )
             .await;
         assert_eq!(answer.status, 303, "next={next:?}");
-        assert_eq!(answer.location, expected, "next={next:?}");
+        assert_eq!(answer.location(), expected, "next={next:?}");
     }
 }
 
@@ -284,8 +201,8 @@ fn passwd(server: &Server, user: &str, password: &str) {
 }
 
 /// Waits for `client`'s cookie to stop logging it in; how long since `start` that took.
-async fn until_anonymous(client: &mut Client, start: Instant) -> Duration {
-    while client.actor().await.contains("\"alice\"") {
+async fn until_anonymous(client: &mut Browser, start: Instant) -> Duration {
+    while actor(client).await.contains("\"alice\"") {
         assert!(
             start.elapsed() < Duration::from_secs(3),
             "the session lives on"
@@ -299,19 +216,19 @@ async fn until_anonymous(client: &mut Client, start: Instant) -> Duration {
 async fn captured_session_cookies_end_on_the_server() {
     let server = Server::start_in(world(), &[]);
     let login = |address| {
-        let mut client = Client::from(&server, address);
+        let mut client = Browser::from_address(&server, address);
         async move {
             assert_eq!(client.login("alice", "alice-pw").await.status, 303);
-            assert!(client.actor().await.contains("\"alice\""));
+            assert!(actor(&mut client).await.contains("\"alice\""));
             client
         }
     };
 
     // Logout: a copy of the cookie taken before stops working at once.
     let mut browser = login([127, 0, 0, 1]).await;
-    let mut thief = Client::from(&server, [127, 0, 0, 9]);
+    let mut thief = Browser::from_address(&server, [127, 0, 0, 9]);
     thief.cookie = browser.cookie.clone();
-    assert!(thief.actor().await.contains("\"alice\""));
+    assert!(actor(&mut thief).await.contains("\"alice\""));
     let csrf = browser.get("/").await.csrf();
     assert_eq!(
         browser
@@ -321,8 +238,11 @@ async fn captured_session_cookies_end_on_the_server() {
         303
     );
     assert!(browser.cookie.is_none());
-    assert!(!thief.actor().await.contains("\"alice\""), "after logout");
-    assert_eq!(thief.get("/").await.location, "/-/login");
+    assert!(
+        !actor(&mut thief).await.contains("\"alice\""),
+        "after logout"
+    );
+    assert_eq!(thief.get("/").await.location(), "/-/login");
 
     // `libsette user passwd` on the running server's data: within a second.
     let mut first = login([127, 0, 0, 1]).await;
@@ -334,7 +254,7 @@ async fn captured_session_cookies_end_on_the_server() {
         assert!(took < Duration::from_millis(1500), "revoked after {took:?}");
     }
     assert_eq!(
-        Client::from(&server, [127, 0, 0, 3])
+        Browser::from_address(&server, [127, 0, 0, 3])
             .login("alice", "alice-pw")
             .await
             .status,
@@ -354,21 +274,21 @@ async fn captured_session_cookies_end_on_the_server() {
         .await;
     assert_eq!(out.status, 303);
     assert!(
-        !phone.actor().await.contains("\"alice\""),
+        !actor(&mut phone).await.contains("\"alice\""),
         "the other session"
     );
-    assert!(!laptop.actor().await.contains("\"alice\""));
+    assert!(!actor(&mut laptop).await.contains("\"alice\""));
     // Needs the CSRF token like every form.
     let mut again = login_with(&server, [127, 0, 0, 1], "new-pw").await;
     assert_eq!(
         again.post("/-/logout", &[("everywhere", "1")]).await.status,
         403
     );
-    assert!(again.actor().await.contains("\"alice\""));
+    assert!(actor(&mut again).await.contains("\"alice\""));
 }
 
-async fn login_with(server: &Server, address: [u8; 4], password: &str) -> Client {
-    let mut client = Client::from(server, address);
+async fn login_with(server: &Server, address: [u8; 4], password: &str) -> Browser {
+    let mut client = Browser::from_address(server, address);
     assert_eq!(client.login("alice", password).await.status, 303);
     client
 }
@@ -411,7 +331,7 @@ async fn the_members_form_does_not_tell_which_user_names_exist() {
 
     // An invited name cannot log in, until an admin creates the user; then
     // the invitation takes effect.
-    let mut early = Client::from(&server, [127, 0, 0, 3]);
+    let mut early = Browser::from_address(&server, [127, 0, 0, 3]);
     assert_eq!(early.login("nobody1", "x").await.status, 401);
     let mut child = Command::new(BIN)
         .arg("--data-dir")
@@ -422,14 +342,19 @@ async fn the_members_form_does_not_tell_which_user_names_exist() {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "n1-pw").unwrap();
     assert!(child.wait().unwrap().success());
-    let mut invited = Client::from(&server, [127, 0, 0, 2]);
+    let mut invited = Browser::from_address(&server, [127, 0, 0, 2]);
     assert_eq!(invited.login("nobody1", "n1-pw").await.status, 303);
     let space = invited.get("/acme/").await;
     assert_eq!(space.status, 200, "a member of acme");
 }
 
 /// One members form operation: status, redirect and body.
-async fn member_op(client: &mut Client, op: &str, user: &str, csrf: &str) -> (u16, String, String) {
+async fn member_op(
+    client: &mut Browser,
+    op: &str,
+    user: &str,
+    csrf: &str,
+) -> (u16, String, String) {
     let form = [
         ("op", op),
         ("user", user),
@@ -439,7 +364,7 @@ async fn member_op(client: &mut Client, op: &str, user: &str, csrf: &str) -> (u1
     let answer = client.post("/acme/-/members", &form).await;
     (
         answer.status,
-        answer.location,
+        answer.location().to_owned(),
         answer.text.replace(user, "NAME"),
     )
 }

@@ -7,12 +7,12 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use common::browser::Browser;
 use common::{BIN, Server};
 use libsette::catalog::{Catalog, DataDir, spaces, users};
 use libsette::import;
 use libsette::names::{DbName, SpaceName};
 use libsette::sqlite;
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 const NASTY_TABLE: &str = "<b>\"x'</b>";
@@ -61,98 +61,6 @@ fn world() -> tempfile::TempDir {
         "create table secret_table_xyz (id integer primary key)",
     );
     dir
-}
-
-/// A client that keeps one session cookie, never follows redirects, and
-/// sends the headers a same-origin browser form would.
-struct Browser {
-    server_base: String,
-    client: reqwest::Client,
-    cookie: Option<String>,
-}
-
-struct Page {
-    status: u16,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Page {
-    fn csrf(&self) -> String {
-        let marker = "name=\"csrftoken\" value=\"";
-        let start = self.text.find(marker).expect("a CSRF token") + marker.len();
-        self.text[start..].split('"').next().unwrap().to_owned()
-    }
-    fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    }
-}
-
-impl Browser {
-    fn new(server: &Server) -> Browser {
-        Browser {
-            server_base: server.base.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
-    fn host(&self) -> String {
-        self.server_base.trim_start_matches("http://").to_owned()
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match &self.cookie {
-            Some(c) => request.header("Cookie", c),
-            None => request,
-        };
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        if let Some(set) = headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
-            let pair = set.split(';').next().unwrap().to_owned();
-            self.cookie = if pair.ends_with('=') {
-                None
-            } else {
-                Some(pair)
-            };
-        }
-        Page {
-            status,
-            headers,
-            text: response.text().await.unwrap(),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let request = self
-            .client
-            .get(format!("{}{path}", self.server_base))
-            .header("Accept", "text/html");
-        self.send(request).await
-    }
-
-    /// A same-origin form POST.
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let request = self
-            .client
-            .post(format!("{}{path}", self.server_base))
-            .header("Origin", format!("http://{}", self.host()))
-            .header("Sec-Fetch-Site", "same-origin")
-            .form(form);
-        self.send(request).await
-    }
-
-    async fn login(&mut self, user: &str, password: &str) -> Page {
-        self.post("/-/login", &[("username", user), ("password", password)])
-            .await
-    }
 }
 
 #[tokio::test]
@@ -244,8 +152,8 @@ async fn cross_site_posts_are_refused() {
     let mut b = Browser::new(&server);
     // Login CSRF: a login form posted from another site.
     let evil = b
-        .client
-        .post(format!("{}/-/login", b.server_base))
+        .http
+        .post(format!("{}/-/login", b.base))
         .header("Origin", "http://evil.test")
         .form(&[("username", "alice"), ("password", "alice-pw")]);
     assert_eq!(b.send(evil).await.status, 403);
@@ -261,16 +169,16 @@ async fn cross_site_posts_are_refused() {
         ("Sec-Fetch-Site", "cross-site"),
     ] {
         let request = b
-            .client
-            .post(format!("{}/acme/-/tokens", b.server_base))
+            .http
+            .post(format!("{}/acme/-/tokens", b.base))
             .header(header, value)
             .form(&[("name", "x"), ("csrftoken", csrf.as_str())]);
         assert_eq!(b.send(request).await.status, 403, "{header}");
     }
     // The JSON API with a cookie from another site too.
     let request = b
-        .client
-        .post(format!("{}/acme/-/api/tokens", b.server_base))
+        .http
+        .post(format!("{}/acme/-/api/tokens", b.base))
         .header("Origin", "http://evil.test")
         .json(&json!({}));
     assert_eq!(b.send(request).await.status, 403);

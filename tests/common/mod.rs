@@ -2,6 +2,8 @@
 //! on an ephemeral loopback port, its CLI, and a real HTTP client.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
