@@ -104,7 +104,7 @@ async fn connection(
     mut stop: signal::Receiver<()>,
 ) {
     let _ = stream.set_nodelay(true);
-    let watch = Arc::new(Watch::new());
+    let watch = Arc::new(Watch::new(limits));
     let mut queue = SendQueue::new(&stream);
     let io = TimedIo {
         inner: stream,
@@ -141,12 +141,7 @@ async fn connection(
     let mut draining = false;
     loop {
         let queued = queue.sample(&watch);
-        let mut wake = watch.deadline(limits);
-        if queued {
-            // Look again soon whether the client is taking what is queued.
-            let soon = Instant::now() + QUEUE_SAMPLE;
-            wake = Some(wake.map_or(soon, |at| at.min(soon)));
-        }
+        let wake = watch.arm(limits, queued);
         let timer = async {
             match wake {
                 Some(at) => tokio::time::sleep_until(at).await,

@@ -33,12 +33,25 @@ pub(super) struct Watch {
     /// Tells the watchdog its deadline may have come sooner (a stored
     /// permit, so a change while it computes is not missed).
     pub(super) sooner: Notify,
+    /// When the watchdog will look next, in ms since `base` (`u64::MAX`:
+    /// never, or it is deciding). A phase change wakes it only when its
+    /// deadline comes before that: a busy kept-alive connection changes
+    /// phase three times a request, and waking for each cost a fifth of the
+    /// server's throughput.
+    armed: AtomicU64,
+    /// The header and idle timeouts, in ms.
+    header_ms: Option<u64>,
+    idle_ms: Option<u64>,
 }
 
 impl Watch {
     /// A new connection waits for its first request's headers.
-    pub(super) fn new() -> Watch {
+    pub(super) fn new(limits: &Limits) -> Watch {
+        let ms = |limit: Option<Duration>| limit.map(|d| d.as_millis() as u64);
         Watch {
+            armed: AtomicU64::new(u64::MAX),
+            header_ms: ms(limits.header),
+            idle_ms: ms(limits.idle),
             base: Instant::now(),
             phase: AtomicU8::new(HEADERS),
             since: AtomicU64::new(0),
@@ -54,9 +67,45 @@ impl Watch {
     }
 
     fn enter(&self, phase: u8) {
-        self.since.store(self.now(), Ordering::Relaxed);
+        let now = self.now();
+        self.since.store(now, Ordering::Relaxed);
         self.phase.store(phase, Ordering::Release);
-        self.sooner.notify_one();
+        let due = match phase {
+            HEADERS => self.header_ms,
+            IDLE => self.idle_ms,
+            // Serving has no deadline until a write blocks (see `wrote`).
+            _ => None,
+        };
+        if due.is_some_and(|ms| now + ms < self.armed.load(Ordering::Acquire)) {
+            self.sooner.notify_one();
+        }
+    }
+
+    /// When the watchdog should look next: the deadline, or sooner, so that
+    /// no phase change can bring a deadline before it (a phase's deadline
+    /// is at least the shortest timeout away from when the phase begins).
+    pub(super) fn arm(&self, limits: &Limits, queued: bool) -> Option<Instant> {
+        // Deciding: a phase change meanwhile must wake it.
+        self.armed.store(u64::MAX, Ordering::Release);
+        let mut wake = self.deadline(limits);
+        let shortest = match (limits.header, limits.idle) {
+            (Some(h), Some(i)) => Some(h.min(i)),
+            (h, i) => h.or(i),
+        };
+        if let Some(shortest) = shortest {
+            let horizon = Instant::now() + shortest;
+            wake = Some(wake.map_or(horizon, |at| at.min(horizon)));
+        }
+        if queued {
+            // Look again soon whether the client is taking what is queued.
+            let soon = Instant::now() + super::QUEUE_SAMPLE;
+            wake = Some(wake.map_or(soon, |at| at.min(soon)));
+        }
+        if let Some(at) = wake {
+            let ms = at.saturating_duration_since(self.base).as_millis() as u64;
+            self.armed.store(ms, Ordering::Release);
+        }
+        wake
     }
 
     /// A request's headers are in: the handler may take its time.

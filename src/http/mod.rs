@@ -65,15 +65,22 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback_service(inner)
         .layer(middleware::from_fn_with_state(app.clone(), cors::layer))
         .layer(middleware::from_fn_with_state(app, tenant::host_to_path))
-        .layer(middleware::from_fn(body_deadline))
+        .layer(middleware::from_fn(edge))
         .layer(middleware::from_fn(observe::observe))
-        .layer(middleware::from_fn(nosniff))
 }
 
-/// Browsers must take every answer (JSON, CSV, HTML, errors) as the type it
-/// says it is, never sniff it into HTML or script.
-async fn nosniff(request: Request, next: Next) -> Response {
+/// The layer inside the metrics, one for both concerns (each layer costs every
+/// request): browsers must take every answer (JSON, CSV, HTML, errors) as
+/// the type it says it is, never sniff it into HTML or script; and a body
+/// that did not arrive in time (see `crate::conn`) is answered 408 whatever
+/// the handler made of the cut-off body (it never read it whole, so it
+/// wrote nothing), closing the connection: the rest may still trickle in.
+async fn edge(request: Request, next: Next) -> Response {
+    let deadline = request.extensions().get::<BodyDeadline>().cloned();
     let mut response = next.run(request).await;
+    if deadline.is_some_and(|d| d.passed()) {
+        response = too_late(response);
+    }
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -81,15 +88,8 @@ async fn nosniff(request: Request, next: Next) -> Response {
     response
 }
 
-/// A body that did not arrive in time (see `crate::conn`) is answered 408
-/// whatever the handler made of the cut-off body; it never read it whole,
-/// so it wrote nothing. The connection closes: the rest may still trickle in.
-async fn body_deadline(request: Request, next: Next) -> Response {
-    let deadline = request.extensions().get::<BodyDeadline>().cloned();
-    let response = next.run(request).await;
-    if !deadline.is_some_and(|d| d.passed()) {
-        return response;
-    }
+/// The 408 for a body past its deadline, under the route the handler named.
+fn too_late(response: Response) -> Response {
     let route = response.extensions().get::<observe::RouteLabel>().copied();
     let mut response = AppError::Errors(
         StatusCode::REQUEST_TIMEOUT,
