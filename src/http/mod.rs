@@ -3,6 +3,7 @@
 mod api_tokens;
 mod audit;
 mod auth;
+mod body;
 mod cached;
 mod cors;
 mod csv;
