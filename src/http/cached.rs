@@ -8,11 +8,11 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::routes::{Format, SpaceRoute};
-use super::tenant::{SpaceRequest, dispatch};
 use crate::cache::{CacheKey, not_modified};
 use crate::catalog::databases::DatabaseRow;
 use crate::error::AppResult;
+use crate::http::routes::{Format, SpaceRoute};
+use crate::http::tenant::{SpaceRequest, dispatch};
 use crate::permissions::Resource;
 use crate::read::args::Args;
 

@@ -1,38 +1,17 @@
 //! The HTTP layer: [`router`] builds the whole app, for `serve` and for tests.
 
-mod api_tokens;
-mod audit;
-mod auth;
-mod body;
 mod cached;
-mod cors;
-mod csv;
 mod database;
-mod execute_write;
-mod extra_names;
-mod extra_values;
-mod instance;
-mod limits;
-pub mod observe;
-mod pages;
+pub(crate) mod edge;
+mod meta;
 mod query;
+pub(crate) mod render;
 mod routes;
 mod row;
-mod row_extras;
-mod rows_json;
-mod schema;
-mod shape;
-mod space;
 mod table;
-mod table_extras;
-mod table_facets;
-mod table_filters;
-mod table_labels;
 mod tenant;
 pub(crate) mod ui;
 mod write;
-mod write_alter;
-mod write_schema;
 
 use std::sync::Arc;
 
@@ -54,7 +33,7 @@ use crate::error::AppError;
 pub fn router(app: Arc<App>) -> Router {
     let inner = Router::new()
         .route("/-/health", get(health))
-        .route("/metrics", get(observe::endpoint))
+        .route("/metrics", get(edge::observe::endpoint))
         .route("/", get(ui::spaces::home))
         .route("/-/login", get(ui::login::form).post(ui::login::submit))
         .route("/-/logout", post(ui::login::logout))
@@ -64,10 +43,13 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app.clone());
     Router::new()
         .fallback_service(inner)
-        .layer(middleware::from_fn_with_state(app.clone(), cors::layer))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            edge::cors::layer,
+        ))
         .layer(middleware::from_fn_with_state(app, tenant::host_to_path))
         .layer(middleware::from_fn(edge))
-        .layer(middleware::from_fn(observe::observe))
+        .layer(middleware::from_fn(edge::observe::observe))
 }
 
 /// The layer inside the metrics, one for both concerns (each layer costs every
@@ -91,7 +73,10 @@ async fn edge(request: Request, next: Next) -> Response {
 
 /// The 408 for a body past its deadline, under the route the handler named.
 fn too_late(response: Response) -> Response {
-    let route = response.extensions().get::<observe::RouteLabel>().copied();
+    let route = response
+        .extensions()
+        .get::<edge::observe::RouteLabel>()
+        .copied();
     let mut response = AppError::Errors(
         StatusCode::REQUEST_TIMEOUT,
         vec!["The request body took too long to arrive".into()],
@@ -110,7 +95,7 @@ async fn health() -> Response {
     let mut response = axum::Json(json!({"ok": true})).into_response();
     response
         .extensions_mut()
-        .insert(observe::RouteLabel("/-/health"));
+        .insert(edge::observe::RouteLabel("/-/health"));
     response
 }
 

@@ -9,14 +9,16 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::routes::{self, Format, SpaceRoute};
-use super::{
-    audit, auth, cached, database, execute_write, instance, query, row, schema, shape, space,
-    table, ui, write, write_schema,
-};
+use super::database::{self, schema};
+use super::edge::auth;
+use super::meta::{audit, instance, space};
+use super::render::shape;
+use super::write::{self, create as write_schema, execute as execute_write};
+use super::{cached, query, row, table, ui};
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
 use crate::error::{AppError, AppResult};
+use crate::http::routes::{self, Format, SpaceRoute};
 use crate::permissions::Resource;
 
 /// The path prefix under which a space's URLs are written: `/{space}` when
@@ -99,7 +101,7 @@ pub async fn host_to_path(
                 .map(|pq| pq.as_str())
                 .unwrap_or("/");
             let Ok(uri) = format!("/{space}{path_and_query}").parse::<Uri>() else {
-                return super::not_found();
+                return crate::http::not_found();
             };
             *request.uri_mut() = uri;
             request.extensions_mut().insert(SpaceBase(String::new()));
@@ -143,7 +145,7 @@ fn public_origin(app: &App, space: &SpaceInfo, host_routed: bool) -> String {
 /// Every `/{space}/…` request lands here.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let mut seen = Seen {
-        label: super::observe::RouteLabel("other"),
+        label: crate::http::edge::observe::RouteLabel("other"),
         csv: false,
     };
     let page = wants_page(&request);
@@ -180,7 +182,7 @@ fn wants_page(request: &Request) -> bool {
 
 /// What the router learned about a request, for shaping its answer.
 struct Seen {
-    label: super::observe::RouteLabel,
+    label: crate::http::edge::observe::RouteLabel,
     /// A CSV route: errors are answered as plain text.
     csv: bool,
 }
@@ -212,10 +214,10 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         return Err(AppError::space_not_found());
     }
     // After the visibility check: a 429 must not tell that a hidden space exists.
-    super::limits::check_rate(&app, &space, &resolved, &request.extensions)?;
+    crate::http::edge::limits::check_rate(&app, &space, &resolved, &request.extensions)?;
     tracing::Span::current().record("space", space_name);
     let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
-    seen.label = super::observe::RouteLabel(route.template());
+    seen.label = crate::http::edge::observe::RouteLabel(route.template());
     seen.csv = matches!(
         route,
         SpaceRoute::Table(_, _, Format::Csv)
@@ -311,9 +313,11 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         SpaceRoute::TokenRevoke(id) => ui::tokens::revoke(&req, *id, body).await?,
         SpaceRoute::Members if is_post => ui::members::change(&req, body).await?,
         SpaceRoute::Members => ui::members::page(&req).await?,
-        SpaceRoute::ApiTokens if is_post => super::api_tokens::create(&req, body).await?,
-        SpaceRoute::ApiTokens => super::api_tokens::list(&req).await?,
-        SpaceRoute::ApiTokenRevoke(id) => super::api_tokens::revoke(&req, *id).await?,
+        SpaceRoute::ApiTokens if is_post => {
+            crate::http::meta::api_tokens::create(&req, body).await?
+        }
+        SpaceRoute::ApiTokens => crate::http::meta::api_tokens::list(&req).await?,
+        SpaceRoute::ApiTokenRevoke(id) => crate::http::meta::api_tokens::revoke(&req, *id).await?,
         // Reads, possibly answered from the result cache.
         _ if tracing_sql(&req) => {
             let trace = crate::read::trace::Trace::default();
@@ -380,7 +384,7 @@ pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Respo
         SpaceRoute::Redirect(location, status) => {
             // The target comes from the path: it must stay a path of this server.
             let location = format!("{}{location}", req.base);
-            let location = super::ui::redirect::same_origin_path(&location)
+            let location = crate::http::ui::redirect::same_origin_path(&location)
                 .map_or_else(|| format!("{}/", req.base), str::to_owned);
             Ok(redirect(&location, *status))
         }

@@ -20,7 +20,7 @@ use super::{Chrome, check_origin, field, html_status, is_https, read_form, see_o
 use crate::app::App;
 use crate::catalog::{logins, sessions, unix_now};
 use crate::error::{AppError, AppResult};
-use crate::http::auth;
+use crate::http::edge::auth;
 use crate::session::limits::Refusal;
 use crate::session::{self, Session};
 

@@ -12,7 +12,7 @@ use super::{Chrome, check_origin, field, html_status, read_form, see_other};
 use crate::app::App;
 use crate::catalog::{databases, logins, mirror, spaces};
 use crate::error::{AppError, AppResult};
-use crate::http::auth;
+use crate::http::edge::auth;
 use crate::names::{DbName, SpaceName};
 use crate::session::Session;
 

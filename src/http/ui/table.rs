@@ -16,7 +16,7 @@ use super::{Cell, Chrome, html};
 use crate::catalog::mirror::TableSchema;
 use crate::error::AppResult;
 use crate::http::table::TableContext;
-use crate::http::table_extras;
+use crate::http::table::extras as table_extras;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::{Args, encode};

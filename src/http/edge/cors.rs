@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::routes;
 use crate::app::App;
+use crate::http::routes;
 use crate::names::SpaceName;
 
 /// What a request may be told about CORS.

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use libsql::Value;
 use serde_json::{Value as Json, json};
 
-use super::table::TableContext;
 use crate::catalog::mirror::ForeignKey;
 use crate::error::AppResult;
+use crate::http::table::TableContext;
 use crate::permissions::Resource;
 use crate::read::labels::{self, Labels};
 
@@ -79,7 +79,7 @@ pub async fn for_values(
     let limit = ctx.req.time_limit(&ctx.args);
     let label_column = labels::label_column(ctx.handle.clone(), target.table, limit)
         .await
-        .map_err(super::query::read_error)?;
+        .map_err(crate::http::query::read_error)?;
     let found = labels::fetch(
         ctx.handle.clone(),
         &target,
@@ -88,7 +88,7 @@ pub async fn for_values(
         limit,
     )
     .await
-    .map_err(super::query::read_error)?;
+    .map_err(crate::http::query::read_error)?;
     Ok(Some(found))
 }
 
@@ -131,7 +131,7 @@ pub async fn expandable_columns(ctx: &TableContext<'_>) -> AppResult<Vec<Json>> 
             Some(table) if viewable(ctx, &table.name).await? => {
                 labels::label_column(ctx.handle.clone(), table, limit)
                     .await
-                    .map_err(super::query::read_error)?
+                    .map_err(crate::http::query::read_error)?
             }
             _ => None,
         };

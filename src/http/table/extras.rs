@@ -6,11 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 use libsql::Value;
 use serde_json::{Map, Value as Json, json};
 
-use super::extra_names::{self, Scope};
-use super::extra_values::{column_details, css_class, database_color, private, request_json};
-use super::table::TableContext;
-use super::{table_facets, table_labels};
+use super::{facets as table_facets, labels as table_labels};
 use crate::error::{AppError, AppResult};
+use crate::http::table::TableContext;
+use crate::http::table::extra_names::{self, Scope};
+use crate::http::table::extra_values::{
+    column_details, css_class, database_color, private, request_json,
+};
 use crate::read::exec::{self, ReadError, Statement};
 use crate::read::facets;
 use crate::read::labels::Labels;
@@ -292,7 +294,7 @@ async fn count(ctx: &TableContext<'_>) -> AppResult<Option<i64>> {
             _ => None,
         }),
         Err(ReadError::TimedOut) => Ok(None),
-        Err(other) => Err(super::query::read_error(other)),
+        Err(other) => Err(crate::http::query::read_error(other)),
     }
 }
 
@@ -380,7 +382,7 @@ async fn definition(ctx: &TableContext<'_>, kind: &str) -> AppResult<Option<Stri
         ],
     )
     .await
-    .map_err(super::query::read_error)?;
+    .map_err(crate::http::query::read_error)?;
     let Some(Value::Text(sql)) = rows.first().map(|r| &r[0]) else {
         return Ok(None);
     };
@@ -392,7 +394,7 @@ async fn definition(ctx: &TableContext<'_>, kind: &str) -> AppResult<Option<Stri
         vec![(":n".into(), name)],
     )
     .await
-    .map_err(super::query::read_error)?;
+    .map_err(crate::http::query::read_error)?;
     for row in indexes {
         if let Value::Text(sql) = &row[0] {
             bits.push(format!("{sql};"));

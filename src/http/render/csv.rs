@@ -11,9 +11,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use libsql::Value;
 
-use super::table::{TableContext, read_page};
-use super::tenant::SpaceRequest;
 use crate::error::{AppError, AppResult};
+use crate::http::table::{TableContext, read_page};
+use crate::http::tenant::SpaceRequest;
 use crate::read::labels::{Key, Labels};
 use crate::read::values::to_text;
 
@@ -143,7 +143,7 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
         ));
     }
     let ctx = read_page(req, db, table).await?;
-    let labels = super::table_extras::labels(&ctx).await?;
+    let labels = crate::http::table::extras::labels(&ctx).await?;
     let mut out = String::new();
     if wants_header(&args) {
         header_line(&mut out, &ctx.plan.columns, &labels);
@@ -156,7 +156,7 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
 pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     let args = crate::read::args::Args::parse(req.query.as_deref());
     // SQLite's refusal is answered as plain text, like every CSV error.
-    let result = super::query::run_user_sql_text(req, db, &args)
+    let result = crate::http::query::run_user_sql_text(req, db, &args)
         .await?
         .map_err(AppError::BadRequest)?;
     let mut out = String::new();
@@ -185,7 +185,7 @@ pub fn rows(req: &SpaceRequest, columns: &[String], rows: &[Vec<Value>]) -> Resp
 /// client is ready for it, until the end or `max_csv_mb`.
 async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
     let limit_bytes = first.req.space.settings.int("max_csv_mb") * 1024 * 1024;
-    let labels = super::table_extras::labels(&first).await?;
+    let labels = crate::http::table::extras::labels(&first).await?;
     let mut head = String::new();
     if wants_header(&first.args) {
         header_line(&mut head, &first.plan.columns, &labels);
@@ -221,7 +221,9 @@ async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
                 return Some((Ok(Bytes::from(line)), state));
             }
         };
-        let labels = super::table_extras::labels(&page).await.unwrap_or_default();
+        let labels = crate::http::table::extras::labels(&page)
+            .await
+            .unwrap_or_default();
         let mut out = String::new();
         rows_lines(&mut out, &page.plan.columns, &page.rows, &labels);
         state.next = page.next.clone();

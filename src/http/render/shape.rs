@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use libsql::Value;
 use serde_json::{Map, Value as Json, json};
 
-use super::rows_json::{BodyJson, RowsJson};
 use crate::error::{AppError, AppResult};
+use crate::http::render::rows_json::{BodyJson, RowsJson};
 use crate::read::args::Args;
 use crate::read::labels::{Key, Labels};
 use crate::read::values::{Infinity, finish, python_json, to_json};

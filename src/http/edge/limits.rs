@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use axum::extract::ConnectInfo;
 use axum::http::Extensions;
 
-use super::auth::Resolved;
 use crate::app::{App, SpaceInfo};
 use crate::error::{AppError, AppResult};
+use crate::http::edge::auth::Resolved;
 use crate::rate_limit::{Caller, retry_after_secs};
 
 /// Counts this request against its caller's limit in `space`.

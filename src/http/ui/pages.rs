@@ -1,15 +1,15 @@
 //! HTML pages of a space's root, a database and a query, rendered with
 //! askama from `templates/` (values are escaped). The table and row pages
-//! live in [`super::ui`].
+//! live in [`crate::http::ui`].
 
 use askama::Template;
 use axum::response::Response;
 
-use super::database::{DatabaseView, require_database};
-use super::tenant::SpaceRequest;
-use super::ui::{Cell, Chrome, html, human_size};
 use crate::catalog::spaces;
 use crate::error::{AppError, AppResult};
+use crate::http::database::{DatabaseView, require_database};
+use crate::http::tenant::SpaceRequest;
+use crate::http::ui::{Cell, Chrome, html, human_size};
 use crate::names::tilde_encode;
 use crate::permissions::Resource;
 use crate::read::args::Args;
@@ -31,7 +31,7 @@ struct DatabaseSummary {
 }
 
 fn summary(base: &str, view: &DatabaseView) -> DatabaseSummary {
-    let link = |t: &super::database::TableView| TableLink {
+    let link = |t: &crate::http::database::TableView| TableLink {
         name: t.name.clone(),
         path: format!("{base}/{}/{}", view.name, tilde_encode(&t.name)),
         // Datasette's "Many rows" / ">10,000 rows".
@@ -140,7 +140,7 @@ pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     let limit = req.space.settings.int("truncate_cells_html");
     let (mut columns, mut rows, mut truncated, mut error) = (vec![], vec![], false, None);
     if !sql.is_empty() {
-        match super::query::run_user_sql_text(req, db, &args).await {
+        match crate::http::query::run_user_sql_text(req, db, &args).await {
             Ok(Ok(result)) => {
                 rows = result
                     .rows

@@ -4,19 +4,23 @@
 //! audit row for each. Request bodies are read here, under
 //! `max_post_body_bytes` counted while they stream.
 
+pub(crate) mod alter;
+pub(crate) mod create;
+pub(crate) mod execute;
+
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json, json};
 
-pub use super::body::Body;
-use super::database::{open_synced, require_database};
-use super::routes::{RowWrite, TableWrite};
-use super::tenant::SpaceRequest;
 use crate::catalog::audit;
 use crate::catalog::databases::DatabaseRow;
 use crate::error::{AppError, AppResult};
+use crate::http::database::{open_synced, require_database};
+pub use crate::http::edge::body::Body;
+use crate::http::routes::{RowWrite, TableWrite};
+use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::values::{Infinity, to_json};
 use crate::tenant::{Schema, TenantDb};
@@ -49,7 +53,7 @@ pub fn truthy(value: Option<&Json>) -> bool {
 
 /// A JSON answer with a status.
 pub fn json_status(status: StatusCode, body: Json) -> Response {
-    let mut response = super::json_response(body);
+    let mut response = crate::http::json_response(body);
     *response.status_mut() = status;
     response
 }
@@ -155,7 +159,7 @@ pub async fn table(
     match action {
         TableWrite::Insert => insert(req, db, table, body, false).await,
         TableWrite::Upsert => insert(req, db, table, body, true).await,
-        TableWrite::Alter => super::write_alter::alter(req, db, table, body).await,
+        TableWrite::Alter => crate::http::write::alter::alter(req, db, table, body).await,
         TableWrite::Drop => drop_table(req, db, table, body).await,
     }
 }

@@ -4,9 +4,9 @@
 use axum::response::Response;
 use serde_json::json;
 
-use super::json_response;
-use super::tenant::SpaceRequest;
 use crate::error::AppResult;
+use crate::http::json_response;
+use crate::http::tenant::SpaceRequest;
 use crate::sqlite;
 
 pub fn actor(req: &SpaceRequest) -> AppResult<Response> {

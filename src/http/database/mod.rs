@@ -1,6 +1,8 @@
 //! A database of a space: `/{space}/{db}.json`, and the description of each
 //! visible database that the space's root also uses.
 
+pub(crate) mod schema;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,13 +10,14 @@ use std::time::Duration;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::routes::Format;
-use super::tenant::SpaceRequest;
-use super::{json_response, pages};
 use crate::actor::Actor;
 use crate::catalog::databases::{self, DatabaseRow};
 use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
+use crate::http::json_response;
+use crate::http::routes::Format;
+use crate::http::tenant::SpaceRequest;
+use crate::http::ui::pages;
 use crate::names::{DbName, quote_ident};
 use crate::permissions::Resource;
 use crate::read::exec::{self, ReadError, Statement};
@@ -426,7 +429,7 @@ pub async fn show(req: &SpaceRequest, name: &str, format: Format) -> AppResult<R
         .as_deref()
         .is_some_and(|q| crate::read::args::Args::parse(Some(q)).has("sql"))
     {
-        return super::query::show(req, name, format).await;
+        return crate::http::query::show(req, name, format).await;
     }
     if format == Format::Csv {
         return Err(AppError::NotFound("Invalid format: csv"));

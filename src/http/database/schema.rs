@@ -6,13 +6,13 @@ use std::collections::HashSet;
 use axum::response::Response;
 use serde_json::json;
 
-use super::database::{
+use crate::error::AppResult;
+use crate::http::database::{
     ViewableTable, open_synced, open_viewable_table, require_database, viewable_tables,
 };
-use super::json_response;
-use super::table_filters;
-use super::tenant::SpaceRequest;
-use crate::error::AppResult;
+use crate::http::json_response;
+use crate::http::table::filters as table_filters;
+use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
@@ -47,7 +47,7 @@ pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
         Statement::internal(sql, vec![], req.time_limit(&Args::default())),
     )
     .await
-    .map_err(super::query::read_error)?;
+    .map_err(crate::http::query::read_error)?;
     let statements: Vec<String> = result
         .rows
         .iter()
@@ -110,7 +110,7 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
         },
     )
     .await
-    .map_err(super::query::read_error)?;
+    .map_err(crate::http::query::read_error)?;
     let count = match result.rows.first().and_then(|r| r.first()) {
         Some(libsql::Value::Integer(n)) => *n,
         _ => 0,

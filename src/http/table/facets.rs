@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::table::TableContext;
-use super::table_labels;
+use crate::http::table::TableContext;
+
 use crate::error::{AppError, AppResult};
 use crate::read::facets::{self, FacetKind, FacetQuery, FacetResult, Page};
 use crate::read::labels::Key;
@@ -55,7 +55,7 @@ pub async fn results(ctx: &TableContext<'_>) -> AppResult<(Vec<FacetResult>, Vec
     let query = query(ctx, limit(ctx, "facet_time_limit_ms"));
     let (mut results, timed_out) = facets::run(&query, &page, &configs)
         .await
-        .map_err(super::query::read_error)?;
+        .map_err(crate::http::query::read_error)?;
     for result in results.iter_mut().filter(|r| r.kind == FacetKind::Column) {
         let Some(fk) = ctx
             .table()
@@ -66,7 +66,7 @@ pub async fn results(ctx: &TableContext<'_>) -> AppResult<(Vec<FacetResult>, Vec
             continue;
         };
         let values: Vec<_> = result.results.iter().map(|v| v.value.clone()).collect();
-        if let Some(labels) = table_labels::for_values(ctx, fk, &values).await? {
+        if let Some(labels) = super::labels::for_values(ctx, fk, &values).await? {
             for item in &mut result.results {
                 if let Some(label) = Key::of(&item.value).and_then(|k| labels.get(&k)) {
                     item.label = label.clone();

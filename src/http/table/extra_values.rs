@@ -7,9 +7,9 @@ use std::time::Duration;
 use libsql::Value;
 use serde_json::{Map, Value as Json, json};
 
-use super::tenant::SpaceRequest;
 use crate::actor::Actor;
 use crate::error::AppResult;
+use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
@@ -36,7 +36,7 @@ fn sqlite_type(declared: &str) -> &'static str {
 }
 
 /// `column_details`: each column's declared type, affinity, default and key position.
-pub(super) async fn column_details(
+pub(crate) async fn column_details(
     handle: Arc<TenantDb>,
     table: &str,
     time_limit: Duration,
@@ -45,7 +45,7 @@ pub(super) async fn column_details(
     let params = vec![(":t".into(), Value::Text(table.to_owned()))];
     let rows = exec::run(handle, Statement::internal(sql, params, time_limit))
         .await
-        .map_err(super::query::read_error)?
+        .map_err(crate::http::query::read_error)?
         .rows;
     let mut details = Map::new();
     for row in rows {
@@ -74,7 +74,7 @@ pub(super) async fn column_details(
 }
 
 /// `request`: the URL, path, host and arguments as Datasette reports them.
-pub(super) fn request_json(req: &SpaceRequest, path: &str, args: &Args) -> Json {
+pub(crate) fn request_json(req: &SpaceRequest, path: &str, args: &Args) -> Json {
     let full_path = match req.query.as_deref() {
         Some(q) if !q.is_empty() => format!("{path}?{q}"),
         _ => path.to_owned(),
@@ -129,7 +129,7 @@ pub fn css_class(name: &str) -> String {
 }
 
 /// Visible to this actor but not to anonymous visitors.
-pub(super) async fn private(req: &SpaceRequest, database: &str, table: &str) -> AppResult<bool> {
+pub(crate) async fn private(req: &SpaceRequest, database: &str, table: &str) -> AppResult<bool> {
     let resource = Resource::Table(database.to_owned(), table.to_owned());
     let public = req
         .app

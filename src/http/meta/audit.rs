@@ -5,10 +5,10 @@
 use axum::response::Response;
 use serde_json::json;
 
-use super::json_response;
-use super::tenant::SpaceRequest;
 use crate::catalog::audit::{self, Filter};
 use crate::error::{AppError, AppResult};
+use crate::http::json_response;
+use crate::http::tenant::SpaceRequest;
 use crate::read::args::Args;
 
 pub async fn show(req: &SpaceRequest) -> AppResult<Response> {

@@ -1,19 +1,21 @@
 //! One row: `/{space}/{db}/{table}/{pk}.json`, keyed by its primary key
 //! values (tilde-decoded, comma-separated) or by rowid.
 
+pub(crate) mod extras;
+
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
-use super::database::{ViewableTable, open_viewable_table};
-use super::routes::Format;
-use super::row_extras::{self, RowContext};
-use super::shape::{Output, respond};
-use super::tenant::SpaceRequest;
 use crate::error::{AppError, AppResult};
+use crate::http::database::{ViewableTable, open_viewable_table};
+use crate::http::render::shape::{Output, respond};
+use crate::http::routes::Format;
+use crate::http::tenant::SpaceRequest;
 use crate::names::quote_ident;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{Params, TableInfo};
+use extras::RowContext;
 
 pub async fn show(
     req: &SpaceRequest,
@@ -64,15 +66,15 @@ pub async fn show(
         },
     )
     .await
-    .map_err(super::query::read_error)?;
+    .map_err(crate::http::query::read_error)?;
     if result.rows.is_empty() {
         return Err(AppError::NotFound("Row not found"));
     }
     if format == Format::Csv {
-        return Ok(super::csv::rows(req, &columns, &result.rows));
+        return Ok(crate::http::render::csv::rows(req, &columns, &result.rows));
     }
     if format == Format::Html {
-        return super::ui::row::page(
+        return crate::http::ui::row::page(
             req,
             database,
             handle.clone(),
@@ -105,6 +107,6 @@ pub async fn show(
         sql: &sql,
         params: &params.0,
     };
-    row_extras::add(&extras, &mut body).await?;
+    extras::add(&extras, &mut body).await?;
     respond(&output, body, &columns, &result.rows, None)
 }

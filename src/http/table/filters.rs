@@ -6,12 +6,12 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::database::{ViewableTable, open_viewable_table};
-use super::routes::Format;
-use super::tenant::SpaceRequest;
 use crate::catalog::databases::DatabaseRow;
 use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
+use crate::http::database::{ViewableTable, open_viewable_table};
+use crate::http::routes::Format;
+use crate::http::tenant::SpaceRequest;
 use crate::names::tilde_encode;
 use crate::permissions::Resource;
 use crate::read::args::Args;

@@ -3,20 +3,25 @@
 //! permission, build conditions (filters, search, `_where`), plan and run the
 //! page query, then add extras (labels, facets, `_extra=`) and shape.
 
+pub(crate) mod extra_names;
+pub(crate) mod extra_values;
+pub(crate) mod extras;
+pub(crate) mod facets;
+pub(crate) mod filters;
+pub(crate) mod labels;
+
 use std::sync::Arc;
 
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
-use super::database::{ViewableTable, open_viewable_table};
-use super::routes::Format;
-use super::shape::{Output, respond};
-use super::table_extras;
-use super::table_filters;
-use super::tenant::SpaceRequest;
 use crate::catalog::databases::DatabaseRow;
 use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
+use crate::http::database::{ViewableTable, open_viewable_table};
+use crate::http::render::shape::{Output, respond};
+use crate::http::routes::Format;
+use crate::http::tenant::SpaceRequest;
 use crate::names::tilde_encode;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
@@ -64,18 +69,18 @@ pub async fn show(
     table: &str,
     format: Format,
 ) -> AppResult<Response> {
-    if let Some(redirect) = table_filters::form_redirect(req, db, table, format).await? {
+    if let Some(redirect) = filters::form_redirect(req, db, table, format).await? {
         return Ok(redirect);
     }
     if format == Format::Csv {
-        return super::csv::table(req, db, table).await;
+        return crate::http::render::csv::table(req, db, table).await;
     }
     let ctx = read_page(req, db, table).await?;
     if format == Format::Html {
-        return super::ui::table::page(ctx).await;
+        return crate::http::ui::table::page(ctx).await;
     }
     let mut output = Output::from_args(&ctx.args)?;
-    output.labels = table_extras::labels(&ctx).await?;
+    output.labels = extras::labels(&ctx).await?;
     let keys = (!ctx.info.is_view && !ctx.info.pks.is_empty()).then(|| {
         let key_index: Vec<usize> = ctx
             .info
@@ -94,7 +99,7 @@ pub async fn show(
     body.insert("next_url".into(), json!(ctx.next_url));
     body.insert("rows".into(), Json::Null);
     body.insert("truncated".into(), json!(false));
-    table_extras::add(&ctx, &mut body).await?;
+    extras::add(&ctx, &mut body).await?;
     let mut response = respond(&output, body, &ctx.plan.columns, &ctx.rows, keys)?;
     // Clients that read bare lists (`_shape=array`) find the next page here.
     if let Some(next) = &ctx.next_url
@@ -119,8 +124,7 @@ pub async fn read_page<'a>(
     let info = TableInfo::from_schema(opened.table());
     let settings = &req.space.settings;
     let conditions =
-        table_filters::conditions(req, &opened.database, &opened.schema, opened.table(), &args)
-            .await?;
+        filters::conditions(req, &opened.database, &opened.schema, opened.table(), &args).await?;
     let ViewableTable {
         database,
         handle,
@@ -144,7 +148,7 @@ pub async fn read_page<'a>(
         },
     )
     .await
-    .map_err(super::query::read_error)?;
+    .map_err(crate::http::query::read_error)?;
     let mut rows = result.rows;
     let sort_value = plan.sort_index.and_then(|i| {
         rows.get(plan.page_size.wrapping_sub(1))

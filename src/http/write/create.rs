@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
-use super::tenant::SpaceRequest;
-use super::write::{Body, json_status, may, open, record, refresh_mirror, truthy};
 use crate::error::{AppError, AppResult};
+use crate::http::tenant::SpaceRequest;
+use crate::http::write::{Body, json_status, may, open, record, refresh_mirror, truthy};
 use crate::names::tilde_encode;
 use crate::permissions::Resource;
 use crate::write::rows::{self, InsertOptions};
@@ -20,7 +20,7 @@ use crate::write::values::suggest_types;
 use crate::write::{WriteError, WriteResult};
 
 /// `table_url` and `table_api_url` of a table.
-pub(super) fn table_urls(req: &SpaceRequest, db: &str, table: &str) -> (String, String) {
+pub(crate) fn table_urls(req: &SpaceRequest, db: &str, table: &str) -> (String, String) {
     let path = format!("{}/{}/{}", req.base, tilde_encode(db), tilde_encode(table));
     (
         req.absolute_url(&path),
@@ -130,7 +130,7 @@ fn parse_column(i: usize, value: &Json) -> AppResult<NewColumn> {
 }
 
 /// `default` / `default_expr` of a column or operation: the SQL to declare.
-pub(super) fn parse_default(args: &Map<String, Json>, location: &str) -> AppResult<Option<String>> {
+pub(crate) fn parse_default(args: &Map<String, Json>, location: &str) -> AppResult<Option<String>> {
     match (args.get("default"), args.get("default_expr")) {
         (Some(_), Some(_)) => Err(AppError::invalid_one(format!(
             "{location}: Value error, default and default_expr cannot both be provided"

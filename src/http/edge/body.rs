@@ -28,7 +28,7 @@ impl Body {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok()),
-            json: super::execute_write::is_json(headers),
+            json: crate::http::write::execute::is_json(headers),
             limit: settings.int("max_post_body_bytes"),
         }
     }

@@ -6,9 +6,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
-use super::tenant::SpaceRequest;
-use super::write::{Body, json_status, open, record, refresh_mirror};
 use crate::error::{AppError, AppResult};
+use crate::http::tenant::SpaceRequest;
+use crate::http::write::{Body, json_status, open, record, refresh_mirror};
 use crate::permissions::Resource;
 use crate::sqlite::now;
 use crate::write::analysis::{self, Decision, Operation};
@@ -175,7 +175,7 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
             if executed.rowcount == 1 { "" } else { "s" }
         )
     };
-    let rows = super::write::rows_json(&executed.columns, &executed.rows);
+    let rows = crate::http::write::rows_json(&executed.columns, &executed.rows);
     let analysis: Vec<Json> = ops
         .iter()
         .filter(|o| o.decision() != Decision::Ignore)

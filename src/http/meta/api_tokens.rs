@@ -18,11 +18,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
-use super::json_response;
-use super::tenant::SpaceRequest;
-use super::ui;
 use crate::catalog::tokens::{self, NewToken, Restrictions, Secret, TokenInfo};
 use crate::error::{AppError, AppResult};
+use crate::http::json_response;
+use crate::http::tenant::SpaceRequest;
+use crate::http::ui;
 use crate::permissions::Resource;
 
 /// What a new token should be, before checks; actions by name or abbreviation.

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use libsql::Value;
 use serde_json::{Map, Value as Json, json};
 
-use super::extra_names::{self, Scope};
-use super::extra_values::{column_details, database_color, private, request_json};
-use super::tenant::SpaceRequest;
 use crate::catalog::mirror::TableSchema;
 use crate::error::AppResult;
+use crate::http::table::extra_names::{self, Scope};
+use crate::http::table::extra_values::{column_details, database_color, private, request_json};
+use crate::http::tenant::SpaceRequest;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::Args;
@@ -203,7 +203,7 @@ async fn foreign_key_tables(ctx: &RowContext<'_>) -> AppResult<Json> {
     let row = match exec::run(ctx.handle.clone(), statement).await {
         Ok(result) => result.rows.into_iter().next().unwrap_or_default(),
         Err(ReadError::TimedOut) => return Ok(json!([])),
-        Err(other) => return Err(super::query::read_error(other)),
+        Err(other) => return Err(crate::http::query::read_error(other)),
     };
     let items: Vec<Json> = visible
         .iter()

@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
-use super::database::{open_synced, require_database};
-use super::routes::Format;
-use super::shape::{Output, Shape, json_text, respond};
-use super::tenant::SpaceRequest;
 use crate::error::{AppError, AppResult};
+use crate::http::database::{open_synced, require_database};
+use crate::http::render::shape::{Output, Shape, json_text, respond};
+use crate::http::routes::Format;
+use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, ReadError, ResultSet, Statement};
@@ -105,8 +105,8 @@ fn sql_refusal(message: &str) -> Response {
 
 pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Response> {
     match format {
-        Format::Csv => return super::csv::query(req, db).await,
-        Format::Html => return super::pages::query(req, db).await,
+        Format::Csv => return crate::http::render::csv::query(req, db).await,
+        Format::Html => return crate::http::ui::pages::query(req, db).await,
         Format::Json => {}
     }
     let args = Args::parse(req.query.as_deref());

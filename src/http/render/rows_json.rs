@@ -6,7 +6,7 @@ use libsql::Value;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value as Json};
 
-use super::shape::Output;
+use crate::http::render::shape::Output;
 use crate::read::values::to_json;
 
 /// A list of rows, each an object keyed by column or (`arrays`) a list.

@@ -5,11 +5,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::database::{self, DatabaseView, TableView};
-use super::routes::Format;
-use super::tenant::SpaceRequest;
-use super::{json_response, pages};
 use crate::error::{AppError, AppResult};
+use crate::http::database::{self, DatabaseView, TableView};
+use crate::http::json_response;
+use crate::http::routes::Format;
+use crate::http::tenant::SpaceRequest;
+use crate::http::ui::pages;
 use crate::permissions::Resource;
 
 /// How many tables `/.json` shows per database, as Datasette.

@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value as Json, json};
 
-use super::tenant::SpaceRequest;
-use super::write::{Body, json_status, may, open, record, refresh_mirror, require_table};
-use super::write_schema::{parse_default, table_urls};
 use crate::error::{AppError, AppResult};
+use crate::http::tenant::SpaceRequest;
+use crate::http::write::create::{parse_default, table_urls};
+use crate::http::write::{Body, json_status, may, open, record, refresh_mirror, require_table};
 use crate::write::rows;
 use crate::write::schema::{self, Transform};
 use crate::write::{WriteError, WriteResult};
