@@ -31,6 +31,7 @@ pub fn router(app: Arc<App>) -> Router {
     let inner = Router::new()
         .route("/-/health", get(meta::health))
         .route("/metrics", get(edge::observe::endpoint))
+        .route("/-/tls-ask", get(meta::tls_ask::ask))
         .route("/", get(ui::spaces::home))
         .route("/-/login", get(ui::login::form).post(ui::login::submit))
         .route("/-/logout", post(ui::login::logout))

@@ -5,6 +5,7 @@ pub(crate) mod api_tokens;
 pub(crate) mod audit;
 pub(crate) mod instance;
 pub(crate) mod space;
+pub(crate) mod tls_ask;
 
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
