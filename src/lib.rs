@@ -20,7 +20,7 @@ pub mod conn;
 pub mod demo;
 /// The one HTTP error type.
 pub mod error;
-/// The HTTP layer: the router, the tenant router and every endpoint.
+/// The HTTP layer, in rooms by resource; `http/routes.rs` is the URL table.
 pub mod http;
 /// Importing and replacing tenant database files.
 pub mod import;
