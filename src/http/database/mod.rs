@@ -152,28 +152,68 @@ async fn describe(
             Resource::Database(db.name.clone()),
         )
         .await?;
-    let incoming = incoming_keys(&schema.tables);
     let shown: Vec<TableSchema> = schema
         .tables
         .iter()
         .filter(|t| visible.contains(&t.name))
         .cloned()
         .collect();
-    let stored = if db.immutable_hash.is_some() {
-        let id = db.id;
-        Some(
-            req.app
-                .catalog
-                .call(move |conn| databases::row_counts(conn, id))
-                .await?,
-        )
-    } else {
-        None
-    };
+    let stored = stored_counts(req, db).await?;
     let size = std::fs::metadata(req.app.data.database_file(&req.space.space.name, &db.name))
         .map(|m| m.len())
         .unwrap_or(0);
-    let counts = match stored {
+    let counts = table_counts(&handle, &shown, counting, stored, size).await?;
+    let listing = Listing {
+        incoming: incoming_keys(&schema.tables),
+        visible: &visible,
+        public: &public,
+        capped: db.immutable_hash.is_none(),
+        counts,
+    };
+    // A table gone from the file since the schema was read is not listed.
+    let tables = shown
+        .into_iter()
+        .filter(|t| {
+            t.kind != "table" || counting == Counts::Skip || listing.counts.contains_key(&t.name)
+        })
+        .map(|t| listing.table_view(t))
+        .collect();
+    Ok(DatabaseView {
+        name: db.name.clone(),
+        private: !public_db,
+        size,
+        tables,
+    })
+}
+
+/// An immutable database's row counts, taken when it was imported; `None`
+/// for a database that may change.
+async fn stored_counts(
+    req: &SpaceRequest,
+    db: &DatabaseRow,
+) -> AppResult<Option<Vec<(String, i64)>>> {
+    if db.immutable_hash.is_none() {
+        return Ok(None);
+    }
+    let id = db.id;
+    let stored = req
+        .app
+        .catalog
+        .call(move |conn| databases::row_counts(conn, id))
+        .await?;
+    Ok(Some(stored))
+}
+
+/// Row counts of the shown tables as `counting` asks: none, the stored
+/// ones, or counted now under its time limit.
+async fn table_counts(
+    handle: &Arc<TenantDb>,
+    shown: &[TableSchema],
+    counting: Counts,
+    stored: Option<Vec<(String, i64)>>,
+    size: u64,
+) -> AppResult<BTreeMap<String, Option<u64>>> {
+    Ok(match stored {
         _ if counting == Counts::Skip => BTreeMap::new(),
         // An immutable database's counts were taken when it was imported.
         Some(stored) => stored
@@ -186,19 +226,31 @@ async fn describe(
                 .filter(|t| t.kind == "table")
                 .map(|t| t.name.clone())
                 .collect();
-            count_rows(&handle, &names, counting.time_limit(size)).await?
+            count_rows(handle, &names, counting.time_limit(size)).await?
         }
-    };
-    // A table gone from the file since the schema was read is not listed.
-    let shown = shown
-        .into_iter()
-        .filter(|t| t.kind != "table" || counting == Counts::Skip || counts.contains_key(&t.name));
-    let capped = db.immutable_hash.is_none();
-    let tables = shown
-        .map(|t| TableView {
-            count: counts.get(&t.name).copied().flatten(),
-            count_truncated: capped
-                && counts.get(&t.name).copied().flatten() == Some(COUNT_LIMIT + 1),
+    })
+}
+
+/// What describing each table needs beyond its own schema.
+struct Listing<'a> {
+    /// Foreign keys pointing at each table, from [`incoming_keys`].
+    incoming: BTreeMap<String, Vec<(String, String, String)>>,
+    /// Tables the actor may view.
+    visible: &'a HashSet<String>,
+    /// Tables anonymous visitors may view.
+    public: &'a HashSet<String>,
+    /// Counts stop at [`COUNT_LIMIT`] + 1 (not so for stored counts).
+    capped: bool,
+    counts: BTreeMap<String, Option<u64>>,
+}
+
+impl Listing<'_> {
+    /// One table as the actor may see it.
+    fn table_view(&self, t: TableSchema) -> TableView {
+        let count = self.counts.get(&t.name).copied().flatten();
+        TableView {
+            count,
+            count_truncated: self.capped && count == Some(COUNT_LIMIT + 1),
             columns: t
                 .columns
                 .iter()
@@ -221,27 +273,21 @@ async fn describe(
             ),
             // Keys from tables the actor may not view would name those tables.
             incoming: sorted_keys(
-                incoming
+                self.incoming
                     .get(&t.name)
                     .into_iter()
                     .flatten()
-                    .filter(|(from, _, _)| visible.contains(from))
+                    .filter(|(from, _, _)| self.visible.contains(from))
                     .cloned()
                     .collect(),
             ),
-            private: !public.contains(&t.name),
+            private: !self.public.contains(&t.name),
             name: t.name,
             kind: t.kind,
             hidden: t.hidden,
-            fts_table: t.fts_table.filter(|fts| visible.contains(fts)),
-        })
-        .collect();
-    Ok(DatabaseView {
-        name: db.name.clone(),
-        private: !public_db,
-        size,
-        tables,
-    })
+            fts_table: t.fts_table.filter(|fts| self.visible.contains(fts)),
+        }
+    }
 }
 
 fn primary_keys(table: &TableSchema) -> Vec<String> {

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 
+use crate::actor::TokenGrant;
 use crate::catalog::tokens::{self, NewToken, Restrictions, Secret, TokenInfo};
 use crate::error::{AppError, AppResult};
 use crate::http::json_response;
@@ -124,18 +125,43 @@ pub fn narrower(new: &Restrictions, limit: &Restrictions) -> bool {
 /// Checks and creates a token for the actor; returns it as listed and its secret.
 pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(TokenInfo, Secret)> {
     manager(req).await?;
-    let settings = &req.space.settings;
-    if !settings.flag("allow_signed_tokens") {
+    if !req.space.settings.flag("allow_signed_tokens") {
         return Err(AppError::Forbidden(
             "Creating tokens is turned off (allow_signed_tokens)".into(),
         ));
     }
-    let max_ttl = i64::try_from(settings.int("max_signed_tokens_ttl")).unwrap_or(i64::MAX);
-    let asked = request.expires_after;
+    let TokenRequest {
+        name,
+        expires_after: asked,
+        restrict_all,
+        restrict_database,
+        restrict_resource,
+    } = request;
+    let expires_after = expiry(req, asked)?;
+    let name = token_name(name)?;
+    let created = restrictions(req, restrict_all, restrict_database, restrict_resource).await?;
+    let parent = req.actor.token.clone();
+    if let Some(parent) = &parent {
+        within_parent(parent, &created, asked)?;
+    }
+    let new = Minted {
+        name,
+        restrictions: (!created.is_empty()).then_some(created),
+        expires_after,
+        parent_id: parent.as_ref().map(|p| p.id),
+    };
+    store(req, new).await
+}
+
+/// The expiry a new token gets: the one asked for if allowed, else the
+/// longest `max_signed_tokens_ttl` allows (none when that is 0).
+fn expiry(req: &SpaceRequest, asked: Option<i64>) -> AppResult<Option<i64>> {
+    let max_ttl =
+        i64::try_from(req.space.settings.int("max_signed_tokens_ttl")).unwrap_or(i64::MAX);
     if let Some(seconds) = asked {
         tokens::check_expires_after(seconds).map_err(AppError::BadRequest)?;
     }
-    let expires_after = match asked {
+    Ok(match asked {
         Some(s) if max_ttl > 0 && s > max_ttl => {
             return Err(AppError::BadRequest(format!(
                 "Tokens may last at most {max_ttl} seconds (max_signed_tokens_ttl)"
@@ -143,35 +169,41 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
         }
         None if max_ttl > 0 => Some(max_ttl.min(tokens::MAX_EXPIRES_AFTER)),
         other => other,
-    };
-    let name = request
-        .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
+    })
+}
+
+/// The name trimmed (blank is none), at most 200 characters.
+fn token_name(name: Option<String>) -> AppResult<Option<String>> {
+    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(AppError::BadRequest(
             "A token name is at most 200 characters".into(),
         ));
     }
-    let parent = req.actor.token.clone();
-    let (space_id, actor) = (
-        req.space_id(),
-        req.actor.name.clone().expect("members have names"),
-    );
-    let created = req
-        .app
+    Ok(name)
+}
+
+/// The restrictions asked for, each action checked against the catalog;
+/// an unknown action or abbreviation is a 400.
+async fn restrictions(
+    req: &SpaceRequest,
+    all: Vec<String>,
+    databases: BTreeMap<String, Vec<String>>,
+    resources: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+) -> AppResult<Restrictions> {
+    req.app
         .catalog
         .call(move |conn| {
             let mut r = Restrictions::default();
-            for action in &request.restrict_all {
+            for action in &all {
                 r.allow_all(conn, action)?;
             }
-            for (db, actions) in &request.restrict_database {
+            for (db, actions) in &databases {
                 for action in actions {
                     r.allow_database(conn, db, action)?;
                 }
             }
-            for (db, tables) in &request.restrict_resource {
+            for (db, tables) in &resources {
                 for (table, actions) in tables {
                     for action in actions {
                         r.allow_resource(conn, db, table, action)?;
@@ -181,27 +213,45 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
             Ok(r)
         })
         .await
-        .map_err(|e| AppError::BadRequest(format!("{e:#}")))?;
-    if let Some(parent) = &parent {
-        if let Some(limit) = &parent.restrictions
-            && !narrower(&created, limit)
-        {
-            return Err(AppError::Forbidden(
-                "A token may only create tokens narrower than itself".into(),
-            ));
-        }
-        // Asking outright for more time than the parent has left is refused;
-        // no expiry, or the default one, ends with the parent (clamped when stored).
-        if let (Some(end), Some(s)) = (parent.expires_at, asked)
-            && crate::catalog::unix_now().saturating_add(s) > end
-        {
-            return Err(AppError::Forbidden(
-                "A token may only create tokens that expire no later than itself".into(),
-            ));
-        }
+        .map_err(|e| AppError::BadRequest(format!("{e:#}")))
+}
+
+/// A token minting a child: the child must be narrower and, when it asks
+/// outright for a lifetime, end no later than its parent.
+fn within_parent(parent: &TokenGrant, created: &Restrictions, asked: Option<i64>) -> AppResult<()> {
+    if let Some(limit) = &parent.restrictions
+        && !narrower(created, limit)
+    {
+        return Err(AppError::Forbidden(
+            "A token may only create tokens narrower than itself".into(),
+        ));
     }
-    let parent_id = parent.as_ref().map(|p| p.id);
-    let restrictions = (!created.is_empty()).then_some(created);
+    // Asking outright for more time than the parent has left is refused;
+    // no expiry, or the default one, ends with the parent (clamped when stored).
+    if let (Some(end), Some(s)) = (parent.expires_at, asked)
+        && crate::catalog::unix_now().saturating_add(s) > end
+    {
+        return Err(AppError::Forbidden(
+            "A token may only create tokens that expire no later than itself".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A checked token, ready to be stored for the actor.
+struct Minted {
+    name: Option<String>,
+    restrictions: Option<Restrictions>,
+    expires_after: Option<i64>,
+    parent_id: Option<i64>,
+}
+
+/// Stores the token and reads it back as the listing shows it.
+async fn store(req: &SpaceRequest, new: Minted) -> AppResult<(TokenInfo, Secret)> {
+    let (space_id, actor) = (
+        req.space_id(),
+        req.actor.name.clone().expect("members have names"),
+    );
     let (info, secret) = req
         .app
         .catalog
@@ -211,10 +261,10 @@ pub async fn issue(req: &SpaceRequest, request: TokenRequest) -> AppResult<(Toke
                 NewToken {
                     space_id,
                     actor: &actor,
-                    name: name.as_deref(),
-                    restrictions,
-                    expires_after,
-                    parent_id,
+                    name: new.name.as_deref(),
+                    restrictions: new.restrictions,
+                    expires_after: new.expires_after,
+                    parent_id: new.parent_id,
                 },
             )?;
             let info = tokens::list(conn, space_id)?

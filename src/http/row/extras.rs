@@ -149,6 +149,30 @@ async fn foreign_key_tables(ctx: &RowContext<'_>) -> AppResult<Json> {
     let [pk_value] = ctx.pk_values else {
         return Ok(json!([]));
     };
+    let visible = viewable_keys(ctx, incoming_keys(ctx)).await?;
+    if visible.is_empty() {
+        return Ok(json!([]));
+    }
+    let Some(counts) = count_referencing(ctx, &visible, pk_value).await? else {
+        return Ok(json!([]));
+    };
+    let items: Vec<Json> = visible
+        .iter()
+        .enumerate()
+        .map(|(i, fk)| {
+            let count = match counts.get(i) {
+                Some(Value::Integer(n)) => *n,
+                _ => 0,
+            };
+            foreign_key_item(ctx, fk, count, pk_value)
+        })
+        .collect();
+    Ok(Json::Array(items))
+}
+
+/// Foreign keys of other tables (not views) that point at this table,
+/// sorted by (other table, column, other column).
+fn incoming_keys(ctx: &RowContext<'_>) -> Vec<Incoming> {
     let mut incoming: Vec<Incoming> = ctx
         .schema
         .tables
@@ -172,6 +196,11 @@ async fn foreign_key_tables(ctx: &RowContext<'_>) -> AppResult<Json> {
             &b.other_column,
         ))
     });
+    incoming
+}
+
+/// The keys whose table the actor may view, in the same order.
+async fn viewable_keys(ctx: &RowContext<'_>, incoming: Vec<Incoming>) -> AppResult<Vec<Incoming>> {
     let mut visible = Vec::new();
     for fk in incoming {
         let resource = Resource::Table(ctx.database.to_owned(), fk.other_table.clone());
@@ -184,10 +213,17 @@ async fn foreign_key_tables(ctx: &RowContext<'_>) -> AppResult<Json> {
             visible.push(fk);
         }
     }
-    if visible.is_empty() {
-        return Ok(json!([]));
-    }
-    let counts: Vec<String> = visible
+    Ok(visible)
+}
+
+/// One statement counting, per key, the rows that reference `pk_value`;
+/// `None` when it ran out of time.
+async fn count_referencing(
+    ctx: &RowContext<'_>,
+    keys: &[Incoming],
+    pk_value: &str,
+) -> AppResult<Option<Vec<Value>>> {
+    let counts: Vec<String> = keys
         .iter()
         .map(|fk| {
             format!(
@@ -198,40 +234,33 @@ async fn foreign_key_tables(ctx: &RowContext<'_>) -> AppResult<Json> {
         })
         .collect();
     let sql = format!("select {}", counts.join(", "));
-    let params = vec![(":id".into(), Value::Text(pk_value.clone()))];
+    let params = vec![(":id".into(), Value::Text(pk_value.to_owned()))];
     let statement = Statement::internal(sql, params, ctx.req.time_limit(ctx.args));
-    let row = match exec::run(ctx.handle.clone(), statement).await {
-        Ok(result) => result.rows.into_iter().next().unwrap_or_default(),
-        Err(ReadError::TimedOut) => return Ok(json!([])),
-        Err(other) => return Err(crate::http::query::read_error(other)),
+    match exec::run(ctx.handle.clone(), statement).await {
+        Ok(result) => Ok(Some(result.rows.into_iter().next().unwrap_or_default())),
+        Err(ReadError::TimedOut) => Ok(None),
+        Err(other) => Err(crate::http::query::read_error(other)),
+    }
+}
+
+/// One entry of `foreign_key_tables`, with a link to the referencing rows.
+fn foreign_key_item(ctx: &RowContext<'_>, fk: &Incoming, count: i64, pk_value: &str) -> Json {
+    let key = if fk.other_column.starts_with('_') {
+        format!("{}__exact", fk.other_column)
+    } else {
+        fk.other_column.clone()
     };
-    let items: Vec<Json> = visible
-        .iter()
-        .enumerate()
-        .map(|(i, fk)| {
-            let count = match row.get(i) {
-                Some(Value::Integer(n)) => *n,
-                _ => 0,
-            };
-            let key = if fk.other_column.starts_with('_') {
-                format!("{}__exact", fk.other_column)
-            } else {
-                fk.other_column.clone()
-            };
-            let link = format!(
-                "{}/{}/{}?{key}={pk_value}",
-                ctx.req.base,
-                ctx.database,
-                tilde_encode(&fk.other_table)
-            );
-            json!({
-                "other_table": fk.other_table,
-                "column": fk.column,
-                "other_column": fk.other_column,
-                "count": count,
-                "link": link,
-            })
-        })
-        .collect();
-    Ok(Json::Array(items))
+    let link = format!(
+        "{}/{}/{}?{key}={pk_value}",
+        ctx.req.base,
+        ctx.database,
+        tilde_encode(&fk.other_table)
+    );
+    json!({
+        "other_table": fk.other_table,
+        "column": fk.column,
+        "other_column": fk.other_column,
+        "count": count,
+        "link": link,
+    })
 }

@@ -54,27 +54,83 @@ fn flag(ctx: &TableContext<'_>, name: &str) -> bool {
     ctx.args.get(name).is_some_and(|v| !v.is_empty())
 }
 
-/// Adds every requested extra to `body`.
+/// Which work the request switched off (`_nocount`, `_nofacet`,
+/// `_nosuggest`; a bare `_shape` skips counting and facets too).
+#[derive(Clone, Copy)]
+struct Skips {
+    bare_shape: bool,
+    nocount: bool,
+    nofacet: bool,
+    nosuggest: bool,
+}
+
+impl Skips {
+    fn of(ctx: &TableContext<'_>) -> Self {
+        let bare_shape = matches!(ctx.args.get("_shape"), Some("array" | "object"));
+        Skips {
+            bare_shape,
+            nocount: flag(ctx, "_nocount") || bare_shape,
+            nofacet: flag(ctx, "_nofacet") || bare_shape,
+            nosuggest: flag(ctx, "_nosuggest"),
+        }
+    }
+}
+
+/// Adds every requested extra to `body`, in Datasette's key order.
 pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppResult<()> {
     let extras = wanted(ctx)?;
-    let settings = &ctx.req.space.settings;
-    if !settings.flag("allow_facet")
-        && ctx
-            .args
-            .pairs()
-            .iter()
-            .any(|(k, _)| k.starts_with("_facet"))
-    {
+    refuse_facets_unless_allowed(ctx)?;
+    let skips = Skips::of(ctx);
+    let count = add_counts(ctx, &extras, skips, body).await?;
+    add_facet_results(ctx, &extras, skips, body).await?;
+    add_suggested_facets(ctx, &extras, skips, count, body).await?;
+    add_columns(ctx, &extras, body).await?;
+    add_request_details(ctx, &extras, skips, body);
+    add_page_details(ctx, &extras, body);
+    let expandable = if extras.contains("expandable_columns") || extras.contains("renderers") {
+        table_labels::expandable_columns(ctx).await?
+    } else {
+        Vec::new()
+    };
+    add_templates(ctx, &extras, !expandable.is_empty(), body);
+    add_definitions(ctx, &extras, body).await?;
+    if extras.contains("expandable_columns") {
+        body.insert("expandable_columns".into(), json!(expandable));
+    }
+    if extras.contains("form_hidden_args") {
+        body.insert("form_hidden_args".into(), form_hidden_args(ctx));
+    }
+    Ok(())
+}
+
+/// Any `_facet` argument is refused when the space turned facets off.
+fn refuse_facets_unless_allowed(ctx: &TableContext<'_>) -> AppResult<()> {
+    let asks = ctx
+        .args
+        .pairs()
+        .iter()
+        .any(|(k, _)| k.starts_with("_facet"));
+    if !ctx.req.space.settings.flag("allow_facet") && asks {
         return Err(AppError::BadRequest("_facet= is not allowed".into()));
     }
-    let bare_shape = matches!(ctx.args.get("_shape"), Some("array" | "object"));
-    let nocount = flag(ctx, "_nocount") || bare_shape;
-    let nofacet = flag(ctx, "_nofacet") || bare_shape;
-    let nosuggest = flag(ctx, "_nosuggest");
-    let has = |name: &str| extras.contains(name);
+    Ok(())
+}
 
+/// `count`, `count_truncated` and `count_sql`; returns the count, which
+/// facet suggestions reuse.
+async fn add_counts(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    skips: Skips,
+    body: &mut Map<String, Json>,
+) -> AppResult<Option<i64>> {
+    let has = |name: &str| extras.contains(name);
     let count = if has("count") || has("count_truncated") || has("suggested_facets") {
-        if nocount { None } else { count(ctx).await? }
+        if skips.nocount {
+            None
+        } else {
+            count(ctx).await?
+        }
     } else {
         None
     };
@@ -90,37 +146,74 @@ pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppRes
     if has("count_sql") {
         body.insert("count_sql".into(), json!(ctx.plan.count_sql));
     }
-    if has("facet_results") || has("facets_timed_out") || has("sorted_facet_results") {
-        let (results, timed_out) = if nofacet {
-            (Vec::new(), Vec::new())
-        } else {
-            table_facets::results(ctx).await?
-        };
-        if has("facet_results") {
-            let json = table_facets::results_json(&results, &timed_out, infinity(ctx));
-            body.insert("facet_results".into(), json);
-        }
-        if has("facets_timed_out") {
-            body.insert("facets_timed_out".into(), json!(timed_out));
-        }
-        if has("sorted_facet_results") {
-            let json = table_facets::sorted_json(&results, infinity(ctx));
-            body.insert("sorted_facet_results".into(), json);
-        }
+    Ok(count)
+}
+
+/// `facet_results`, `facets_timed_out` and `sorted_facet_results`, from one
+/// run of the facets.
+async fn add_facet_results(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    skips: Skips,
+    body: &mut Map<String, Json>,
+) -> AppResult<()> {
+    let has = |name: &str| extras.contains(name);
+    if !(has("facet_results") || has("facets_timed_out") || has("sorted_facet_results")) {
+        return Ok(());
     }
-    if has("suggested_facets") {
-        let allowed = settings.flag("suggest_facets")
-            && settings.flag("allow_facet")
-            && !flag(ctx, "_next")
-            && !nofacet
-            && !nosuggest;
-        let suggested = if allowed {
-            table_facets::suggested(ctx, count).await?
-        } else {
-            json!([])
-        };
-        body.insert("suggested_facets".into(), suggested);
+    let (results, timed_out) = if skips.nofacet {
+        (Vec::new(), Vec::new())
+    } else {
+        table_facets::results(ctx).await?
+    };
+    if has("facet_results") {
+        let json = table_facets::results_json(&results, &timed_out, infinity(ctx));
+        body.insert("facet_results".into(), json);
     }
+    if has("facets_timed_out") {
+        body.insert("facets_timed_out".into(), json!(timed_out));
+    }
+    if has("sorted_facet_results") {
+        let json = table_facets::sorted_json(&results, infinity(ctx));
+        body.insert("sorted_facet_results".into(), json);
+    }
+    Ok(())
+}
+
+/// `suggested_facets`: empty unless the settings and the request allow them.
+async fn add_suggested_facets(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    skips: Skips,
+    count: Option<i64>,
+    body: &mut Map<String, Json>,
+) -> AppResult<()> {
+    if !extras.contains("suggested_facets") {
+        return Ok(());
+    }
+    let settings = &ctx.req.space.settings;
+    let allowed = settings.flag("suggest_facets")
+        && settings.flag("allow_facet")
+        && !flag(ctx, "_next")
+        && !skips.nofacet
+        && !skips.nosuggest;
+    let suggested = if allowed {
+        table_facets::suggested(ctx, count).await?
+    } else {
+        json!([])
+    };
+    body.insert("suggested_facets".into(), suggested);
+    Ok(())
+}
+
+/// The description of the query and the extras about its columns, up to
+/// `render_cell`.
+async fn add_columns(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    body: &mut Map<String, Json>,
+) -> AppResult<()> {
+    let has = |name: &str| extras.contains(name);
     if has("human_description_en") {
         body.insert("human_description_en".into(), json!(human_description(ctx)));
     }
@@ -144,42 +237,68 @@ pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppRes
     if has("render_cell") {
         body.insert("render_cell".into(), json!(vec![json!({}); ctx.rows.len()]));
     }
-    if has("debug") {
-        let debug = json!({
-            "url_vars": {"database": ctx.database.name, "table": ctx.info.name, "format": "json"},
-            "resolved": format!(
-                "ResolvedTable(db=<Database: {}>, table={:?}, is_view={})",
-                ctx.database.name,
-                ctx.info.name,
-                if ctx.info.is_view { "True" } else { "False" }
-            ),
-            "nofacet": if bare_shape { json!(true) } else { json!(ctx.args.get("_nofacet")) },
-            "nosuggest": ctx.args.get("_nosuggest"),
-        });
-        body.insert("debug".into(), debug);
+    Ok(())
+}
+
+/// `debug`, `request` and `query`: how the request was understood.
+fn add_request_details(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    skips: Skips,
+    body: &mut Map<String, Json>,
+) {
+    if extras.contains("debug") {
+        body.insert("debug".into(), debug_json(ctx, skips));
     }
-    if has("request") {
+    if extras.contains("request") {
         let path = format!("{}.json", ctx.table_path());
         body.insert("request".into(), request_json(ctx.req, &path, &ctx.args));
     }
-    if has("query") {
-        let params: Map<String, Json> = ctx
-            .plan
-            .params
-            .0
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.trim_start_matches(':').to_owned(),
-                    to_json(v, Infinity::Null),
-                )
-            })
-            .collect();
-        body.insert(
-            "query".into(),
-            json!({"sql": ctx.plan.sql, "params": params}),
-        );
+    if extras.contains("query") {
+        body.insert("query".into(), query_json(ctx));
     }
+}
+
+/// The `debug` extra: URL variables, the resolved table and the skip flags.
+fn debug_json(ctx: &TableContext<'_>, skips: Skips) -> Json {
+    json!({
+        "url_vars": {"database": ctx.database.name, "table": ctx.info.name, "format": "json"},
+        "resolved": format!(
+            "ResolvedTable(db=<Database: {}>, table={:?}, is_view={})",
+            ctx.database.name,
+            ctx.info.name,
+            if ctx.info.is_view { "True" } else { "False" }
+        ),
+        "nofacet": if skips.bare_shape { json!(true) } else { json!(ctx.args.get("_nofacet")) },
+        "nosuggest": ctx.args.get("_nosuggest"),
+    })
+}
+
+/// The `query` extra: the page's SQL and its parameters without their `:`.
+fn query_json(ctx: &TableContext<'_>) -> Json {
+    let params: Map<String, Json> = ctx
+        .plan
+        .params
+        .0
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.trim_start_matches(':').to_owned(),
+                to_json(v, Infinity::Null),
+            )
+        })
+        .collect();
+    json!({"sql": ctx.plan.sql, "params": params})
+}
+
+/// Extras with fixed or name-derived values, from `column_types` to
+/// `database_color`.
+fn add_page_details(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    body: &mut Map<String, Json>,
+) {
+    let has = |name: &str| extras.contains(name);
     if has("column_types") {
         body.insert("column_types".into(), json!({}));
     }
@@ -191,8 +310,7 @@ pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppRes
     }
     if has("extras") {
         let path = format!("{}.json", ctx.table_path());
-        let listing =
-            extra_names::listing(Scope::Table, &extras, &path, &ctx.args, &ctx.req.origin);
+        let listing = extra_names::listing(Scope::Table, extras, &path, &ctx.args, &ctx.req.origin);
         body.insert("extras".into(), listing);
     }
     if has("database") {
@@ -207,14 +325,19 @@ pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppRes
             json!(database_color(&ctx.database.name)),
         );
     }
-    let expandable = if has("expandable_columns") || has("renderers") {
-        table_labels::expandable_columns(ctx).await?
-    } else {
-        Vec::new()
-    };
-    if has("renderers") {
+}
+
+/// `renderers` (with `_labels=on` when some column can expand) and
+/// `custom_table_templates`.
+fn add_templates(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    expandable: bool,
+    body: &mut Map<String, Json>,
+) {
+    if extras.contains("renderers") {
         let mut extra = "_format=json".to_owned();
-        if !expandable.is_empty() {
+        if expandable {
             extra.push_str("&_labels=on");
         }
         let query = match ctx.req.query.as_deref() {
@@ -224,7 +347,7 @@ pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppRes
         let json_url = format!("{}.json?{query}", ctx.table_path());
         body.insert("renderers".into(), json!({"json": json_url}));
     }
-    if has("custom_table_templates") {
+    if extras.contains("custom_table_templates") {
         let (db, table) = (css_class(&ctx.database.name), css_class(&ctx.info.name));
         body.insert(
             "custom_table_templates".into(),
@@ -235,39 +358,46 @@ pub async fn add(ctx: &TableContext<'_>, body: &mut Map<String, Json>) -> AppRes
             ]),
         );
     }
-    if has("table_definition") {
+}
+
+/// `table_definition`, `view_definition`, `is_view` and `private`.
+async fn add_definitions(
+    ctx: &TableContext<'_>,
+    extras: &BTreeSet<String>,
+    body: &mut Map<String, Json>,
+) -> AppResult<()> {
+    if extras.contains("table_definition") {
         let sql = definition(ctx, "table").await?;
         body.insert("table_definition".into(), json!(sql));
     }
-    if has("view_definition") {
+    if extras.contains("view_definition") {
         let sql = definition(ctx, "view").await?;
         body.insert("view_definition".into(), json!(sql));
     }
-    if has("is_view") {
+    if extras.contains("is_view") {
         body.insert("is_view".into(), json!(ctx.info.is_view));
     }
-    if has("private") {
+    if extras.contains("private") {
         let private = private(ctx.req, &ctx.database.name, &ctx.info.name).await?;
         body.insert("private".into(), json!(private));
     }
-    if has("expandable_columns") {
-        body.insert("expandable_columns".into(), json!(expandable));
-    }
-    if has("form_hidden_args") {
-        let hidden: Vec<Json> = ctx
-            .args
-            .pairs()
-            .iter()
-            .filter(|(k, _)| {
-                k.starts_with('_')
-                    && !["_sort", "_sort_desc", "_search", "_next"].contains(&k.as_str())
-                    && !k.contains("__")
-            })
-            .map(|(k, v)| json!([k, v]))
-            .collect();
-        body.insert("form_hidden_args".into(), json!(hidden));
-    }
     Ok(())
+}
+
+/// The `form_hidden_args` extra: `_` arguments the table form carries along.
+fn form_hidden_args(ctx: &TableContext<'_>) -> Json {
+    let hidden: Vec<Json> = ctx
+        .args
+        .pairs()
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with('_')
+                && !["_sort", "_sort_desc", "_search", "_next"].contains(&k.as_str())
+                && !k.contains("__")
+        })
+        .map(|(k, v)| json!([k, v]))
+        .collect();
+    json!(hidden)
 }
 
 /// Runs one internal statement under the request's time limit.
