@@ -53,6 +53,8 @@ pub enum Command {
     Token(TokenCommand),
     /// Show a space's audit log (writes and token events), newest first.
     Audit(AuditArgs),
+    /// Ask a running server's /-/health; exit 0 when it answers 200.
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -192,6 +194,9 @@ pub enum TokenCommand {
 /// Runs the command line and turns errors into a message and exit status 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Healthcheck(args) = cli.command {
+        return crate::healthcheck::run(args);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -213,13 +218,18 @@ fn setting_pairs(flat: &[String]) -> Result<Vec<(String, String)>> {
 
 pub fn run(cli: Cli) -> Result<()> {
     let data = DataDir::new(cli.data_dir);
-    if let Command::Serve(args) = cli.command {
-        return server::run(data, args);
+    match cli.command {
+        Command::Serve(args) => return server::run(data, args),
+        Command::Healthcheck(args) => {
+            println!("{}", crate::healthcheck::check(&args)?);
+            return Ok(());
+        }
+        _ => {}
     }
     let catalog = Catalog::open(&data)?;
     let conn = catalog.conn()?;
     match cli.command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Healthcheck(_) => unreachable!("handled above"),
         Command::Migrate => {
             println!(
                 "catalog at version {} ({} migrations applied)",

@@ -20,6 +20,8 @@ pub mod conn;
 pub mod demo;
 /// The one HTTP error type.
 pub mod error;
+/// `libsette healthcheck`: is the server up, for container healthchecks.
+pub mod healthcheck;
 /// The HTTP layer: the router, the tenant router and every endpoint.
 pub mod http;
 /// Importing and replacing tenant database files.

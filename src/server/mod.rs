@@ -48,6 +48,9 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 
 pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     init_tracing(args.log_format);
+    // Secrets first: a missing secret file must stop us before the data folder changes.
+    let given_secret = args.secret()?;
+    let metrics_token = args.metrics_token()?;
     let pairs: Vec<(String, String)> = args
         .settings
         .chunks(2)
@@ -69,7 +72,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     } else {
         None
     };
-    let secret = load_or_create_secret(&data, args.secret)?;
+    let secret = load_or_create_secret(&data, given_secret)?;
     // Bound before the app is built: the default public URL is the address.
     let listener = std::net::TcpListener::bind(&args.bind)
         .with_context(|| format!("binding {}", args.bind))?;
@@ -92,7 +95,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         spaces_domain: args.spaces_domain,
         public_url,
         secret,
-        metrics_token: args.metrics_token,
+        metrics_token,
         max_open_databases: databases,
         result_cache_bytes: args.result_cache_mb.saturating_mul(1 << 20),
     };
