@@ -239,6 +239,15 @@ pub fn write_transaction<T>(
     }
 }
 
+/// `pragma wal_checkpoint(truncate)`: everything in the WAL into the file,
+/// and the WAL emptied; `false` when a reader kept it from finishing.
+pub fn checkpoint(conn: &Connection) -> Result<bool> {
+    let row = query_one(conn, "pragma wal_checkpoint(truncate)", ())?
+        .context("wal_checkpoint answers")?;
+    // Its first column says "busy".
+    Ok(row.get::<i64>(0)? == 0)
+}
+
 fn first_line(sql: &str) -> &str {
     sql.trim().lines().next().unwrap_or_default()
 }

@@ -114,6 +114,10 @@ pub struct ConnectionArgs {
     /// after the databases, at most 10,000); more are closed at once.
     #[arg(long, env = "LIBSETTE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C
+    /// (0: no limit); connections still busy then are cut.
+    #[arg(long, env = "LIBSETTE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
     /// Open connections at most from one client address (0: no limit).
     #[arg(
         long,
