@@ -55,6 +55,12 @@ pub enum Command {
     Audit(AuditArgs),
     /// Ask a running server's /-/health; exit 0 when it answers 200.
     Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Copy the catalog and every space's databases (or one space) into a
+    /// new folder, consistently, while a server runs and writes go on.
+    Backup(crate::backup::BackupArgs),
+    /// Lay a backup into an empty data folder, or import a one-space
+    /// backup as a new space (--space NAME); checksums are checked first.
+    Restore(crate::backup::RestoreArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -224,12 +230,17 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{}", crate::healthcheck::check(&args)?);
             return Ok(());
         }
+        // Neither creates nor migrates the catalog of the folder first.
+        Command::Backup(args) => return crate::backup::backup(&data, args),
+        Command::Restore(args) => return crate::backup::restore(&data, args),
         _ => {}
     }
     let catalog = Catalog::open(&data)?;
     let conn = catalog.conn()?;
     match cli.command {
-        Command::Serve(_) | Command::Healthcheck(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Healthcheck(_) | Command::Backup(_) | Command::Restore(_) => {
+            unreachable!("handled above")
+        }
         Command::Migrate => {
             println!(
                 "catalog at version {} ({} migrations applied)",
