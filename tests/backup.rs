@@ -423,3 +423,30 @@ async fn one_space_moves_to_another_running_server() {
     assert!(String::from_utf8_lossy(&whole.stderr).contains("--space NAME"));
     assert!(!empty.exists());
 }
+
+#[tokio::test]
+async fn a_database_deleted_during_a_full_backup_is_left_out_of_it_whole() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = Server::start(&[]);
+    server.cli(&["db", "create", "demo", "gone"]);
+    // As when `space delete` removes files after the catalog was copied.
+    std::fs::remove_file(server.data().join("spaces/demo/gone.db")).unwrap();
+    let dest = scratch.path().join("backup");
+    let output = cli_output(&server.data(), &["backup", dest.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains("database gone of space demo has no file"),
+        "{err}"
+    );
+    let target = tempfile::tempdir().unwrap();
+    cli(target.path(), &["restore", dest.to_str().unwrap()]);
+    assert_eq!(
+        cli(target.path(), &["db", "list", "demo"]).lines().count(),
+        1
+    );
+    let restored = Server::start_in(target, &[]);
+    let listing = restored.get("/demo/-/databases.json", None).await;
+    assert_eq!(listing.status, 200);
+    assert!(!listing.text.contains("gone"), "{}", listing.text);
+}

@@ -107,7 +107,7 @@ fn full(data: &DataDir, dest: &Path) -> Result<Manifest> {
                 // Deleted since the catalog was copied: out of the copy too.
                 Err(_) if !source.exists() => {
                     eprintln!(
-                        "database {db} of space {space} was deleted during the backup: left out"
+                        "database {db} of space {space} has no file (deleted during the backup?): left out"
                     );
                     sqlite::execute(&conn, "delete from databases where id = ?1", [id])?;
                 }
