@@ -175,11 +175,18 @@ pub fn set_immutable(
     }
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let hash = hex::encode(&sha2::Sha256::digest(&bytes)[..4]);
-    let file = sqlite::open_immutable(&path)?;
+    record_immutable(catalog, row.id, &path, &hash)?;
+    Ok(Some(hash))
+}
+
+/// Records the immutable file at `path` as database `id`: its schema, its
+/// row counts (counted once, now) and the `hash` its URLs carry.
+pub fn record_immutable(catalog: &Connection, id: i64, path: &Path, hash: &str) -> Result<()> {
+    let file = sqlite::open_immutable(path)?;
     let conn = sqlite::connect(&file)?;
-    mirror::refresh(catalog, row.id, &conn)?;
+    mirror::refresh(catalog, id, &conn)?;
     let mut counts = Vec::new();
-    for table in mirror::load(catalog, row.id)?
+    for table in mirror::load(catalog, id)?
         .iter()
         .filter(|t| t.kind != "view")
     {
@@ -191,9 +198,9 @@ pub fn set_immutable(
             counts.push((table.name.clone(), r.get::<i64>(0)?));
         }
     }
-    databases::set_row_counts(catalog, row.id, &counts)?;
-    databases::set_immutable(catalog, row.id, Some(&hash))?;
-    Ok(Some(hash))
+    databases::set_row_counts(catalog, id, &counts)?;
+    databases::set_immutable(catalog, id, Some(hash))?;
+    Ok(())
 }
 
 fn import_file(

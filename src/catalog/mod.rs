@@ -96,6 +96,12 @@ impl Catalog {
         self.pool.get()
     }
 
+    /// Empties the catalog's WAL into its file (at shutdown); `false` when
+    /// a reader kept it from finishing.
+    pub async fn checkpoint(&self) -> Result<bool> {
+        self.call(|conn| sqlite::checkpoint(conn)).await
+    }
+
     /// Runs `f` with a catalog connection on the blocking pool, waiting for
     /// a turn first.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
