@@ -115,10 +115,17 @@ pub async fn databases(req: &SpaceRequest) -> AppResult<Response> {
         return Err(AppError::Forbidden("view-instance".into()));
     }
     let names = database::visible_database_names(req).await?;
+    let rows = req.app.databases(req.space_id()).await?;
+    let hash = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.immutable_hash.clone())
+    };
     let space = req.space.space.name.clone();
     let databases: Vec<Value> = names
         .iter()
         .map(|name| {
+            let hash = hash(name);
             let size = std::fs::metadata(req.app.data.database_file(&space, name))
                 .map(|m| m.len())
                 .unwrap_or(0);
@@ -127,9 +134,9 @@ pub async fn databases(req: &SpaceRequest) -> AppResult<Response> {
                 "route": name,
                 "path": format!("{name}.db"),
                 "size": size,
-                "is_mutable": true,
+                "is_mutable": hash.is_none(),
                 "is_memory": false,
-                "hash": null,
+                "hash": hash,
             })
         })
         .collect();
