@@ -343,6 +343,14 @@ async fn a_writable_query_writes_through_the_writer_and_is_audited() {
         .post("/acme/shop/-/queries/store", Some(&eddie), &body)
         .await;
     assert_eq!(stored.json()["query"]["is_write"], true, "{}", stored.text);
+    // GET runs no writes.
+    let read = server
+        .get("/acme/shop/add_item.json?name=x&state=OR", Some(&eddie))
+        .await;
+    assert_eq!(
+        read.json(),
+        json!({"ok": true, "rows": [], "truncated": false})
+    );
     // A viewer may see it but not make its write.
     let params = json!({"name": "kite", "state": "OR"});
     let refused = server

@@ -70,9 +70,18 @@ pub async fn run(
         return write(req, found, headers, body).await;
     }
     let args = Args::parse(req.query.as_deref());
-    if format == Format::Html || found.query.is_write {
-        // A writable query is run by its form; GET shows the form.
-        return crate::http::ui::stored::page(req, &found, &args, None).await;
+    match format {
+        // A writable query is run by its form: GET shows the form.
+        Format::Html => return crate::http::ui::stored::page(req, &found, &args, None).await,
+        // GET runs no writes: Datasette answers no rows.
+        Format::Json if found.query.is_write => {
+            let body = json!({"ok": true, "rows": [], "truncated": false});
+            return Ok(crate::http::json_response(body));
+        }
+        Format::Csv if found.query.is_write => {
+            return Err(AppError::BadRequest("A writable query runs on POST".into()));
+        }
+        _ => {}
     }
     let result = super::run_sql(req, &found.database, found.query.sql.clone(), &args).await?;
     if format == Format::Csv {
@@ -123,7 +132,7 @@ async fn write(
     req.require(
         "execute-write-sql",
         Resource::Database(database.name.clone()),
-        "Permission denied: need execute-write-sql",
+        "execute-write-sql",
     )
     .await?;
     let json = body.is_json();
