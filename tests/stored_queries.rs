@@ -274,6 +274,26 @@ async fn a_token_for_one_query_runs_only_that_one() {
         names(&server.get("/acme/shop/-/queries.json", Some(&token)).await),
         ["by_state"]
     );
+
+    // The same narrowing through the tokens API, from a token that may view every query.
+    let parent = server.token(&["acme", "vera", "-a", "view-query", "-a", "create-token"]);
+    let everything = server
+        .get("/acme/shop/everything.json", Some(&parent))
+        .await;
+    assert_eq!(everything.status, 200);
+    let ask = json!({"restrict_resource": {"shop": {"by_state": ["view-query"]}}});
+    let created = server.post("/acme/-/api/tokens", Some(&parent), &ask).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let child = created.json()["token"].as_str().unwrap().to_owned();
+    let run = server
+        .get(
+            "/acme/shop/by_state.json?state=WA&_shape=array",
+            Some(&child),
+        )
+        .await;
+    assert_eq!(run.json(), json!([{"name": "glue"}]));
+    let other = server.get("/acme/shop/everything.json", Some(&child)).await;
+    assert_eq!(other.status, 403);
 }
 
 #[tokio::test]
