@@ -154,6 +154,9 @@ pub enum DbCommand {
     },
     /// List a space's databases.
     List { space: String },
+    /// Delete a database: its file and everything the catalog holds for it
+    /// (schema mirror, stored queries).
+    Delete { space: String, db: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -369,6 +372,10 @@ fn db(conn: &libsql::Connection, data: &DataDir, command: DbCommand) -> Result<(
             Some(hash) => println!("{db} is immutable, served at /{space}/{db}-{hash}/"),
             None => println!("{db} is mutable"),
         },
+        DbCommand::Delete { space, db } => {
+            import::delete(conn, data, &space, &db)?;
+            println!("deleted database {db} from space {space}");
+        }
         DbCommand::List { space } => {
             let space = spaces::require(conn, &space)?;
             for db in databases::list(conn, space.id)? {

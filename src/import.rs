@@ -28,6 +28,27 @@ pub fn create(catalog: &Connection, data: &DataDir, space: &str, db: &DbName) ->
     register(catalog, data, &space, db)
 }
 
+/// Deletes a database: the catalog row first (so no request finds it), then its files.
+pub fn delete(catalog: &Connection, data: &DataDir, space: &str, db: &str) -> Result<()> {
+    let space = spaces::require(catalog, space)?;
+    let Some(row) = databases::find(catalog, space.id, db)? else {
+        bail!("no database '{db}' in space '{}'", space.name);
+    };
+    databases::delete(catalog, row.id)?;
+    let file = data.database_file(&space.name, &row.name);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.clone().into_os_string();
+        path.push(suffix);
+        match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).with_context(|| format!("removing the files of {db}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn register(
     catalog: &Connection,
     data: &DataDir,

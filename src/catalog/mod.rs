@@ -10,6 +10,7 @@ pub mod grants;
 pub mod logins;
 pub mod migrate;
 pub mod mirror;
+pub mod queries;
 pub mod sessions;
 pub mod spaces;
 pub mod tokens;

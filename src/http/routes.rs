@@ -76,6 +76,22 @@ pub enum SpaceRoute {
     ApiTokens,
     /// `POST /-/api/tokens/{id}/revoke`
     ApiTokenRevoke(i64),
+    /// `/-/queries`, `.json` (db `None`: every database of the space) and
+    /// `/{db}/-/queries`, `.json`: stored queries the actor may view.
+    QueryList(Option<String>, Format),
+    /// `POST /{db}/-/queries/store`
+    QueryStore(String),
+    /// `/{db}/{query}/-/definition`, `POST …/-/update`, `POST …/-/delete`.
+    /// (A stored query runs at `/{db}/{query}`: see `Table`.)
+    StoredQuery(String, String, QueryAction),
+}
+
+/// What a stored query's own endpoints do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryAction {
+    Definition,
+    Update,
+    Delete,
 }
 
 /// A write to a table.
@@ -108,7 +124,10 @@ impl SpaceRoute {
             | SpaceRoute::Create(db)
             | SpaceRoute::ExecuteWrite(db)
             | SpaceRoute::TableWrite(db, ..)
-            | SpaceRoute::RowWrite(db, ..) => Some(db),
+            | SpaceRoute::RowWrite(db, ..)
+            | SpaceRoute::QueryList(Some(db), _)
+            | SpaceRoute::QueryStore(db)
+            | SpaceRoute::StoredQuery(db, ..) => Some(db),
             SpaceRoute::Index(_)
             | SpaceRoute::Databases
             | SpaceRoute::Actor
@@ -121,6 +140,7 @@ impl SpaceRoute {
             | SpaceRoute::Members
             | SpaceRoute::ApiTokens
             | SpaceRoute::ApiTokenRevoke(_)
+            | SpaceRoute::QueryList(None, _)
             | SpaceRoute::Redirect(..) => None,
         }
     }
@@ -160,6 +180,14 @@ impl SpaceRoute {
             SpaceRoute::Members => "/{space}/-/members",
             SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
             SpaceRoute::ApiTokenRevoke(_) => "/{space}/-/api/tokens/{id}/revoke",
+            SpaceRoute::QueryList(None, _) => "/{space}/-/queries",
+            SpaceRoute::QueryList(Some(_), _) => "/{space}/{db}/-/queries",
+            SpaceRoute::QueryStore(_) => "/{space}/{db}/-/queries/store",
+            SpaceRoute::StoredQuery(_, _, QueryAction::Definition) => {
+                "/{space}/{db}/{query}/-/definition"
+            }
+            SpaceRoute::StoredQuery(_, _, QueryAction::Update) => "/{space}/{db}/{query}/-/update",
+            SpaceRoute::StoredQuery(_, _, QueryAction::Delete) => "/{space}/{db}/{query}/-/delete",
         }
     }
 
@@ -168,8 +196,10 @@ impl SpaceRoute {
         use SpaceRoute::*;
         match self {
             TableCount(..) | Create(..) | ExecuteWrite(..) | TableWrite(..) | RowWrite(..)
-            | TokenRevoke(_) | ApiTokenRevoke(_) => post,
-            Tokens | Members | ApiTokens => true,
+            | TokenRevoke(_) | ApiTokenRevoke(_) | QueryStore(_) => post,
+            StoredQuery(_, _, action) => post == (*action != QueryAction::Definition),
+            // POST runs a writable stored query.
+            Tokens | Members | ApiTokens | Table(..) => true,
             _ => !post,
         }
     }
@@ -204,6 +234,7 @@ impl SpaceRoute {
             Index(f) | Database(_, f) | Query(_, f) | Table(_, _, f) | Row(_, _, _, f) => {
                 *f == Format::Html
             }
+            QueryList(_, f) => *f == Format::Html,
             Tokens | TokenRevoke(_) | Members => true,
             _ => false,
         }
@@ -222,6 +253,12 @@ pub async fn run(
     database: Option<&DatabaseRow>,
 ) -> AppResult<Response> {
     let payload = |body| write::Body::new(body, headers, &req.space.settings);
+    // `/{db}/{name}` names a stored query when no table or view has that name.
+    if let SpaceRoute::Table(_, name, format) = route
+        && let Some(found) = query::stored_run::find(req, database, name).await?
+    {
+        return query::stored_run::run(req, found, *format, post, headers, payload(body)).await;
+    }
     match route {
         SpaceRoute::Create(db) => write::create::create(req, db, payload(body)).await,
         SpaceRoute::ExecuteWrite(db) => write::execute::execute(req, db, payload(body)).await,
@@ -239,6 +276,11 @@ pub async fn run(
         SpaceRoute::ApiTokens if post => api_tokens::create(req, body).await,
         SpaceRoute::ApiTokens => api_tokens::list(req).await,
         SpaceRoute::ApiTokenRevoke(id) => api_tokens::revoke(req, *id).await,
+        SpaceRoute::Table(..) if post => Err(AppError::MethodNotAllowed),
+        SpaceRoute::QueryStore(db) => query::stored::store(req, db, payload(body)).await,
+        SpaceRoute::StoredQuery(db, name, action) if post => {
+            query::stored::change(req, db, name, *action, payload(body)).await
+        }
         _ => cached::serve(req, route, database, headers).await,
     }
 }
@@ -260,6 +302,10 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
         SpaceRoute::TableCount(db, table) => schema::count(req, db, table).await,
         SpaceRoute::Row(db, table, key, format) => row::show(req, db, table, key, *format).await,
         SpaceRoute::Audit => audit::show(req).await,
+        SpaceRoute::QueryList(db, format) => {
+            query::stored_list::show(req, db.as_deref(), *format).await
+        }
+        SpaceRoute::StoredQuery(db, name, _) => query::stored::definition(req, db, name).await,
         SpaceRoute::Redirect(location, status) => {
             // The target comes from the path: it must stay a path of this server.
             let location = format!("{}{location}", req.base);
@@ -276,7 +322,8 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
         | SpaceRoute::TokenRevoke(_)
         | SpaceRoute::Members
         | SpaceRoute::ApiTokens
-        | SpaceRoute::ApiTokenRevoke(_) => Err(AppError::MethodNotAllowed),
+        | SpaceRoute::ApiTokenRevoke(_)
+        | SpaceRoute::QueryStore(_) => Err(AppError::MethodNotAllowed),
     }
 }
 
@@ -315,6 +362,9 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
     match segments.as_slice() {
         ["-", "tokens", id, "revoke"] => Some(SpaceRoute::TokenRevoke(id.parse().ok()?)),
         ["-", "api", "tokens", id, "revoke"] => Some(SpaceRoute::ApiTokenRevoke(id.parse().ok()?)),
+        [db, "-", "queries", "store"] if !db.starts_with('-') => {
+            Some(SpaceRoute::QueryStore(decode_name(db)?))
+        }
         [db] if !db.starts_with('-') && !db.is_empty() => {
             let (name, format) = split_format(db);
             Some(SpaceRoute::Database(decode_name(name)?, format))
@@ -360,6 +410,8 @@ fn fixed(rest: &str) -> Option<SpaceRoute> {
         "/-/tokens" => SpaceRoute::Tokens,
         "/-/members" => SpaceRoute::Members,
         "/-/api/tokens" => SpaceRoute::ApiTokens,
+        "/-/queries" => SpaceRoute::QueryList(None, Format::Html),
+        "/-/queries.json" => SpaceRoute::QueryList(None, Format::Json),
         _ => return None,
     })
 }
@@ -372,6 +424,9 @@ fn database_endpoint(db: &str, endpoint: &str) -> Option<SpaceRoute> {
         ("schema", Format::Json) => Some(SpaceRoute::DatabaseSchema(db)),
         ("create", Format::Html) => Some(SpaceRoute::Create(db)),
         ("execute-write", Format::Html) => Some(SpaceRoute::ExecuteWrite(db)),
+        ("queries", format @ (Format::Html | Format::Json)) => {
+            Some(SpaceRoute::QueryList(Some(db), format))
+        }
         _ => None,
     }
 }
@@ -380,6 +435,7 @@ fn database_endpoint(db: &str, endpoint: &str) -> Option<SpaceRoute> {
 fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
     let (db, table) = (decode_name(db)?, decode_name(table)?);
     let write = |action| Some(SpaceRoute::TableWrite(db.clone(), table.clone(), action));
+    let stored = |action| Some(SpaceRoute::StoredQuery(db.clone(), table.clone(), action));
     match endpoint {
         "schema.json" => Some(SpaceRoute::TableSchema(db, table)),
         "count" => Some(SpaceRoute::TableCount(db, table)),
@@ -387,6 +443,9 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
         "upsert" => write(TableWrite::Upsert),
         "alter" => write(TableWrite::Alter),
         "drop" => write(TableWrite::Drop),
+        "definition" => stored(QueryAction::Definition),
+        "update" => stored(QueryAction::Update),
+        "delete" => stored(QueryAction::Delete),
         _ => None,
     }
 }

@@ -1,11 +1,18 @@
 //! Arbitrary read-only SQL: `/{space}/{db}/-/query.json?sql=…` with
 //! `:named` parameters from the query string (and the legacy
-//! `/{space}/{db}.json?sql=`, answered in place for older clients).
+//! `/{space}/{db}.json?sql=`, answered in place for older clients); stored
+//! queries in [`stored`], [`stored_list`] and [`stored_run`].
+
+pub mod stored;
+pub mod stored_fields;
+pub mod stored_list;
+pub mod stored_run;
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
+use crate::catalog::databases::DatabaseRow;
 use crate::error::{AppError, AppResult};
 use crate::http::database::{open_synced, require_database};
 use crate::http::render::shape::{Output, Shape, json_text, respond};
@@ -68,7 +75,19 @@ pub async fn run_user_sql_text(
         Err(refusal @ Refusal::SeveralStatements) => return Ok(Err(refusal.message().to_owned())),
         Err(refusal) => return Err(AppError::BadRequest(refusal.message().into())),
     }
-    let (handle, _) = open_synced(req, &database).await?;
+    run_sql(req, &database, sql, args).await
+}
+
+/// Runs read-only `sql` on `database` with `:named` parameters from the
+/// query string (missing ones bound to `''`): its result, or the message
+/// SQLite refused it with. The caller has checked the actor's permission.
+pub async fn run_sql(
+    req: &SpaceRequest,
+    database: &DatabaseRow,
+    sql: String,
+    args: &Args,
+) -> AppResult<Result<ResultSet, String>> {
+    let (handle, _) = open_synced(req, database).await?;
     let params = args
         .pairs()
         .iter()
@@ -91,7 +110,7 @@ pub async fn run_user_sql_text(
 }
 
 /// A statement SQLite refused: Datasette still answers with empty rows.
-fn sql_refusal(message: &str) -> Response {
+pub(crate) fn sql_refusal(message: &str) -> Response {
     let body = json!({
         "ok": false,
         "rows": [],
@@ -120,6 +139,11 @@ pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Res
         Ok(result) => result,
         Err(response) => return Ok(response),
     };
+    answer(&args, output, result).await
+}
+
+/// A query's result as Datasette's query JSON, shaped by `output`.
+pub async fn answer(args: &Args, output: Output, result: ResultSet) -> AppResult<Response> {
     let mut body = Map::new();
     body.insert("ok".into(), json!(true));
     body.insert("rows".into(), Json::Null);

@@ -159,14 +159,24 @@ pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     let result = crate::http::query::run_user_sql_text(req, db, &args)
         .await?
         .map_err(AppError::BadRequest)?;
+    Ok(query_result(req, &args, &result, db))
+}
+
+/// A query's result as CSV; `name.csv` when a download is asked for.
+pub fn query_result(
+    req: &SpaceRequest,
+    args: &crate::read::args::Args,
+    result: &crate::read::exec::ResultSet,
+    name: &str,
+) -> Response {
     let mut out = String::new();
     let none = HashMap::new();
-    if wants_header(&args) {
+    if wants_header(args) {
         header_line(&mut out, &result.columns, &none);
     }
     rows_lines(&mut out, &result.columns, &result.rows, &none);
-    let download = wants_download(req).then(|| format!("{db}.csv"));
-    Ok(csv_response(Body::from(out), download.as_deref()))
+    let download = wants_download(req).then(|| format!("{name}.csv"));
+    csv_response(Body::from(out), download.as_deref())
 }
 
 /// One row as CSV (`/{db}/{table}/{pk}.csv`).

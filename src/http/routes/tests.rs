@@ -115,3 +115,43 @@ fn splitting() {
     assert_eq!(split_space("/demo"), Some(("demo", "")));
     assert_eq!(split_space("demo"), None);
 }
+
+#[test]
+fn stored_queries() {
+    use SpaceRoute::*;
+    let cases = [
+        ("/-/queries", Some(QueryList(None, Format::Html))),
+        ("/-/queries.json", Some(QueryList(None, Format::Json))),
+        (
+            "/db/-/queries.json",
+            Some(QueryList(Some(s("db")), Format::Json)),
+        ),
+        (
+            "/db/-/queries",
+            Some(QueryList(Some(s("db")), Format::Html)),
+        ),
+        ("/db/-/queries.csv", None),
+        ("/db/-/queries/store", Some(QueryStore(s("db")))),
+        (
+            "/db/q~2Ex/-/definition",
+            Some(StoredQuery(s("db"), s("q.x"), QueryAction::Definition)),
+        ),
+        (
+            "/db/q/-/update",
+            Some(StoredQuery(s("db"), s("q"), QueryAction::Update)),
+        ),
+        (
+            "/db/q/-/delete",
+            Some(StoredQuery(s("db"), s("q"), QueryAction::Delete)),
+        ),
+    ];
+    for (path, expected) in cases {
+        assert_eq!(parse(path), expected, "{path}");
+    }
+    let definition = StoredQuery(s("db"), s("q"), QueryAction::Definition);
+    assert!(definition.accepts(false) && !definition.accepts(true));
+    let update = StoredQuery(s("db"), s("q"), QueryAction::Update);
+    assert!(update.accepts(true) && !update.accepts(false));
+    // POST on `/{db}/{name}` runs a writable stored query.
+    assert!(Table(s("db"), s("q"), Format::Html).accepts(true));
+}

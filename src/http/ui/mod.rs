@@ -9,6 +9,7 @@ pub mod members;
 pub mod redirect;
 pub mod row;
 pub mod spaces;
+pub mod stored;
 pub mod table;
 pub mod tokens;
 

@@ -94,6 +94,8 @@ struct DatabasePage {
     chrome: Chrome,
     database: DatabaseSummary,
     allow_sql: bool,
+    /// Stored queries the actor may view: (title or name, path).
+    queries: Vec<(String, String)>,
 }
 
 pub async fn database(
@@ -101,8 +103,19 @@ pub async fn database(
     view: &DatabaseView,
     allow_sql: bool,
 ) -> AppResult<Response> {
+    let stored = crate::http::query::stored_list::visible(req, &req.actor, Some(&view.name));
+    let queries = stored
+        .await?
+        .iter()
+        .map(|q| {
+            let title = q.title.clone().filter(|t| !t.is_empty());
+            let path = crate::http::query::stored::query_path(req, q);
+            (title.unwrap_or_else(|| q.name.clone()), path)
+        })
+        .collect();
     html(DatabasePage {
         chrome: Chrome::for_space(req).await?,
+        queries,
         database: summary(&req.base, view),
         allow_sql: allow_sql && req.space.settings.flag("default_allow_sql"),
     })
@@ -121,6 +134,8 @@ struct QueryPage {
     json_url: String,
     csv_url: String,
     ran: bool,
+    /// The actor may store this SQL as a query ("Save this query").
+    may_store: bool,
 }
 
 /// `/{db}/-/query?sql=`: the SQL editor and the result of its read-only query.
@@ -157,12 +172,22 @@ pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     }
     let query = req.query.clone().unwrap_or_default();
     let path = format!("{}/{}/-/query", req.base, database.name);
+    let may_store = req
+        .app
+        .allowed(
+            req.space_id(),
+            &req.actor,
+            "store-query",
+            Resource::Database(database.name.clone()),
+        )
+        .await?;
     html(QueryPage {
         chrome: Chrome::for_space(req).await?,
         json_url: format!("{path}.json?{query}"),
         csv_url: format!("{path}.csv?{query}"),
         database: database.name,
         ran: !sql.is_empty(),
+        may_store: may_store && error.is_none() && !sql.is_empty(),
         sql,
         columns,
         rows,

@@ -23,7 +23,7 @@ fn resource_text(resource: &Resource) -> String {
 }
 
 /// The statement's named parameters, as the prepared statement reports them.
-fn parameter_names(conn: &libsql::Connection, sql: &str) -> WriteResult<Vec<String>> {
+pub(crate) fn parameter_names(conn: &libsql::Connection, sql: &str) -> WriteResult<Vec<String>> {
     let prepared = now(conn.prepare(sql)).map_err(|e| match sql_error(e) {
         WriteError::Invalid(m) => {
             WriteError::invalid(format!("Could not analyze query: {}", m.join("; ")))
@@ -135,37 +135,11 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
         };
         bound.push((format!(":{name}"), value));
     }
-    let schema_change = ops
-        .iter()
-        .any(|o| !o.internal && matches!(o.operation, "create" | "alter" | "drop"));
-    let (sql_w, db_w, ops_w) = (sql.clone(), db.clone(), ops.clone());
-    let executed = handle
-        .write(move |conn| {
-            // The schema may have changed since the analysis: decide again.
-            if analysis::analyze(conn, &sql_w, &db_w)? != ops_w {
-                return Err(WriteError::invalid(
-                    "The database changed while the statement was checked; try again",
-                ));
-            }
-            analysis::execute(conn, &sql_w, bound, &ops_w)
-        })
-        .await?;
-    if schema_change {
-        refresh_mirror(req, &database).await?;
-    }
-    let table = ops
-        .iter()
-        .find(|o| !o.internal && o.is_write() && o.table.is_some())
-        .and_then(|o| o.table.clone());
-    record(
-        req,
-        "execute-write",
-        &db,
-        table.as_deref(),
-        (executed.rowcount >= 0).then_some(executed.rowcount),
-        json!({"sql": sql}),
-    )
-    .await;
+    let event = Audited {
+        event: "execute-write",
+        detail: json!({"sql": sql}),
+    };
+    let executed = write(req, &database, &handle, &sql, &ops, bound, event).await?;
     let message = if executed.rowcount == -1 {
         "Query executed".to_owned()
     } else {
@@ -196,6 +170,59 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
     Ok(response)
 }
 
+/// What the audit row of a write says.
+pub(crate) struct Audited {
+    pub event: &'static str,
+    pub detail: Json,
+}
+
+/// Runs an analysed statement through the database's writer (one
+/// `BEGIN IMMEDIATE` transaction, analysed again there), refreshes the
+/// schema mirror after a schema change and records the audit row.
+pub(crate) async fn write(
+    req: &SpaceRequest,
+    database: &crate::catalog::databases::DatabaseRow,
+    handle: &crate::tenant::TenantDb,
+    sql: &str,
+    ops: &[Operation],
+    bound: Vec<(String, libsql::Value)>,
+    audited: Audited,
+) -> AppResult<analysis::Executed> {
+    let db = database.name.clone();
+    let schema_change = ops
+        .iter()
+        .any(|o| !o.internal && matches!(o.operation, "create" | "alter" | "drop"));
+    let (sql_w, db_w, ops_w) = (sql.to_owned(), db.clone(), ops.to_vec());
+    let executed = handle
+        .write(move |conn| {
+            // The schema may have changed since the analysis: decide again.
+            if analysis::analyze(conn, &sql_w, &db_w)? != ops_w {
+                return Err(WriteError::invalid(
+                    "The database changed while the statement was checked; try again",
+                ));
+            }
+            analysis::execute(conn, &sql_w, bound, &ops_w)
+        })
+        .await?;
+    if schema_change {
+        refresh_mirror(req, database).await?;
+    }
+    let table = ops
+        .iter()
+        .find(|o| !o.internal && o.is_write() && o.table.is_some())
+        .and_then(|o| o.table.clone());
+    record(
+        req,
+        audited.event,
+        &db,
+        table.as_deref(),
+        (executed.rowcount >= 0).then_some(executed.rowcount),
+        audited.detail,
+    )
+    .await;
+    Ok(executed)
+}
+
 fn block_framing(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(
@@ -208,7 +235,11 @@ fn block_framing(response: &mut Response) {
     );
 }
 
-async fn check_permissions(req: &SpaceRequest, db: &str, ops: &[Operation]) -> AppResult<()> {
+pub(crate) async fn check_permissions(
+    req: &SpaceRequest,
+    db: &str,
+    ops: &[Operation],
+) -> AppResult<()> {
     for op in ops {
         match op.decision() {
             Decision::Ignore => {}
