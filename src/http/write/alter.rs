@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 
 use crate::error::{AppError, AppResult};
 use crate::http::tenant::SpaceRequest;
@@ -100,21 +100,7 @@ fn parse_op(i: usize, op: &Json) -> Result<AlterOp, Vec<String>> {
             "operations.{i}: Input should be a valid dictionary or object to extract fields from"
         )]);
     };
-    let tag = match op.get("op") {
-        Some(Json::String(tag)) => tag.as_str(),
-        _ => {
-            return Err(vec![format!(
-                "operations.{i}: Unable to extract tag using discriminator 'op'"
-            )]);
-        }
-    };
-    if !ALTER_OPS.contains(&tag) {
-        let expected: Vec<String> = ALTER_OPS.iter().map(|t| format!("'{t}'")).collect();
-        return Err(vec![format!(
-            "operations.{i}: Input tag '{tag}' found using 'op' does not match any of the expected tags: {}",
-            expected.join(", ")
-        )]);
-    }
+    let tag = op_tag(i, op)?;
     let at = format!("operations.{i}.{tag}");
     let mut errors: Vec<String> = op
         .keys()
@@ -131,183 +117,250 @@ fn parse_op(i: usize, op: &Json) -> Result<AlterOp, Vec<String>> {
         });
         return Err(errors);
     };
-    let at = format!("{at}.args");
-    let fields: &[&str] = match tag {
+    let mut args = Args {
+        map: args,
+        at: format!("{at}.args"),
+        errors,
+    };
+    args.reject_extra(op_fields(tag));
+    let parsed = match tag {
+        "add_column" => args.add_column()?,
+        "rename_column" => args.rename_column(),
+        "rename_table" => args.rename_table(),
+        "alter_column" => args.alter_column()?,
+        "drop_column" => args.string("name").map(AlterOp::DropColumn),
+        "drop_foreign_key" => args.string("column").map(AlterOp::DropForeignKey),
+        "set_primary_key" => args.list("columns").map(AlterOp::SetPrimaryKey),
+        "reorder_columns" => args.list("columns").map(AlterOp::ReorderColumns),
+        "add_foreign_key" => args.add_foreign_key(),
+        _ => args.set_foreign_keys(),
+    };
+    match parsed {
+        Some(op) if args.errors.is_empty() => Ok(op),
+        _ => Err(args.errors),
+    }
+}
+
+/// The operation's `op` tag, one of [`ALTER_OPS`].
+fn op_tag(i: usize, op: &Map<String, Json>) -> Result<&str, Vec<String>> {
+    let tag = match op.get("op") {
+        Some(Json::String(tag)) => tag.as_str(),
+        _ => {
+            return Err(vec![format!(
+                "operations.{i}: Unable to extract tag using discriminator 'op'"
+            )]);
+        }
+    };
+    if !ALTER_OPS.contains(&tag) {
+        let expected: Vec<String> = ALTER_OPS.iter().map(|t| format!("'{t}'")).collect();
+        return Err(vec![format!(
+            "operations.{i}: Input tag '{tag}' found using 'op' does not match any of the expected tags: {}",
+            expected.join(", ")
+        )]);
+    }
+    Ok(tag)
+}
+
+/// The `args` fields an operation takes.
+fn op_fields(tag: &str) -> &'static [&'static str] {
+    match tag {
         "add_column" => &["name", "type", "not_null", "default", "default_expr"],
         "rename_column" => &["name", "to"],
         "rename_table" => &["to"],
         "alter_column" => &["name", "type", "not_null", "default", "default_expr"],
-        "drop_column" | "drop_foreign_key" if tag == "drop_column" => &["name"],
+        "drop_column" => &["name"],
         "drop_foreign_key" => &["column"],
         "set_primary_key" | "reorder_columns" => &["columns"],
         "add_foreign_key" => &["column", "fk_table", "fk_column"],
         _ => &["foreign_keys"],
-    };
-    errors.extend(
-        args.keys()
-            .filter(|k| !fields.contains(&k.as_str()))
-            .map(|k| format!("{at}.{k}: Extra inputs are not permitted")),
-    );
-    let string = |key: &str, errors: &mut Vec<String>| -> Option<String> {
-        match args.get(key) {
+    }
+}
+
+/// One operation's `args`, read field by field; each problem is kept in
+/// `errors`, located under `at`, so all of them are answered at once.
+struct Args<'a> {
+    map: &'a Map<String, Json>,
+    at: String,
+    errors: Vec<String>,
+}
+
+impl Args<'_> {
+    fn reject_extra(&mut self, fields: &[&str]) {
+        let at = &self.at;
+        self.errors.extend(
+            self.map
+                .keys()
+                .filter(|k| !fields.contains(&k.as_str()))
+                .map(|k| format!("{at}.{k}: Extra inputs are not permitted")),
+        );
+    }
+
+    fn string(&mut self, key: &str) -> Option<String> {
+        let at = &self.at;
+        match self.map.get(key) {
             Some(Json::String(s)) => Some(s.clone()),
             None => {
-                errors.push(format!("{at}.{key}: Field required"));
+                self.errors.push(format!("{at}.{key}: Field required"));
                 None
             }
             Some(_) => {
-                errors.push(format!("{at}.{key}: Input should be a valid string"));
+                self.errors
+                    .push(format!("{at}.{key}: Input should be a valid string"));
                 None
             }
         }
-    };
-    let column_type = |errors: &mut Vec<String>| -> Option<&'static str> {
-        match args.get("type") {
+    }
+
+    fn column_type(&mut self) -> Option<&'static str> {
+        match self.map.get("type") {
             Some(Json::String(s)) if schema::api_type(s).is_some() => schema::api_type(s),
             _ => {
-                errors.push(format!(
-                    "{at}.type: Input should be 'text', 'integer', 'float' or 'blob'"
+                self.errors.push(format!(
+                    "{}.type: Input should be 'text', 'integer', 'float' or 'blob'",
+                    self.at
                 ));
                 None
             }
         }
-    };
-    let list = |key: &str, errors: &mut Vec<String>| -> Option<Vec<String>> {
-        match args.get(key) {
-            Some(Json::Array(items)) if !items.is_empty() => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .or_else(|| {
-                    errors.push(format!("{at}.{key}: Input should be a list of strings"));
-                    None
-                }),
+    }
+
+    /// A non-empty list of strings.
+    fn list(&mut self, key: &str) -> Option<Vec<String>> {
+        let at = &self.at;
+        let error = match self.map.get(key) {
+            Some(Json::Array(items)) if !items.is_empty() => {
+                let strings = items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>();
+                if strings.is_some() {
+                    return strings;
+                }
+                format!("{at}.{key}: Input should be a list of strings")
+            }
             Some(Json::Array(_)) => {
-                errors.push(format!(
-                    "{at}.{key}: List should have at least 1 item after validation, not 0"
-                ));
-                None
+                format!("{at}.{key}: List should have at least 1 item after validation, not 0")
             }
-            None => {
-                errors.push(format!("{at}.{key}: Field required"));
-                None
-            }
-            Some(_) => {
-                errors.push(format!("{at}.{key}: Input should be a valid list"));
-                None
-            }
-        }
-    };
-    let parsed = match tag {
-        "add_column" => {
-            let name = string("name", &mut errors);
-            let sql_type = if args.contains_key("type") {
-                column_type(&mut errors)
-            } else {
-                Some("TEXT")
-            };
-            let not_null = matches!(args.get("not_null"), Some(Json::Bool(true)));
-            let default = parse_default(args, &at).map_err(|e| vec![e.to_string()])?;
-            match (name, sql_type) {
-                (Some(name), Some(sql_type)) => Some(AlterOp::AddColumn {
-                    name,
-                    sql_type,
-                    not_null,
-                    default,
-                }),
-                _ => None,
-            }
-        }
-        "rename_column" => match (string("name", &mut errors), string("to", &mut errors)) {
-            (Some(a), Some(b)) => Some(AlterOp::RenameColumn(a, b)),
-            _ => None,
-        },
-        "rename_table" => string("to", &mut errors).and_then(|to| {
-            if to.starts_with("sqlite_") || to.contains('\n') || to.is_empty() {
-                errors.push(format!("{at}.to: Invalid table name"));
-                None
-            } else {
-                Some(AlterOp::RenameTable(to))
-            }
-        }),
-        "alter_column" => {
-            let name = string("name", &mut errors);
-            let sql_type = if args.contains_key("type") && args.get("type") != Some(&Json::Null) {
-                column_type(&mut errors)
-            } else {
-                None
-            };
-            let not_null = args.get("not_null").and_then(Json::as_bool);
-            let default = if args.contains_key("default") || args.contains_key("default_expr") {
-                Some(parse_default(args, &at).map_err(|e| vec![e.to_string()])?)
-            } else {
-                None
-            };
-            if !["type", "not_null", "default", "default_expr"]
-                .iter()
-                .any(|k| args.contains_key(*k))
-            {
-                errors.push(format!(
-                    "{at}: Value error, At least one of type, not_null, default or default_expr must be provided"
-                ));
-            }
-            name.map(|name| AlterOp::AlterColumn {
+            None => format!("{at}.{key}: Field required"),
+            Some(_) => format!("{at}.{key}: Input should be a valid list"),
+        };
+        self.errors.push(error);
+        None
+    }
+
+    /// `default` / `default_expr`; a bad one is answered alone.
+    fn default(&self) -> Result<Option<String>, Vec<String>> {
+        parse_default(self.map, &self.at).map_err(|e| vec![e.to_string()])
+    }
+
+    fn add_column(&mut self) -> Result<Option<AlterOp>, Vec<String>> {
+        let name = self.string("name");
+        let sql_type = if self.map.contains_key("type") {
+            self.column_type()
+        } else {
+            Some("TEXT")
+        };
+        let not_null = matches!(self.map.get("not_null"), Some(Json::Bool(true)));
+        let default = self.default()?;
+        Ok(match (name, sql_type) {
+            (Some(name), Some(sql_type)) => Some(AlterOp::AddColumn {
                 name,
                 sql_type,
                 not_null,
                 default,
-            })
+            }),
+            _ => None,
+        })
+    }
+
+    fn rename_column(&mut self) -> Option<AlterOp> {
+        match (self.string("name"), self.string("to")) {
+            (Some(a), Some(b)) => Some(AlterOp::RenameColumn(a, b)),
+            _ => None,
         }
-        "drop_column" => string("name", &mut errors).map(AlterOp::DropColumn),
-        "drop_foreign_key" => string("column", &mut errors).map(AlterOp::DropForeignKey),
-        "set_primary_key" => list("columns", &mut errors).map(AlterOp::SetPrimaryKey),
-        "reorder_columns" => list("columns", &mut errors).map(AlterOp::ReorderColumns),
-        "add_foreign_key" => {
-            let column = string("column", &mut errors);
-            let table = args
-                .get("fk_table")
-                .and_then(Json::as_str)
-                .map(str::to_owned);
-            let fk_column = args
-                .get("fk_column")
-                .and_then(Json::as_str)
-                .map(str::to_owned);
-            if table.is_none() {
-                errors.push(format!("{at}: fk_table is required"));
-            }
+    }
+
+    fn rename_table(&mut self) -> Option<AlterOp> {
+        let to = self.string("to")?;
+        if to.starts_with("sqlite_") || to.contains('\n') || to.is_empty() {
+            self.errors
+                .push(format!("{}.to: Invalid table name", self.at));
+            None
+        } else {
+            Some(AlterOp::RenameTable(to))
+        }
+    }
+
+    fn alter_column(&mut self) -> Result<Option<AlterOp>, Vec<String>> {
+        let args = self.map;
+        let name = self.string("name");
+        let sql_type = if args.contains_key("type") && args.get("type") != Some(&Json::Null) {
+            self.column_type()
+        } else {
+            None
+        };
+        let not_null = args.get("not_null").and_then(Json::as_bool);
+        let default = if args.contains_key("default") || args.contains_key("default_expr") {
+            Some(self.default()?)
+        } else {
+            None
+        };
+        if !["type", "not_null", "default", "default_expr"]
+            .iter()
+            .any(|k| args.contains_key(*k))
+        {
+            self.errors.push(format!(
+                "{}: Value error, At least one of type, not_null, default or default_expr must be provided",
+                self.at
+            ));
+        }
+        Ok(name.map(|name| AlterOp::AlterColumn {
+            name,
+            sql_type,
+            not_null,
+            default,
+        }))
+    }
+
+    fn add_foreign_key(&mut self) -> Option<AlterOp> {
+        let column = self.string("column");
+        let text = |key: &str| self.map.get(key).and_then(Json::as_str).map(str::to_owned);
+        let (table, fk_column) = (text("fk_table"), text("fk_column"));
+        if table.is_none() {
+            self.errors
+                .push(format!("{}: fk_table is required", self.at));
+        }
+        match (column, table) {
+            (Some(c), Some(t)) => Some(AlterOp::AddForeignKey(c, t, fk_column)),
+            _ => None,
+        }
+    }
+
+    fn set_foreign_keys(&mut self) -> Option<AlterOp> {
+        let Some(Json::Array(items)) = self.map.get("foreign_keys") else {
+            self.errors
+                .push(format!("{}.foreign_keys: Field required", self.at));
+            return None;
+        };
+        let mut fks = Vec::new();
+        for (j, item) in items.iter().enumerate() {
+            let column = item.get("column").and_then(Json::as_str);
+            let table = item.get("fk_table").and_then(Json::as_str);
             match (column, table) {
-                (Some(c), Some(t)) => Some(AlterOp::AddForeignKey(c, t, fk_column)),
-                _ => None,
+                (Some(c), Some(t)) => fks.push((
+                    c.to_owned(),
+                    t.to_owned(),
+                    item.get("fk_column")
+                        .and_then(Json::as_str)
+                        .map(str::to_owned),
+                )),
+                _ => self.errors.push(format!(
+                    "{}.foreign_keys.{j}: fk_table is required",
+                    self.at
+                )),
             }
         }
-        _ => match args.get("foreign_keys") {
-            Some(Json::Array(items)) => {
-                let mut fks = Vec::new();
-                for (j, item) in items.iter().enumerate() {
-                    let column = item.get("column").and_then(Json::as_str);
-                    let table = item.get("fk_table").and_then(Json::as_str);
-                    match (column, table) {
-                        (Some(c), Some(t)) => fks.push((
-                            c.to_owned(),
-                            t.to_owned(),
-                            item.get("fk_column")
-                                .and_then(Json::as_str)
-                                .map(str::to_owned),
-                        )),
-                        _ => errors.push(format!("{at}.foreign_keys.{j}: fk_table is required")),
-                    }
-                }
-                Some(AlterOp::SetForeignKeys(fks))
-            }
-            _ => {
-                errors.push(format!("{at}.foreign_keys: Field required"));
-                None
-            }
-        },
-    };
-    match parsed {
-        Some(op) if errors.is_empty() => Ok(op),
-        _ => Err(errors),
+        Some(AlterOp::SetForeignKeys(fks))
     }
 }
 
