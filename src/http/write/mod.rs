@@ -5,6 +5,7 @@
 //! `max_post_body_bytes` counted while they stream.
 
 pub(crate) mod alter;
+mod alter_ops;
 pub(crate) mod create;
 pub(crate) mod execute;
 
