@@ -16,68 +16,57 @@ use crate::write::rows;
 use crate::write::schema::{self, Transform};
 use crate::write::{WriteError, WriteResult};
 
-/// Applies the operations; returns (before, after, table name after).
-fn apply_alter(
-    conn: &libsql::Connection,
-    table: &str,
-    ops: &[AlterOp],
-) -> WriteResult<(Option<String>, Option<String>, String)> {
-    let before = schema::table_sql(conn, table)?;
-    rows::require_table(conn, table)?;
-    let mut changes = Transform::default();
-    let mut rename_to = None;
-    let mut adds = Vec::new();
-    for op in ops {
+/// What the operations ask for, gathered before anything is written: columns
+/// to add, changes for one rebuild of the table, and a new name.
+#[derive(Default)]
+struct AlterPlan {
+    changes: Transform,
+    rename_to: Option<String>,
+    /// (name, type, default when NOT NULL)
+    adds: Vec<(String, &'static str, Option<String>)>,
+}
+
+impl AlterPlan {
+    fn gather(conn: &libsql::Connection, ops: &[AlterOp]) -> WriteResult<AlterPlan> {
+        let mut plan = AlterPlan::default();
+        for op in ops {
+            plan.take(conn, op)?;
+        }
+        Ok(plan)
+    }
+
+    fn take(&mut self, conn: &libsql::Connection, op: &AlterOp) -> WriteResult<()> {
         match op {
             AlterOp::AddColumn {
                 name,
                 sql_type,
                 not_null,
                 default,
-            } => {
-                if *not_null && default.is_none() {
-                    return Err(WriteError::invalid(
-                        "add_column args.default or args.default_expr is required when not_null is true",
-                    ));
-                }
-                if !*not_null && let Some(d) = default {
-                    changes.defaults.push((name.clone(), Some(d.clone())));
-                }
-                adds.push((
-                    name.clone(),
-                    *sql_type,
-                    not_null.then(|| default.clone()).flatten(),
-                ));
-            }
-            AlterOp::RenameTable(to) => rename_to = Some(to.clone()),
+            } => self.add_column(name, sql_type, *not_null, default)?,
+            AlterOp::RenameTable(to) => self.rename_to = Some(to.clone()),
             AlterOp::RenameColumn(from, to) => {
-                changes.rename.insert(from.clone(), to.clone());
+                self.changes.rename.insert(from.clone(), to.clone());
             }
             AlterOp::AlterColumn {
                 name,
                 sql_type,
                 not_null,
                 default,
-            } => {
-                if let Some(t) = sql_type {
-                    changes.types.insert(name.clone(), (*t).to_owned());
-                }
-                if let Some(n) = not_null {
-                    changes.not_null.push((name.clone(), *n));
-                }
-                if let Some(d) = default {
-                    changes.defaults.push((name.clone(), d.clone()));
-                }
-            }
+            } => self.alter_column(name, *sql_type, *not_null, default),
             AlterOp::DropColumn(name) => {
-                changes.drop.insert(name.clone());
+                self.changes.drop.insert(name.clone());
             }
-            AlterOp::SetPrimaryKey(columns) => changes.pk = Some(columns.clone()),
-            AlterOp::ReorderColumns(columns) => changes.column_order = Some(columns.clone()),
-            AlterOp::AddForeignKey(column, other, other_column) => changes.add_foreign_keys.push(
-                schema::foreign_key(conn, column, other, other_column.as_deref())?,
-            ),
-            AlterOp::DropForeignKey(column) => changes.drop_foreign_keys.push(column.clone()),
+            AlterOp::SetPrimaryKey(columns) => self.changes.pk = Some(columns.clone()),
+            AlterOp::ReorderColumns(columns) => self.changes.column_order = Some(columns.clone()),
+            AlterOp::AddForeignKey(column, other, other_column) => {
+                self.changes.add_foreign_keys.push(schema::foreign_key(
+                    conn,
+                    column,
+                    other,
+                    other_column.as_deref(),
+                )?)
+            }
+            AlterOp::DropForeignKey(column) => self.changes.drop_foreign_keys.push(column.clone()),
             AlterOp::SetForeignKeys(fks) => {
                 let mut set = Vec::new();
                 for (column, other, other_column) in fks {
@@ -88,32 +77,98 @@ fn apply_alter(
                         other_column.as_deref(),
                     )?);
                 }
-                changes.set_foreign_keys = Some(set);
+                self.changes.set_foreign_keys = Some(set);
             }
         }
+        Ok(())
     }
-    for (name, sql_type, not_null_default) in &adds {
+
+    /// A NOT NULL column is added with its default; any other default is
+    /// set by the rebuild.
+    fn add_column(
+        &mut self,
+        name: &str,
+        sql_type: &'static str,
+        not_null: bool,
+        default: &Option<String>,
+    ) -> WriteResult<()> {
+        if not_null && default.is_none() {
+            return Err(WriteError::invalid(
+                "add_column args.default or args.default_expr is required when not_null is true",
+            ));
+        }
+        if !not_null && let Some(d) = default {
+            self.changes
+                .defaults
+                .push((name.to_owned(), Some(d.clone())));
+        }
+        self.adds.push((
+            name.to_owned(),
+            sql_type,
+            not_null.then(|| default.clone()).flatten(),
+        ));
+        Ok(())
+    }
+
+    fn alter_column(
+        &mut self,
+        name: &str,
+        sql_type: Option<&'static str>,
+        not_null: Option<bool>,
+        default: &Option<Option<String>>,
+    ) {
+        if let Some(t) = sql_type {
+            self.changes.types.insert(name.to_owned(), t.to_owned());
+        }
+        if let Some(n) = not_null {
+            self.changes.not_null.push((name.to_owned(), n));
+        }
+        if let Some(d) = default {
+            self.changes.defaults.push((name.to_owned(), d.clone()));
+        }
+    }
+}
+
+/// Applies the operations; returns (before, after, table name after).
+fn apply_alter(
+    conn: &libsql::Connection,
+    table: &str,
+    ops: &[AlterOp],
+) -> WriteResult<(Option<String>, Option<String>, String)> {
+    let before = schema::table_sql(conn, table)?;
+    rows::require_table(conn, table)?;
+    let plan = AlterPlan::gather(conn, ops)?;
+    for (name, sql_type, not_null_default) in &plan.adds {
         schema::add_column(conn, table, name, sql_type, not_null_default.as_deref())?;
     }
-    if !changes.is_empty() {
-        schema::transform(conn, table, &changes)?;
+    if !plan.changes.is_empty() {
+        schema::transform(conn, table, &plan.changes)?;
     }
-    let mut current = table.to_owned();
-    if let Some(to) = rename_to
-        && to != current
-    {
-        crate::write::exec(
-            conn,
-            &format!(
-                "alter table {} rename to {}",
-                crate::names::quote_ident(&current),
-                crate::names::quote_ident(&to)
-            ),
-            vec![],
-        )?;
-        current = to;
-    }
+    let current = rename_table(conn, table, plan.rename_to)?;
     Ok((before, schema::table_sql(conn, &current)?, current))
+}
+
+/// Renames the table when asked to; returns its name after.
+fn rename_table(
+    conn: &libsql::Connection,
+    table: &str,
+    rename_to: Option<String>,
+) -> WriteResult<String> {
+    match rename_to {
+        Some(to) if to != table => {
+            crate::write::exec(
+                conn,
+                &format!(
+                    "alter table {} rename to {}",
+                    crate::names::quote_ident(table),
+                    crate::names::quote_ident(&to)
+                ),
+                vec![],
+            )?;
+            Ok(to)
+        }
+        _ => Ok(table.to_owned()),
+    }
 }
 
 /// `POST /{db}/{table}/-/alter`.
