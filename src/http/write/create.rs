@@ -154,107 +154,34 @@ pub(crate) fn parse_default(args: &Map<String, Json>, location: &str) -> AppResu
 }
 
 fn validate_create(data: Json) -> AppResult<CreateRequest> {
-    let one = |m: String| AppError::invalid_one(m);
     let Json::Object(data) = data else {
-        return Err(one("JSON must be an object".into()));
+        return Err(AppError::invalid_one("JSON must be an object"));
     };
     let allowed = [
         "table", "rows", "row", "columns", "pk", "pks", "ignore", "replace", "alter",
     ];
     AppError::check_keys(&data, &allowed)?;
-    let columns = match data.get("columns") {
-        None | Some(Json::Null) => None,
-        Some(Json::Array(items)) => Some(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, c)| parse_column(i, c))
-                .collect::<AppResult<Vec<_>>>()?,
-        ),
-        Some(_) => return Err(one("columns must be a list".into())),
-    };
+    let columns = parse_columns(&data)?;
     let (ignore, replace, alter) = (
         optional_bool(&data, "ignore")?,
         optional_bool(&data, "replace")?,
         optional_bool(&data, "alter")?,
     );
-    let table = match data.get("table") {
-        Some(Json::String(t)) if !t.is_empty() => t.clone(),
-        Some(other) if truthy(Some(other)) => return Err(one("Invalid table name".into())),
-        _ => return Err(one("Table is required".into())),
-    };
-    if table.starts_with("sqlite_") || table.contains('\n') {
-        return Err(one("Invalid table name".into()));
-    }
-    let has = |key: &str| truthy(data.get(key));
+    let table = parse_table_name(&data)?;
     let has_columns = columns.as_ref().is_some_and(|c| !c.is_empty());
-    if !has_columns && !has("rows") && !has("row") {
-        return Err(one("columns, rows or row is required".into()));
-    }
-    if has("rows") && has("row") {
-        return Err(one("Cannot specify both rows and row".into()));
-    }
-    if has_columns && (has("rows") || has("row")) {
-        return Err(one("Cannot specify columns with rows or row".into()));
-    }
+    check_content(&data, has_columns)?;
     if let Some(columns) = &columns {
-        let mut seen = HashSet::new();
-        let mut duplicates: Vec<&str> = Vec::new();
-        for c in columns {
-            if !seen.insert(c.name.as_str()) && !duplicates.contains(&c.name.as_str()) {
-                duplicates.push(&c.name);
-            }
-        }
-        if !duplicates.is_empty() {
-            return Err(one(format!(
-                "Duplicate column name: {}",
-                duplicates.join(", ")
-            )));
-        }
+        check_duplicate_columns(columns)?;
     }
-    let rows = match (data.get("row"), data.get("rows")) {
-        (Some(row), _) if truthy(Some(row)) => match row {
-            Json::Object(row) => Some(vec![row.clone()]),
-            _ => return Err(one("row must be an object".into())),
-        },
-        (_, Some(Json::Array(rows))) if !rows.is_empty() => Some(
-            rows.iter()
-                .map(|r| r.as_object().cloned())
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| one("rows must be a list of objects".into()))?,
-        ),
-        (_, Some(Json::Array(_)) | Some(Json::Null) | None) => None,
-        (_, Some(_)) => return Err(one("rows must be a list".into())),
-    };
-    let pk = match data.get("pk") {
-        None | Some(Json::Null) => None,
-        Some(Json::String(s)) => Some(s.clone()),
-        Some(_) => return Err(one("pk must be a string".into())),
-    };
-    if pk.as_deref().is_some_and(|p| !p.is_empty()) && has("pks") {
-        return Err(one("Cannot specify both pk and pks".into()));
-    }
-    let pks = match data.get("pks") {
-        None | Some(Json::Null) => None,
-        Some(Json::Array(items)) => Some(
-            items
-                .iter()
-                .map(|p| p.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| one("pks must be a list of strings".into()))?,
-        ),
-        Some(_) => return Err(one("pks must be a list".into())),
-    };
+    let rows = parse_rows(&data)?;
+    let (pk, pks) = parse_pk_and_pks(&data)?;
     if ignore && replace {
-        return Err(one("ignore and replace are mutually exclusive".into()));
+        return Err(AppError::invalid_one(
+            "ignore and replace are mutually exclusive",
+        ));
     }
     if data.contains_key("ignore") || data.contains_key("replace") {
-        if rows.is_none() {
-            return Err(one("ignore and replace require row or rows".into()));
-        }
-        if pk.as_deref().is_none_or(str::is_empty) && pks.as_ref().is_none_or(Vec::is_empty) {
-            return Err(one("ignore and replace require pk or pks".into()));
-        }
+        check_conflict_needs(rows.is_some(), &pk, &pks)?;
     }
     let pk = match (pks, pk) {
         (Some(pks), _) if !pks.is_empty() => Some(pks),
@@ -270,6 +197,134 @@ fn validate_create(data: Json) -> AppResult<CreateRequest> {
         replace,
         alter,
     })
+}
+
+/// `columns`, each checked, when given.
+fn parse_columns(data: &Map<String, Json>) -> AppResult<Option<Vec<NewColumn>>> {
+    match data.get("columns") {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_column(i, c))
+            .collect::<AppResult<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(AppError::invalid_one("columns must be a list")),
+    }
+}
+
+fn parse_table_name(data: &Map<String, Json>) -> AppResult<String> {
+    let table = match data.get("table") {
+        Some(Json::String(t)) if !t.is_empty() => t.clone(),
+        Some(other) if truthy(Some(other)) => {
+            return Err(AppError::invalid_one("Invalid table name"));
+        }
+        _ => return Err(AppError::invalid_one("Table is required")),
+    };
+    if table.starts_with("sqlite_") || table.contains('\n') {
+        return Err(AppError::invalid_one("Invalid table name"));
+    }
+    Ok(table)
+}
+
+/// Exactly one of columns, rows and row.
+fn check_content(data: &Map<String, Json>, has_columns: bool) -> AppResult<()> {
+    let one = |m: &str| Err(AppError::invalid_one(m));
+    let has = |key: &str| truthy(data.get(key));
+    if !has_columns && !has("rows") && !has("row") {
+        return one("columns, rows or row is required");
+    }
+    if has("rows") && has("row") {
+        return one("Cannot specify both rows and row");
+    }
+    if has_columns && (has("rows") || has("row")) {
+        return one("Cannot specify columns with rows or row");
+    }
+    Ok(())
+}
+
+/// Names given twice, each named once, in the order first repeated.
+fn check_duplicate_columns(columns: &[NewColumn]) -> AppResult<()> {
+    let mut seen = HashSet::new();
+    let mut duplicates: Vec<&str> = Vec::new();
+    for c in columns {
+        if !seen.insert(c.name.as_str()) && !duplicates.contains(&c.name.as_str()) {
+            duplicates.push(&c.name);
+        }
+    }
+    if duplicates.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid_one(format!(
+            "Duplicate column name: {}",
+            duplicates.join(", ")
+        )))
+    }
+}
+
+/// `row` (a truthy one wins) or `rows`, as a list of objects.
+fn parse_rows(data: &Map<String, Json>) -> AppResult<Option<Vec<Map<String, Json>>>> {
+    let one = |m: &str| AppError::invalid_one(m);
+    Ok(match (data.get("row"), data.get("rows")) {
+        (Some(row), _) if truthy(Some(row)) => match row {
+            Json::Object(row) => Some(vec![row.clone()]),
+            _ => return Err(one("row must be an object")),
+        },
+        (_, Some(Json::Array(rows))) if !rows.is_empty() => Some(
+            rows.iter()
+                .map(|r| r.as_object().cloned())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| one("rows must be a list of objects"))?,
+        ),
+        (_, Some(Json::Array(_)) | Some(Json::Null) | None) => None,
+        (_, Some(_)) => return Err(one("rows must be a list")),
+    })
+}
+
+/// `pk` and `pks` as given, not both.
+type GivenKeys = (Option<String>, Option<Vec<String>>);
+
+fn parse_pk_and_pks(data: &Map<String, Json>) -> AppResult<GivenKeys> {
+    let one = |m: &str| AppError::invalid_one(m);
+    let pk = match data.get("pk") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(_) => return Err(one("pk must be a string")),
+    };
+    if pk.as_deref().is_some_and(|p| !p.is_empty()) && truthy(data.get("pks")) {
+        return Err(one("Cannot specify both pk and pks"));
+    }
+    let pks = match data.get("pks") {
+        None | Some(Json::Null) => None,
+        Some(Json::Array(items)) => Some(
+            items
+                .iter()
+                .map(|p| p.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| one("pks must be a list of strings"))?,
+        ),
+        Some(_) => return Err(one("pks must be a list")),
+    };
+    Ok((pk, pks))
+}
+
+/// `ignore` and `replace` act on rows, matched by a primary key.
+fn check_conflict_needs(
+    has_rows: bool,
+    pk: &Option<String>,
+    pks: &Option<Vec<String>>,
+) -> AppResult<()> {
+    if !has_rows {
+        return Err(AppError::invalid_one(
+            "ignore and replace require row or rows",
+        ));
+    }
+    if pk.as_deref().is_none_or(str::is_empty) && pks.as_ref().is_none_or(Vec::is_empty) {
+        return Err(AppError::invalid_one(
+            "ignore and replace require pk or pks",
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /{db}/-/create`.
