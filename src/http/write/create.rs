@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
+use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
 use crate::http::tenant::SpaceRequest;
 use crate::http::write::{Body, json_status, may, open, record, refresh_mirror, truthy};
@@ -341,120 +342,15 @@ pub async fn create(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Respo
     let table = request.table.clone();
     let existing = schema.table(&table);
     let exists = existing.is_some();
-    if request.replace && !may(req, "update-row", &db, &table).await? {
-        return Err(AppError::Forbidden(
-            "Permission denied: need update-row".into(),
-        ));
-    }
-    let mut alter = false;
-    if request.rows.is_some() {
-        if !may(req, "insert-row", &db, &table).await? {
-            return Err(AppError::Forbidden(
-                "Permission denied: need insert-row".into(),
-            ));
-        }
-        if !exists {
-            alter = true;
-        } else if request.alter {
-            if !may(req, "alter-table", &db, &table).await? {
-                return Err(AppError::Forbidden(
-                    "Permission denied: need alter-table".into(),
-                ));
-            }
-            alter = true;
-        }
-    }
-    let mut pk = request.pk.clone();
-    if let Some(existing) = existing {
-        let mut actual: Vec<_> = existing.columns.iter().filter(|c| c.pk > 0).collect();
-        actual.sort_by_key(|c| c.pk);
-        let actual: Vec<String> = actual.into_iter().map(|c| c.name.clone()).collect();
-        let changed = match &request.pk {
-            Some(given) if actual.len() == 1 && given.len() == 1 => given[0] != actual[0],
-            Some(given) if actual.len() > 1 && given.len() > 1 => {
-                given.iter().collect::<HashSet<_>>() != actual.iter().collect::<HashSet<_>>()
-            }
-            _ => false,
-        };
-        if changed {
-            return Err(AppError::invalid_one(
-                "pk cannot be changed for existing table",
-            ));
-        }
-        pk = Some(actual).filter(|a| !a.is_empty());
-    }
+    let alter = check_row_permissions(req, &db, &request, exists).await?;
+    let pk = match existing {
+        Some(existing) => existing_pk(existing, request.pk.as_deref())?,
+        None => request.pk.clone(),
+    };
     let row_count = request.rows.as_ref().map(Vec::len);
     let name = table.clone();
     let (new_schema, changed) = handle
-        .write(move |conn| -> WriteResult<(Option<String>, u64)> {
-            // Only ordinary tables take structured writes.
-            let (_, kinds) = crate::write::select(
-                conn,
-                "select type from pragma_table_list where schema = 'main' and name = ?1 collate nocase",
-                vec![libsql::Value::Text(name.clone())],
-            )?;
-            let live = schema::live_table(conn, &name)?;
-            if !kinds.is_empty() && live.is_none() {
-                return Err(WriteError::invalid("Structured writes require an ordinary table"));
-            }
-            let mut changed = 0;
-            if let Some(rows) = &request.rows {
-                if live.is_none() {
-                    let columns = suggest_types(rows)
-                        .into_iter()
-                        .map(|(name, t)| ColumnDef {
-                            name,
-                            sql_type: t.into(),
-                            not_null: false,
-                            default: None,
-                        })
-                        .collect();
-                    let sql = schema::create_sql(&TableDef {
-                        name: name.clone(),
-                        columns,
-                        pk: pk.clone().unwrap_or_default(),
-                        foreign_keys: vec![],
-                    });
-                    crate::write::exec(conn, &sql, vec![])?;
-                }
-                changed = rows::insert(
-                    conn,
-                    &name,
-                    rows,
-                    InsertOptions {
-                        ignore: request.ignore,
-                        replace: request.replace,
-                        alter,
-                        upsert: false,
-                        return_rows: false,
-                    },
-                )?
-                .changed;
-            } else if let Some(columns) = &request.columns {
-                let mut foreign_keys = Vec::new();
-                for c in columns {
-                    if let Some((other, column)) = &c.fk {
-                        foreign_keys.push(schema::foreign_key(conn, &c.name, other, column.as_deref())?);
-                    }
-                }
-                let sql = schema::create_sql(&TableDef {
-                    name: name.clone(),
-                    columns: columns
-                        .iter()
-                        .map(|c| ColumnDef {
-                            name: c.name.clone(),
-                            sql_type: c.sql_type.into(),
-                            not_null: c.not_null,
-                            default: c.default.clone(),
-                        })
-                        .collect(),
-                    pk: pk.clone().unwrap_or_default(),
-                    foreign_keys,
-                });
-                crate::write::exec(conn, &sql, vec![])?;
-            }
-            Ok((schema::table_sql(conn, &name)?, changed))
-        })
+        .write(move |conn| write_table(conn, &name, &request, pk, alter))
         .await?;
     refresh_mirror(req, &database).await?;
     if !exists {
@@ -479,17 +375,185 @@ pub async fn create(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Respo
         )
         .await;
     }
-    let (table_url, table_api_url) = table_urls(req, &db, &table);
+    Ok(created(req, &db, &table, new_schema, row_count))
+}
+
+/// The permissions rows need (and `replace`); returns whether the insert
+/// may add columns: always for a new table, on request for an existing one.
+async fn check_row_permissions(
+    req: &SpaceRequest,
+    db: &str,
+    request: &CreateRequest,
+    exists: bool,
+) -> AppResult<bool> {
+    let table = request.table.as_str();
+    if request.replace && !may(req, "update-row", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied: need update-row".into(),
+        ));
+    }
+    if request.rows.is_none() {
+        return Ok(false);
+    }
+    if !may(req, "insert-row", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied: need insert-row".into(),
+        ));
+    }
+    if !exists {
+        return Ok(true);
+    }
+    if request.alter && !may(req, "alter-table", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied: need alter-table".into(),
+        ));
+    }
+    Ok(request.alter)
+}
+
+/// The primary key of an existing table, which a request may restate but
+/// not change.
+fn existing_pk(existing: &TableSchema, given: Option<&[String]>) -> AppResult<Option<Vec<String>>> {
+    let mut actual: Vec<_> = existing.columns.iter().filter(|c| c.pk > 0).collect();
+    actual.sort_by_key(|c| c.pk);
+    let actual: Vec<String> = actual.into_iter().map(|c| c.name.clone()).collect();
+    let changed = match given {
+        Some(given) if actual.len() == 1 && given.len() == 1 => given[0] != actual[0],
+        Some(given) if actual.len() > 1 && given.len() > 1 => {
+            given.iter().collect::<HashSet<_>>() != actual.iter().collect::<HashSet<_>>()
+        }
+        _ => false,
+    };
+    if changed {
+        return Err(AppError::invalid_one(
+            "pk cannot be changed for existing table",
+        ));
+    }
+    Ok(Some(actual).filter(|a| !a.is_empty()))
+}
+
+/// On the writer: creates the table (from rows or columns) and inserts the
+/// rows; returns the schema text after and the rows changed.
+fn write_table(
+    conn: &libsql::Connection,
+    name: &str,
+    request: &CreateRequest,
+    pk: Option<Vec<String>>,
+    alter: bool,
+) -> WriteResult<(Option<String>, u64)> {
+    // Only ordinary tables take structured writes.
+    let (_, kinds) = crate::write::select(
+        conn,
+        "select type from pragma_table_list where schema = 'main' and name = ?1 collate nocase",
+        vec![libsql::Value::Text(name.to_owned())],
+    )?;
+    let live = schema::live_table(conn, name)?;
+    if !kinds.is_empty() && live.is_none() {
+        return Err(WriteError::invalid(
+            "Structured writes require an ordinary table",
+        ));
+    }
+    let pk = pk.unwrap_or_default();
+    let mut changed = 0;
+    if let Some(rows) = &request.rows {
+        if live.is_none() {
+            create_from_rows(conn, name, rows, pk)?;
+        }
+        let options = InsertOptions {
+            ignore: request.ignore,
+            replace: request.replace,
+            alter,
+            upsert: false,
+            return_rows: false,
+        };
+        changed = rows::insert(conn, name, rows, options)?.changed;
+    } else if let Some(columns) = &request.columns {
+        create_from_columns(conn, name, columns, pk)?;
+    }
+    Ok((schema::table_sql(conn, name)?, changed))
+}
+
+/// A table whose columns and types are suggested by the rows.
+fn create_from_rows(
+    conn: &libsql::Connection,
+    name: &str,
+    rows: &[Map<String, Json>],
+    pk: Vec<String>,
+) -> WriteResult<()> {
+    let columns = suggest_types(rows)
+        .into_iter()
+        .map(|(name, t)| ColumnDef {
+            name,
+            sql_type: t.into(),
+            not_null: false,
+            default: None,
+        })
+        .collect();
+    let sql = schema::create_sql(&TableDef {
+        name: name.to_owned(),
+        columns,
+        pk,
+        foreign_keys: vec![],
+    });
+    crate::write::exec(conn, &sql, vec![])?;
+    Ok(())
+}
+
+/// A table from the columns form, with its foreign keys.
+fn create_from_columns(
+    conn: &libsql::Connection,
+    name: &str,
+    columns: &[NewColumn],
+    pk: Vec<String>,
+) -> WriteResult<()> {
+    let mut foreign_keys = Vec::new();
+    for c in columns {
+        if let Some((other, column)) = &c.fk {
+            foreign_keys.push(schema::foreign_key(
+                conn,
+                &c.name,
+                other,
+                column.as_deref(),
+            )?);
+        }
+    }
+    let sql = schema::create_sql(&TableDef {
+        name: name.to_owned(),
+        columns: columns
+            .iter()
+            .map(|c| ColumnDef {
+                name: c.name.clone(),
+                sql_type: c.sql_type.into(),
+                not_null: c.not_null,
+                default: c.default.clone(),
+            })
+            .collect(),
+        pk,
+        foreign_keys,
+    });
+    crate::write::exec(conn, &sql, vec![])?;
+    Ok(())
+}
+
+/// The 201 answer: where the table is, its schema, and the rows given.
+fn created(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    schema: Option<String>,
+    row_count: Option<usize>,
+) -> Response {
+    let (table_url, table_api_url) = table_urls(req, db, table);
     let mut details = json!({
         "ok": true,
         "database": db,
         "table": table,
         "table_url": table_url,
         "table_api_url": table_api_url,
-        "schema": new_schema,
+        "schema": schema,
     });
     if let Some(n) = row_count {
         details["row_count"] = json!(n);
     }
-    Ok(json_status(StatusCode::CREATED, details))
+    json_status(StatusCode::CREATED, details)
 }
