@@ -26,10 +26,55 @@ fn validate_insert(
     upsert: bool,
     max_rows: u64,
 ) -> AppResult<InsertRequest> {
-    let one = |m: &str| AppError::invalid_one(m);
     let Json::Object(mut data) = data else {
-        return Err(one("JSON must be a dictionary"));
+        return Err(AppError::invalid_one("JSON must be a dictionary"));
     };
+    let objects = take_rows(&mut data)?;
+    if objects.len() as u64 > max_rows {
+        return Err(AppError::invalid_one(format!(
+            "Too many rows, maximum allowed is {max_rows}"
+        )));
+    }
+    check_parameters(&data)?;
+    let options = InsertOptions {
+        ignore: truthy(data.get("ignore")),
+        replace: truthy(data.get("replace")),
+        alter: truthy(data.get("alter")),
+        upsert,
+        return_rows: truthy(data.get("return")),
+    };
+    if options.ignore && options.replace {
+        return Err(AppError::invalid_one(
+            "Cannot use \"ignore\" and \"replace\" at the same time",
+        ));
+    }
+    let keys: Vec<String> = if pks.is_empty() {
+        vec!["rowid".into()]
+    } else {
+        pks.to_vec()
+    };
+    let mut errors = Vec::new();
+    for (i, row) in objects.iter().enumerate() {
+        if upsert {
+            errors.extend(key_errors(i, row, &keys));
+        }
+        if !options.alter {
+            errors.extend(unknown_columns(i, row, columns, &keys));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    Ok(InsertRequest {
+        rows: objects,
+        options,
+    })
+}
+
+/// Takes `row` (which asks for the row back) or `rows` out of the body, as
+/// objects.
+fn take_rows(data: &mut Map<String, Json>) -> AppResult<Vec<Map<String, Json>>> {
+    let one = |m: &str| AppError::invalid_one(m);
     if !data.contains_key("row") && !data.contains_key("rows") {
         return Err(one("JSON must have one or other of \"row\" or \"rows\""));
     }
@@ -48,93 +93,79 @@ fn validate_insert(
             _ => return Err(one("\"rows\" must be a list")),
         }
     };
-    let mut objects = Vec::with_capacity(rows.len());
-    for row in rows {
-        match row {
-            Json::Object(row) => objects.push(row),
-            _ => return Err(one("\"rows\" must be a list of dictionaries")),
-        }
-    }
-    if objects.len() as u64 > max_rows {
-        return Err(one(&format!(
-            "Too many rows, maximum allowed is {max_rows}"
-        )));
-    }
-    let mut invalid: Vec<&String> = data
+    rows.into_iter()
+        .map(|row| match row {
+            Json::Object(row) => Ok(row),
+            _ => Err(one("\"rows\" must be a list of dictionaries")),
+        })
+        .collect()
+}
+
+/// What is left of the body beside the rows: only the four flags.
+fn check_parameters(data: &Map<String, Json>) -> AppResult<()> {
+    let mut invalid: Vec<&str> = data
         .keys()
-        .filter(|k| !["return", "ignore", "replace", "alter"].contains(&k.as_str()))
+        .map(String::as_str)
+        .filter(|k| !["return", "ignore", "replace", "alter"].contains(k))
         .collect();
-    if !invalid.is_empty() {
-        invalid.sort();
-        let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
-        return Err(one(&format!(
-            "Invalid parameter: \"{}\"",
-            names.join("\", \"")
-        )));
+    if invalid.is_empty() {
+        return Ok(());
     }
-    let options = InsertOptions {
-        ignore: truthy(data.get("ignore")),
-        replace: truthy(data.get("replace")),
-        alter: truthy(data.get("alter")),
-        upsert,
-        return_rows: truthy(data.get("return")),
-    };
-    if options.ignore && options.replace {
-        return Err(one(
-            "Cannot use \"ignore\" and \"replace\" at the same time",
+    invalid.sort();
+    Err(AppError::invalid_one(format!(
+        "Invalid parameter: \"{}\"",
+        invalid.join("\", \"")
+    )))
+}
+
+/// An upsert row needs every primary key column, none of them null.
+fn key_errors(i: usize, row: &Map<String, Json>, keys: &[String]) -> Vec<String> {
+    let mut errors = Vec::new();
+    let missing: Vec<&str> = keys
+        .iter()
+        .filter(|k| !row.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        errors.push(format!(
+            "Row {i} is missing primary key column(s): \"{}\"",
+            missing.join("\", \"")
         ));
     }
-    let keys: Vec<String> = if pks.is_empty() {
-        vec!["rowid".into()]
-    } else {
-        pks.to_vec()
-    };
-    let mut errors = Vec::new();
-    for (i, row) in objects.iter().enumerate() {
-        if upsert {
-            let missing: Vec<&str> = keys
-                .iter()
-                .filter(|k| !row.contains_key(*k))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                errors.push(format!(
-                    "Row {i} is missing primary key column(s): \"{}\"",
-                    missing.join("\", \"")
-                ));
-            }
-            let nulls: Vec<&str> = keys
-                .iter()
-                .filter(|k| row.get(*k) == Some(&Json::Null))
-                .map(String::as_str)
-                .collect();
-            if !nulls.is_empty() {
-                errors.push(format!(
-                    "Row {i} has null primary key column(s): \"{}\"",
-                    nulls.join("\", \"")
-                ));
-            }
-        }
-        let mut unknown: Vec<&str> = row
-            .keys()
-            .filter(|k| !columns.contains(k) && !keys.contains(k))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() && !options.alter {
-            unknown.sort();
-            errors.push(format!(
-                "Row {i} has invalid columns: {}",
-                unknown.join(", ")
-            ));
-        }
+    let nulls: Vec<&str> = keys
+        .iter()
+        .filter(|k| row.get(*k) == Some(&Json::Null))
+        .map(String::as_str)
+        .collect();
+    if !nulls.is_empty() {
+        errors.push(format!(
+            "Row {i} has null primary key column(s): \"{}\"",
+            nulls.join("\", \"")
+        ));
     }
-    if !errors.is_empty() {
-        return Err(AppError::invalid(errors));
+    errors
+}
+
+/// Columns the table does not have (allowed only with `alter`).
+fn unknown_columns(
+    i: usize,
+    row: &Map<String, Json>,
+    columns: &[String],
+    keys: &[String],
+) -> Option<String> {
+    let mut unknown: Vec<&str> = row
+        .keys()
+        .filter(|k| !columns.contains(k) && !keys.contains(k))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return None;
     }
-    Ok(InsertRequest {
-        rows: objects,
-        options,
-    })
+    unknown.sort();
+    Some(format!(
+        "Row {i} has invalid columns: {}",
+        unknown.join(", ")
+    ))
 }
 
 pub(super) async fn insert(
