@@ -198,13 +198,12 @@ pub async fn row(
             vec![format!("Database not found: {db}")],
         )
     })?;
-    let db = database.name.as_str();
     let permission = match action {
         RowWrite::Update => "update-row",
         RowWrite::Delete => "delete-row",
     };
     // The permission first, so a refused actor cannot tell which keys exist.
-    if !may(req, permission, db, table).await? {
+    if !may(req, permission, &database.name, table).await? {
         return Err(AppError::Forbidden("Permission denied".into()));
     }
     let (handle, schema) = open_synced(req, &database).await?;
@@ -214,75 +213,123 @@ pub async fn row(
             vec![format!("Table not found: {table}")],
         ));
     }
-    let name = table.to_owned();
-    let key_owned = key.to_vec();
     match action {
-        RowWrite::Delete => {
-            let changed = handle
-                .write(move |conn| rows::delete(conn, &name, &key_owned))
-                .await?;
-            record(
-                req,
-                "delete-row",
-                db,
-                Some(table),
-                Some(changed as i64),
-                json!({"pks": key}),
-            )
-            .await;
-            Ok(json_status(StatusCode::OK, json!({"ok": true})))
-        }
-        RowWrite::Update => {
-            // Datasette checks the row exists before reading the body.
-            let (n, k) = (name.clone(), key_owned.clone());
-            handle
-                .write(move |conn| {
-                    let live = rows::require_table(conn, &n)?;
-                    rows::require_row(conn, &live, &k).map(|_| ())
-                })
-                .await?;
-            let data = body.json().await?;
-            let Json::Object(mut data) = data else {
-                return Err(AppError::invalid_one("JSON must be a dictionary"));
-            };
-            let Some(Json::Object(changes)) = data.remove("update") else {
-                return Err(AppError::invalid_one(
-                    "JSON must contain an update dictionary",
-                ));
-            };
-            AppError::check_keys(&data, &["return", "alter"])?;
-            let alter = truthy(data.get("alter"));
-            if alter && !may(req, "alter-table", db, table).await? {
-                return Err(AppError::Forbidden(
-                    "Permission denied for alter-table".into(),
-                ));
-            }
-            let return_row =
-                truthy(data.get("return")) && may(req, "view-table", db, table).await?;
-            let (changed, returned) = handle
-                .write(move |conn| {
-                    rows::update(conn, &name, &key_owned, &changes, alter, return_row)
-                })
-                .await?;
-            if alter {
-                refresh_mirror(req, &database).await?;
-            }
-            record(
-                req,
-                "update-row",
-                db,
-                Some(table),
-                Some(changed as i64),
-                json!({"pks": key}),
-            )
-            .await;
-            let mut body = json!({"ok": true});
-            if let Some(returned) = &returned {
-                body["rows"] = returned_json(returned);
-            }
-            Ok(json_status(StatusCode::OK, body))
-        }
+        RowWrite::Delete => delete_row(req, &database, &handle, table, key).await,
+        RowWrite::Update => update_row(req, &database, &handle, table, key, body).await,
     }
+}
+
+async fn delete_row(
+    req: &SpaceRequest,
+    database: &DatabaseRow,
+    handle: &TenantDb,
+    table: &str,
+    key: &[String],
+) -> AppResult<Response> {
+    let (name, key_owned) = (table.to_owned(), key.to_vec());
+    let changed = handle
+        .write(move |conn| rows::delete(conn, &name, &key_owned))
+        .await?;
+    record(
+        req,
+        "delete-row",
+        &database.name,
+        Some(table),
+        Some(changed as i64),
+        json!({"pks": key}),
+    )
+    .await;
+    Ok(json_status(StatusCode::OK, json!({"ok": true})))
+}
+
+async fn update_row(
+    req: &SpaceRequest,
+    database: &DatabaseRow,
+    handle: &TenantDb,
+    table: &str,
+    key: &[String],
+    body: Body,
+) -> AppResult<Response> {
+    let db = database.name.as_str();
+    // Datasette checks the row exists before reading the body.
+    let (name, key_owned) = (table.to_owned(), key.to_vec());
+    handle
+        .write(move |conn| {
+            let live = rows::require_table(conn, &name)?;
+            rows::require_row(conn, &live, &key_owned).map(|_| ())
+        })
+        .await?;
+    let update = read_update(req, db, table, body).await?;
+    let alter = update.alter;
+    let (name, key_owned) = (table.to_owned(), key.to_vec());
+    let (changed, returned) = handle
+        .write(move |conn| {
+            rows::update(
+                conn,
+                &name,
+                &key_owned,
+                &update.changes,
+                update.alter,
+                update.return_row,
+            )
+        })
+        .await?;
+    if alter {
+        refresh_mirror(req, database).await?;
+    }
+    record(
+        req,
+        "update-row",
+        db,
+        Some(table),
+        Some(changed as i64),
+        json!({"pks": key}),
+    )
+    .await;
+    let mut body = json!({"ok": true});
+    if let Some(returned) = &returned {
+        body["rows"] = returned_json(returned);
+    }
+    Ok(json_status(StatusCode::OK, body))
+}
+
+/// An update body, checked.
+struct RowUpdate {
+    changes: Map<String, Json>,
+    alter: bool,
+    return_row: bool,
+}
+
+/// Reads and checks an update body, and the permissions its flags need.
+async fn read_update(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    body: Body,
+) -> AppResult<RowUpdate> {
+    let data = body.json().await?;
+    let Json::Object(mut data) = data else {
+        return Err(AppError::invalid_one("JSON must be a dictionary"));
+    };
+    let Some(Json::Object(changes)) = data.remove("update") else {
+        return Err(AppError::invalid_one(
+            "JSON must contain an update dictionary",
+        ));
+    };
+    AppError::check_keys(&data, &["return", "alter"])?;
+    let alter = truthy(data.get("alter"));
+    if alter && !may(req, "alter-table", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied for alter-table".into(),
+        ));
+    }
+    // Rows are shown back only to an actor who may view the table.
+    let return_row = truthy(data.get("return")) && may(req, "view-table", db, table).await?;
+    Ok(RowUpdate {
+        changes,
+        alter,
+        return_row,
+    })
 }
 
 async fn drop_table(req: &SpaceRequest, db: &str, table: &str, body: Body) -> AppResult<Response> {
