@@ -1,7 +1,7 @@
 //! `POST /{db}/-/create`: a table from columns, or from rows whose types are
 //! inferred. It answers with the table's schema text and refreshes the
 //! catalog's mirror, so the new table is visible at once. (`-/alter` is in
-//! `write_alter`.)
+//! `alter`.)
 
 use std::collections::HashSet;
 
