@@ -1,7 +1,7 @@
 //! `POST /{db}/-/create`: a table from columns, or from rows whose types are
 //! inferred. It answers with the table's schema text and refreshes the
 //! catalog's mirror, so the new table is visible at once. (`-/alter` is in
-//! `write_alter`.)
+//! `alter`.)
 
 use std::collections::HashSet;
 
@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
+use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
 use crate::http::tenant::SpaceRequest;
 use crate::http::write::{Body, json_status, may, open, record, refresh_mirror, truthy};
@@ -154,107 +155,34 @@ pub(crate) fn parse_default(args: &Map<String, Json>, location: &str) -> AppResu
 }
 
 fn validate_create(data: Json) -> AppResult<CreateRequest> {
-    let one = |m: String| AppError::invalid_one(m);
     let Json::Object(data) = data else {
-        return Err(one("JSON must be an object".into()));
+        return Err(AppError::invalid_one("JSON must be an object"));
     };
     let allowed = [
         "table", "rows", "row", "columns", "pk", "pks", "ignore", "replace", "alter",
     ];
     AppError::check_keys(&data, &allowed)?;
-    let columns = match data.get("columns") {
-        None | Some(Json::Null) => None,
-        Some(Json::Array(items)) => Some(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, c)| parse_column(i, c))
-                .collect::<AppResult<Vec<_>>>()?,
-        ),
-        Some(_) => return Err(one("columns must be a list".into())),
-    };
+    let columns = parse_columns(&data)?;
     let (ignore, replace, alter) = (
         optional_bool(&data, "ignore")?,
         optional_bool(&data, "replace")?,
         optional_bool(&data, "alter")?,
     );
-    let table = match data.get("table") {
-        Some(Json::String(t)) if !t.is_empty() => t.clone(),
-        Some(other) if truthy(Some(other)) => return Err(one("Invalid table name".into())),
-        _ => return Err(one("Table is required".into())),
-    };
-    if table.starts_with("sqlite_") || table.contains('\n') {
-        return Err(one("Invalid table name".into()));
-    }
-    let has = |key: &str| truthy(data.get(key));
+    let table = parse_table_name(&data)?;
     let has_columns = columns.as_ref().is_some_and(|c| !c.is_empty());
-    if !has_columns && !has("rows") && !has("row") {
-        return Err(one("columns, rows or row is required".into()));
-    }
-    if has("rows") && has("row") {
-        return Err(one("Cannot specify both rows and row".into()));
-    }
-    if has_columns && (has("rows") || has("row")) {
-        return Err(one("Cannot specify columns with rows or row".into()));
-    }
+    check_content(&data, has_columns)?;
     if let Some(columns) = &columns {
-        let mut seen = HashSet::new();
-        let mut duplicates: Vec<&str> = Vec::new();
-        for c in columns {
-            if !seen.insert(c.name.as_str()) && !duplicates.contains(&c.name.as_str()) {
-                duplicates.push(&c.name);
-            }
-        }
-        if !duplicates.is_empty() {
-            return Err(one(format!(
-                "Duplicate column name: {}",
-                duplicates.join(", ")
-            )));
-        }
+        check_duplicate_columns(columns)?;
     }
-    let rows = match (data.get("row"), data.get("rows")) {
-        (Some(row), _) if truthy(Some(row)) => match row {
-            Json::Object(row) => Some(vec![row.clone()]),
-            _ => return Err(one("row must be an object".into())),
-        },
-        (_, Some(Json::Array(rows))) if !rows.is_empty() => Some(
-            rows.iter()
-                .map(|r| r.as_object().cloned())
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| one("rows must be a list of objects".into()))?,
-        ),
-        (_, Some(Json::Array(_)) | Some(Json::Null) | None) => None,
-        (_, Some(_)) => return Err(one("rows must be a list".into())),
-    };
-    let pk = match data.get("pk") {
-        None | Some(Json::Null) => None,
-        Some(Json::String(s)) => Some(s.clone()),
-        Some(_) => return Err(one("pk must be a string".into())),
-    };
-    if pk.as_deref().is_some_and(|p| !p.is_empty()) && has("pks") {
-        return Err(one("Cannot specify both pk and pks".into()));
-    }
-    let pks = match data.get("pks") {
-        None | Some(Json::Null) => None,
-        Some(Json::Array(items)) => Some(
-            items
-                .iter()
-                .map(|p| p.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| one("pks must be a list of strings".into()))?,
-        ),
-        Some(_) => return Err(one("pks must be a list".into())),
-    };
+    let rows = parse_rows(&data)?;
+    let (pk, pks) = parse_pk_and_pks(&data)?;
     if ignore && replace {
-        return Err(one("ignore and replace are mutually exclusive".into()));
+        return Err(AppError::invalid_one(
+            "ignore and replace are mutually exclusive",
+        ));
     }
     if data.contains_key("ignore") || data.contains_key("replace") {
-        if rows.is_none() {
-            return Err(one("ignore and replace require row or rows".into()));
-        }
-        if pk.as_deref().is_none_or(str::is_empty) && pks.as_ref().is_none_or(Vec::is_empty) {
-            return Err(one("ignore and replace require pk or pks".into()));
-        }
+        check_conflict_needs(rows.is_some(), &pk, &pks)?;
     }
     let pk = match (pks, pk) {
         (Some(pks), _) if !pks.is_empty() => Some(pks),
@@ -272,6 +200,134 @@ fn validate_create(data: Json) -> AppResult<CreateRequest> {
     })
 }
 
+/// `columns`, each checked, when given.
+fn parse_columns(data: &Map<String, Json>) -> AppResult<Option<Vec<NewColumn>>> {
+    match data.get("columns") {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_column(i, c))
+            .collect::<AppResult<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(AppError::invalid_one("columns must be a list")),
+    }
+}
+
+fn parse_table_name(data: &Map<String, Json>) -> AppResult<String> {
+    let table = match data.get("table") {
+        Some(Json::String(t)) if !t.is_empty() => t.clone(),
+        Some(other) if truthy(Some(other)) => {
+            return Err(AppError::invalid_one("Invalid table name"));
+        }
+        _ => return Err(AppError::invalid_one("Table is required")),
+    };
+    if table.starts_with("sqlite_") || table.contains('\n') {
+        return Err(AppError::invalid_one("Invalid table name"));
+    }
+    Ok(table)
+}
+
+/// Exactly one of columns, rows and row.
+fn check_content(data: &Map<String, Json>, has_columns: bool) -> AppResult<()> {
+    let one = |m: &str| Err(AppError::invalid_one(m));
+    let has = |key: &str| truthy(data.get(key));
+    if !has_columns && !has("rows") && !has("row") {
+        return one("columns, rows or row is required");
+    }
+    if has("rows") && has("row") {
+        return one("Cannot specify both rows and row");
+    }
+    if has_columns && (has("rows") || has("row")) {
+        return one("Cannot specify columns with rows or row");
+    }
+    Ok(())
+}
+
+/// Names given twice, each named once, in the order first repeated.
+fn check_duplicate_columns(columns: &[NewColumn]) -> AppResult<()> {
+    let mut seen = HashSet::new();
+    let mut duplicates: Vec<&str> = Vec::new();
+    for c in columns {
+        if !seen.insert(c.name.as_str()) && !duplicates.contains(&c.name.as_str()) {
+            duplicates.push(&c.name);
+        }
+    }
+    if duplicates.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::invalid_one(format!(
+            "Duplicate column name: {}",
+            duplicates.join(", ")
+        )))
+    }
+}
+
+/// `row` (a truthy one wins) or `rows`, as a list of objects.
+fn parse_rows(data: &Map<String, Json>) -> AppResult<Option<Vec<Map<String, Json>>>> {
+    let one = |m: &str| AppError::invalid_one(m);
+    Ok(match (data.get("row"), data.get("rows")) {
+        (Some(row), _) if truthy(Some(row)) => match row {
+            Json::Object(row) => Some(vec![row.clone()]),
+            _ => return Err(one("row must be an object")),
+        },
+        (_, Some(Json::Array(rows))) if !rows.is_empty() => Some(
+            rows.iter()
+                .map(|r| r.as_object().cloned())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| one("rows must be a list of objects"))?,
+        ),
+        (_, Some(Json::Array(_)) | Some(Json::Null) | None) => None,
+        (_, Some(_)) => return Err(one("rows must be a list")),
+    })
+}
+
+/// `pk` and `pks` as given, not both.
+type GivenKeys = (Option<String>, Option<Vec<String>>);
+
+fn parse_pk_and_pks(data: &Map<String, Json>) -> AppResult<GivenKeys> {
+    let one = |m: &str| AppError::invalid_one(m);
+    let pk = match data.get("pk") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(_) => return Err(one("pk must be a string")),
+    };
+    if pk.as_deref().is_some_and(|p| !p.is_empty()) && truthy(data.get("pks")) {
+        return Err(one("Cannot specify both pk and pks"));
+    }
+    let pks = match data.get("pks") {
+        None | Some(Json::Null) => None,
+        Some(Json::Array(items)) => Some(
+            items
+                .iter()
+                .map(|p| p.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| one("pks must be a list of strings"))?,
+        ),
+        Some(_) => return Err(one("pks must be a list")),
+    };
+    Ok((pk, pks))
+}
+
+/// `ignore` and `replace` act on rows, matched by a primary key.
+fn check_conflict_needs(
+    has_rows: bool,
+    pk: &Option<String>,
+    pks: &Option<Vec<String>>,
+) -> AppResult<()> {
+    if !has_rows {
+        return Err(AppError::invalid_one(
+            "ignore and replace require row or rows",
+        ));
+    }
+    if pk.as_deref().is_none_or(str::is_empty) && pks.as_ref().is_none_or(Vec::is_empty) {
+        return Err(AppError::invalid_one(
+            "ignore and replace require pk or pks",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /{db}/-/create`.
 pub async fn create(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Response> {
     let (database, handle, schema) = open(req, db).await?;
@@ -286,120 +342,15 @@ pub async fn create(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Respo
     let table = request.table.clone();
     let existing = schema.table(&table);
     let exists = existing.is_some();
-    if request.replace && !may(req, "update-row", &db, &table).await? {
-        return Err(AppError::Forbidden(
-            "Permission denied: need update-row".into(),
-        ));
-    }
-    let mut alter = false;
-    if request.rows.is_some() {
-        if !may(req, "insert-row", &db, &table).await? {
-            return Err(AppError::Forbidden(
-                "Permission denied: need insert-row".into(),
-            ));
-        }
-        if !exists {
-            alter = true;
-        } else if request.alter {
-            if !may(req, "alter-table", &db, &table).await? {
-                return Err(AppError::Forbidden(
-                    "Permission denied: need alter-table".into(),
-                ));
-            }
-            alter = true;
-        }
-    }
-    let mut pk = request.pk.clone();
-    if let Some(existing) = existing {
-        let mut actual: Vec<_> = existing.columns.iter().filter(|c| c.pk > 0).collect();
-        actual.sort_by_key(|c| c.pk);
-        let actual: Vec<String> = actual.into_iter().map(|c| c.name.clone()).collect();
-        let changed = match &request.pk {
-            Some(given) if actual.len() == 1 && given.len() == 1 => given[0] != actual[0],
-            Some(given) if actual.len() > 1 && given.len() > 1 => {
-                given.iter().collect::<HashSet<_>>() != actual.iter().collect::<HashSet<_>>()
-            }
-            _ => false,
-        };
-        if changed {
-            return Err(AppError::invalid_one(
-                "pk cannot be changed for existing table",
-            ));
-        }
-        pk = Some(actual).filter(|a| !a.is_empty());
-    }
+    let alter = check_row_permissions(req, &db, &request, exists).await?;
+    let pk = match existing {
+        Some(existing) => existing_pk(existing, request.pk.as_deref())?,
+        None => request.pk.clone(),
+    };
     let row_count = request.rows.as_ref().map(Vec::len);
     let name = table.clone();
     let (new_schema, changed) = handle
-        .write(move |conn| -> WriteResult<(Option<String>, u64)> {
-            // Only ordinary tables take structured writes.
-            let (_, kinds) = crate::write::select(
-                conn,
-                "select type from pragma_table_list where schema = 'main' and name = ?1 collate nocase",
-                vec![libsql::Value::Text(name.clone())],
-            )?;
-            let live = schema::live_table(conn, &name)?;
-            if !kinds.is_empty() && live.is_none() {
-                return Err(WriteError::invalid("Structured writes require an ordinary table"));
-            }
-            let mut changed = 0;
-            if let Some(rows) = &request.rows {
-                if live.is_none() {
-                    let columns = suggest_types(rows)
-                        .into_iter()
-                        .map(|(name, t)| ColumnDef {
-                            name,
-                            sql_type: t.into(),
-                            not_null: false,
-                            default: None,
-                        })
-                        .collect();
-                    let sql = schema::create_sql(&TableDef {
-                        name: name.clone(),
-                        columns,
-                        pk: pk.clone().unwrap_or_default(),
-                        foreign_keys: vec![],
-                    });
-                    crate::write::exec(conn, &sql, vec![])?;
-                }
-                changed = rows::insert(
-                    conn,
-                    &name,
-                    rows,
-                    InsertOptions {
-                        ignore: request.ignore,
-                        replace: request.replace,
-                        alter,
-                        upsert: false,
-                        return_rows: false,
-                    },
-                )?
-                .changed;
-            } else if let Some(columns) = &request.columns {
-                let mut foreign_keys = Vec::new();
-                for c in columns {
-                    if let Some((other, column)) = &c.fk {
-                        foreign_keys.push(schema::foreign_key(conn, &c.name, other, column.as_deref())?);
-                    }
-                }
-                let sql = schema::create_sql(&TableDef {
-                    name: name.clone(),
-                    columns: columns
-                        .iter()
-                        .map(|c| ColumnDef {
-                            name: c.name.clone(),
-                            sql_type: c.sql_type.into(),
-                            not_null: c.not_null,
-                            default: c.default.clone(),
-                        })
-                        .collect(),
-                    pk: pk.clone().unwrap_or_default(),
-                    foreign_keys,
-                });
-                crate::write::exec(conn, &sql, vec![])?;
-            }
-            Ok((schema::table_sql(conn, &name)?, changed))
-        })
+        .write(move |conn| write_table(conn, &name, &request, pk, alter))
         .await?;
     refresh_mirror(req, &database).await?;
     if !exists {
@@ -424,17 +375,185 @@ pub async fn create(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Respo
         )
         .await;
     }
-    let (table_url, table_api_url) = table_urls(req, &db, &table);
+    Ok(created(req, &db, &table, new_schema, row_count))
+}
+
+/// The permissions rows need (and `replace`); returns whether the insert
+/// may add columns: always for a new table, on request for an existing one.
+async fn check_row_permissions(
+    req: &SpaceRequest,
+    db: &str,
+    request: &CreateRequest,
+    exists: bool,
+) -> AppResult<bool> {
+    let table = request.table.as_str();
+    if request.replace && !may(req, "update-row", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied: need update-row".into(),
+        ));
+    }
+    if request.rows.is_none() {
+        return Ok(false);
+    }
+    if !may(req, "insert-row", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied: need insert-row".into(),
+        ));
+    }
+    if !exists {
+        return Ok(true);
+    }
+    if request.alter && !may(req, "alter-table", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied: need alter-table".into(),
+        ));
+    }
+    Ok(request.alter)
+}
+
+/// The primary key of an existing table, which a request may restate but
+/// not change.
+fn existing_pk(existing: &TableSchema, given: Option<&[String]>) -> AppResult<Option<Vec<String>>> {
+    let mut actual: Vec<_> = existing.columns.iter().filter(|c| c.pk > 0).collect();
+    actual.sort_by_key(|c| c.pk);
+    let actual: Vec<String> = actual.into_iter().map(|c| c.name.clone()).collect();
+    let changed = match given {
+        Some(given) if actual.len() == 1 && given.len() == 1 => given[0] != actual[0],
+        Some(given) if actual.len() > 1 && given.len() > 1 => {
+            given.iter().collect::<HashSet<_>>() != actual.iter().collect::<HashSet<_>>()
+        }
+        _ => false,
+    };
+    if changed {
+        return Err(AppError::invalid_one(
+            "pk cannot be changed for existing table",
+        ));
+    }
+    Ok(Some(actual).filter(|a| !a.is_empty()))
+}
+
+/// On the writer: creates the table (from rows or columns) and inserts the
+/// rows; returns the schema text after and the rows changed.
+fn write_table(
+    conn: &libsql::Connection,
+    name: &str,
+    request: &CreateRequest,
+    pk: Option<Vec<String>>,
+    alter: bool,
+) -> WriteResult<(Option<String>, u64)> {
+    // Only ordinary tables take structured writes.
+    let (_, kinds) = crate::write::select(
+        conn,
+        "select type from pragma_table_list where schema = 'main' and name = ?1 collate nocase",
+        vec![libsql::Value::Text(name.to_owned())],
+    )?;
+    let live = schema::live_table(conn, name)?;
+    if !kinds.is_empty() && live.is_none() {
+        return Err(WriteError::invalid(
+            "Structured writes require an ordinary table",
+        ));
+    }
+    let pk = pk.unwrap_or_default();
+    let mut changed = 0;
+    if let Some(rows) = &request.rows {
+        if live.is_none() {
+            create_from_rows(conn, name, rows, pk)?;
+        }
+        let options = InsertOptions {
+            ignore: request.ignore,
+            replace: request.replace,
+            alter,
+            upsert: false,
+            return_rows: false,
+        };
+        changed = rows::insert(conn, name, rows, options)?.changed;
+    } else if let Some(columns) = &request.columns {
+        create_from_columns(conn, name, columns, pk)?;
+    }
+    Ok((schema::table_sql(conn, name)?, changed))
+}
+
+/// A table whose columns and types are suggested by the rows.
+fn create_from_rows(
+    conn: &libsql::Connection,
+    name: &str,
+    rows: &[Map<String, Json>],
+    pk: Vec<String>,
+) -> WriteResult<()> {
+    let columns = suggest_types(rows)
+        .into_iter()
+        .map(|(name, t)| ColumnDef {
+            name,
+            sql_type: t.into(),
+            not_null: false,
+            default: None,
+        })
+        .collect();
+    let sql = schema::create_sql(&TableDef {
+        name: name.to_owned(),
+        columns,
+        pk,
+        foreign_keys: vec![],
+    });
+    crate::write::exec(conn, &sql, vec![])?;
+    Ok(())
+}
+
+/// A table from the columns form, with its foreign keys.
+fn create_from_columns(
+    conn: &libsql::Connection,
+    name: &str,
+    columns: &[NewColumn],
+    pk: Vec<String>,
+) -> WriteResult<()> {
+    let mut foreign_keys = Vec::new();
+    for c in columns {
+        if let Some((other, column)) = &c.fk {
+            foreign_keys.push(schema::foreign_key(
+                conn,
+                &c.name,
+                other,
+                column.as_deref(),
+            )?);
+        }
+    }
+    let sql = schema::create_sql(&TableDef {
+        name: name.to_owned(),
+        columns: columns
+            .iter()
+            .map(|c| ColumnDef {
+                name: c.name.clone(),
+                sql_type: c.sql_type.into(),
+                not_null: c.not_null,
+                default: c.default.clone(),
+            })
+            .collect(),
+        pk,
+        foreign_keys,
+    });
+    crate::write::exec(conn, &sql, vec![])?;
+    Ok(())
+}
+
+/// The 201 answer: where the table is, its schema, and the rows given.
+fn created(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    schema: Option<String>,
+    row_count: Option<usize>,
+) -> Response {
+    let (table_url, table_api_url) = table_urls(req, db, table);
     let mut details = json!({
         "ok": true,
         "database": db,
         "table": table,
         "table_url": table_url,
         "table_api_url": table_api_url,
-        "schema": new_schema,
+        "schema": schema,
     });
     if let Some(n) = row_count {
         details["row_count"] = json!(n);
     }
-    Ok(json_status(StatusCode::CREATED, details))
+    json_status(StatusCode::CREATED, details)
 }

@@ -2,6 +2,8 @@
 //! `:named` parameters, allowed only when the actor holds every permission
 //! the statement's operations need (per table, as Datasette 1.0a41 has it).
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
@@ -11,7 +13,8 @@ use crate::http::tenant::SpaceRequest;
 use crate::http::write::{Body, json_status, open, record, refresh_mirror};
 use crate::permissions::Resource;
 use crate::sqlite::now;
-use crate::write::analysis::{self, Decision, Operation};
+use crate::tenant::TenantDb;
+use crate::write::analysis::{self, Decision, Executed, Operation};
 use crate::write::{WriteError, WriteResult, sql_error, values};
 
 fn resource_text(resource: &Resource) -> String {
@@ -95,6 +98,28 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
     )
     .await?;
     let (sql, params) = payload(body.is_json(), body).await?;
+    let sql = one_statement(sql)?;
+    let (names, ops) = analyse(&handle, &sql, &db).await?;
+    check_parameters(&params, &names)?;
+    if !ops.iter().any(Operation::is_write) {
+        return Err(AppError::invalid_one(
+            "Use /-/query for read-only SQL; this endpoint only executes writes",
+        ));
+    }
+    check_permissions(req, &db, &ops).await?;
+    let bound = bind(&names, &params)?;
+    let event = Audited {
+        event: "execute-write",
+        detail: json!({"sql": sql}),
+    };
+    let executed = write(req, &database, &handle, &sql, &ops, bound, event).await?;
+    let mut response = json_status(StatusCode::OK, executed_json(&executed, &ops));
+    block_framing(&mut response);
+    Ok(response)
+}
+
+/// The SQL, present and a single statement.
+fn one_statement(sql: Option<String>) -> AppResult<String> {
     let sql = sql
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| AppError::invalid_one("SQL is required"))?;
@@ -103,43 +128,60 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
             "You can only execute one statement at a time.",
         ));
     }
-    // Analyse on a read connection: compiling needs no lock.
-    let (conn_handle, sql_a, db_a) = (handle.clone(), sql.clone(), db.clone());
-    let (names, ops) = crate::sqlite::blocking(move || -> WriteResult<_> {
+    Ok(sql)
+}
+
+/// The statement's parameter names and operations. Analysed on a read
+/// connection: compiling needs no lock.
+async fn analyse(
+    handle: &Arc<TenantDb>,
+    sql: &str,
+    db: &str,
+) -> AppResult<(Vec<String>, Vec<Operation>)> {
+    let (conn_handle, sql_a, db_a) = (handle.clone(), sql.to_owned(), db.to_owned());
+    let analysed = crate::sqlite::blocking(move || -> WriteResult<_> {
         let conn = conn_handle.conn()?;
         let names = parameter_names(&conn, &sql_a)?;
         let ops = analysis::analyze(&conn, &sql_a, &db_a)?;
         Ok((names, ops))
     })
     .await?;
-    let mut extra: Vec<&String> = params.keys().filter(|k| !names.contains(k)).collect();
-    if !extra.is_empty() {
-        extra.sort();
-        let list: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
-        return Err(AppError::invalid_one(format!(
-            "Unknown parameters: {}",
-            list.join(", ")
-        )));
+    Ok(analysed)
+}
+
+/// Every given parameter must be one the statement names.
+fn check_parameters(params: &Map<String, Json>, names: &[String]) -> AppResult<()> {
+    let mut extra: Vec<&str> = params
+        .keys()
+        .filter(|k| !names.contains(k))
+        .map(String::as_str)
+        .collect();
+    if extra.is_empty() {
+        return Ok(());
     }
-    if !ops.iter().any(Operation::is_write) {
-        return Err(AppError::invalid_one(
-            "Use /-/query for read-only SQL; this endpoint only executes writes",
-        ));
-    }
-    check_permissions(req, &db, &ops).await?;
+    extra.sort();
+    Err(AppError::invalid_one(format!(
+        "Unknown parameters: {}",
+        extra.join(", ")
+    )))
+}
+
+/// Each named parameter's value; one not given binds as empty text.
+fn bind(names: &[String], params: &Map<String, Json>) -> AppResult<Vec<(String, libsql::Value)>> {
     let mut bound = Vec::new();
-    for name in &names {
+    for name in names {
         let value = match params.get(name) {
             Some(v) => values::to_sql(v).map_err(AppError::invalid_one)?,
             None => libsql::Value::Text(String::new()),
         };
         bound.push((format!(":{name}"), value));
     }
-    let event = Audited {
-        event: "execute-write",
-        detail: json!({"sql": sql}),
-    };
-    let executed = write(req, &database, &handle, &sql, &ops, bound, event).await?;
+    Ok(bound)
+}
+
+/// The answer: a message, the rows the statement returned, and the
+/// analysis of what it did.
+fn executed_json(executed: &Executed, ops: &[Operation]) -> Json {
     let message = if executed.rowcount == -1 {
         "Query executed".to_owned()
     } else {
@@ -155,19 +197,14 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
         .filter(|o| o.decision() != Decision::Ignore)
         .map(Operation::to_json)
         .collect();
-    let mut response = json_status(
-        StatusCode::OK,
-        json!({
-            "ok": true,
-            "message": message,
-            "rowcount": executed.rowcount,
-            "rows": rows,
-            "truncated": false,
-            "analysis": analysis,
-        }),
-    );
-    block_framing(&mut response);
-    Ok(response)
+    json!({
+        "ok": true,
+        "message": message,
+        "rowcount": executed.rowcount,
+        "rows": rows,
+        "truncated": false,
+        "analysis": analysis,
+    })
 }
 
 /// What the audit row of a write says.

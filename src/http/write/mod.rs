@@ -1,12 +1,14 @@
-//! Row and table writes over HTTP: `/-/insert`, `/-/upsert`, `/{pk}/-/update`,
-//! `/{pk}/-/delete` and `/-/drop`, with Datasette's checks in Datasette's
-//! order, each write one transaction on the database's writer, and an
-//! audit row for each. Request bodies are read here, under
-//! `max_post_body_bytes` counted while they stream.
+//! Row and table writes over HTTP: `/{pk}/-/update`, `/{pk}/-/delete` and
+//! `/-/drop` here, `/-/insert` and `/-/upsert` in `insert`, with Datasette's
+//! checks in Datasette's order, each write one transaction on the database's
+//! writer, and an audit row for each. Request bodies are read under
+//! `max_post_body_bytes` counted while they stream (`edge::body`).
 
 pub(crate) mod alter;
+mod alter_ops;
 pub(crate) mod create;
 pub(crate) mod execute;
+mod insert;
 
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::values::{Infinity, to_json};
 use crate::tenant::{Schema, TenantDb};
-use crate::write::rows::{self, InsertOptions, Returned};
+use crate::write::rows::{self, Returned};
 use crate::write::{FULL_MESSAGE, WriteError, json as body_json};
 
 impl From<WriteError> for AppError {
@@ -157,8 +159,8 @@ pub async fn table(
     body: Body,
 ) -> AppResult<Response> {
     match action {
-        TableWrite::Insert => insert(req, db, table, body, false).await,
-        TableWrite::Upsert => insert(req, db, table, body, true).await,
+        TableWrite::Insert => insert::insert(req, db, table, body, false).await,
+        TableWrite::Upsert => insert::insert(req, db, table, body, true).await,
         TableWrite::Alter => crate::http::write::alter::alter(req, db, table, body).await,
         TableWrite::Drop => drop_table(req, db, table, body).await,
     }
@@ -181,209 +183,6 @@ pub fn require_table<'a>(
     Ok(found)
 }
 
-/// A validated insert request.
-struct InsertRequest {
-    rows: Vec<Map<String, Json>>,
-    options: InsertOptions,
-}
-
-/// Datasette's checks of an insert body, in its order.
-fn validate_insert(
-    data: Json,
-    columns: &[String],
-    pks: &[String],
-    upsert: bool,
-    max_rows: u64,
-) -> AppResult<InsertRequest> {
-    let one = |m: &str| AppError::invalid_one(m);
-    let Json::Object(mut data) = data else {
-        return Err(one("JSON must be a dictionary"));
-    };
-    if !data.contains_key("row") && !data.contains_key("rows") {
-        return Err(one("JSON must have one or other of \"row\" or \"rows\""));
-    }
-    let rows = if let Some(row) = data.remove("row") {
-        if data.contains_key("rows") {
-            return Err(one("Cannot use \"row\" and \"rows\" at the same time"));
-        }
-        let Json::Object(row) = row else {
-            return Err(one("\"row\" must be a dictionary"));
-        };
-        data.insert("return".into(), Json::Bool(true));
-        vec![Json::Object(row)]
-    } else {
-        match data.remove("rows") {
-            Some(Json::Array(rows)) => rows,
-            _ => return Err(one("\"rows\" must be a list")),
-        }
-    };
-    let mut objects = Vec::with_capacity(rows.len());
-    for row in rows {
-        match row {
-            Json::Object(row) => objects.push(row),
-            _ => return Err(one("\"rows\" must be a list of dictionaries")),
-        }
-    }
-    if objects.len() as u64 > max_rows {
-        return Err(one(&format!(
-            "Too many rows, maximum allowed is {max_rows}"
-        )));
-    }
-    let mut invalid: Vec<&String> = data
-        .keys()
-        .filter(|k| !["return", "ignore", "replace", "alter"].contains(&k.as_str()))
-        .collect();
-    if !invalid.is_empty() {
-        invalid.sort();
-        let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
-        return Err(one(&format!(
-            "Invalid parameter: \"{}\"",
-            names.join("\", \"")
-        )));
-    }
-    let options = InsertOptions {
-        ignore: truthy(data.get("ignore")),
-        replace: truthy(data.get("replace")),
-        alter: truthy(data.get("alter")),
-        upsert,
-        return_rows: truthy(data.get("return")),
-    };
-    if options.ignore && options.replace {
-        return Err(one(
-            "Cannot use \"ignore\" and \"replace\" at the same time",
-        ));
-    }
-    let keys: Vec<String> = if pks.is_empty() {
-        vec!["rowid".into()]
-    } else {
-        pks.to_vec()
-    };
-    let mut errors = Vec::new();
-    for (i, row) in objects.iter().enumerate() {
-        if upsert {
-            let missing: Vec<&str> = keys
-                .iter()
-                .filter(|k| !row.contains_key(*k))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                errors.push(format!(
-                    "Row {i} is missing primary key column(s): \"{}\"",
-                    missing.join("\", \"")
-                ));
-            }
-            let nulls: Vec<&str> = keys
-                .iter()
-                .filter(|k| row.get(*k) == Some(&Json::Null))
-                .map(String::as_str)
-                .collect();
-            if !nulls.is_empty() {
-                errors.push(format!(
-                    "Row {i} has null primary key column(s): \"{}\"",
-                    nulls.join("\", \"")
-                ));
-            }
-        }
-        let mut unknown: Vec<&str> = row
-            .keys()
-            .filter(|k| !columns.contains(k) && !keys.contains(k))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() && !options.alter {
-            unknown.sort();
-            errors.push(format!(
-                "Row {i} has invalid columns: {}",
-                unknown.join(", ")
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(AppError::invalid(errors));
-    }
-    Ok(InsertRequest {
-        rows: objects,
-        options,
-    })
-}
-
-async fn insert(
-    req: &SpaceRequest,
-    db: &str,
-    table: &str,
-    body: Body,
-    upsert: bool,
-) -> AppResult<Response> {
-    let (database, handle, schema) = open(req, db).await?;
-    let found = require_table(&schema, table)?;
-    let db = database.name.as_str();
-    if upsert {
-        if !(may(req, "insert-row", db, table).await? && may(req, "update-row", db, table).await?) {
-            return Err(AppError::Forbidden(
-                "Permission denied: need both insert-row and update-row".into(),
-            ));
-        }
-    } else if !may(req, "insert-row", db, table).await? {
-        return Err(AppError::Forbidden("Permission denied".into()));
-    }
-    let columns: Vec<String> = found
-        .columns
-        .iter()
-        .filter(|c| !c.hidden)
-        .map(|c| c.name.clone())
-        .collect();
-    let mut pks: Vec<_> = found.columns.iter().filter(|c| c.pk > 0).collect();
-    pks.sort_by_key(|c| c.pk);
-    let pks: Vec<String> = pks.into_iter().map(|c| c.name.clone()).collect();
-    let data = body.json().await?;
-    let max_rows = req.space.settings.int("max_insert_rows");
-    let mut request = validate_insert(data, &columns, &pks, upsert, max_rows)?;
-    let options = request.options;
-    if upsert && (options.ignore || options.replace) {
-        return Err(AppError::invalid_one(
-            "Upsert does not support ignore or replace",
-        ));
-    }
-    if options.replace && !may(req, "update-row", db, table).await? {
-        return Err(AppError::Forbidden(
-            "Permission denied: need update-row to use \"replace\"".into(),
-        ));
-    }
-    if options.alter && !may(req, "alter-table", db, table).await? {
-        return Err(AppError::Forbidden(
-            "Permission denied for alter-table".into(),
-        ));
-    }
-    // Rows are shown back only to an actor who may view the table.
-    request.options.return_rows = options.return_rows && may(req, "view-table", db, table).await?;
-    let num_rows = request.rows.len() as i64;
-    let name = table.to_owned();
-    let inserted = handle
-        .write(move |conn| rows::insert(conn, &name, &request.rows, request.options))
-        .await?;
-    if options.alter {
-        refresh_mirror(req, &database).await?;
-    }
-    record(
-        req,
-        if upsert { "upsert-rows" } else { "insert-rows" },
-        db,
-        Some(table),
-        Some(inserted.changed as i64),
-        json!({"num_rows": num_rows, "ignore": options.ignore, "replace": options.replace, "alter": options.alter}),
-    )
-    .await;
-    let mut body = json!({"ok": true});
-    if let Some(returned) = &inserted.returned {
-        body["rows"] = returned_json(returned);
-    }
-    let status = if upsert {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(json_status(status, body))
-}
-
 /// `/{pk}/-/update` and `/{pk}/-/delete`.
 pub async fn row(
     req: &SpaceRequest,
@@ -399,13 +198,12 @@ pub async fn row(
             vec![format!("Database not found: {db}")],
         )
     })?;
-    let db = database.name.as_str();
     let permission = match action {
         RowWrite::Update => "update-row",
         RowWrite::Delete => "delete-row",
     };
     // The permission first, so a refused actor cannot tell which keys exist.
-    if !may(req, permission, db, table).await? {
+    if !may(req, permission, &database.name, table).await? {
         return Err(AppError::Forbidden("Permission denied".into()));
     }
     let (handle, schema) = open_synced(req, &database).await?;
@@ -415,75 +213,123 @@ pub async fn row(
             vec![format!("Table not found: {table}")],
         ));
     }
-    let name = table.to_owned();
-    let key_owned = key.to_vec();
     match action {
-        RowWrite::Delete => {
-            let changed = handle
-                .write(move |conn| rows::delete(conn, &name, &key_owned))
-                .await?;
-            record(
-                req,
-                "delete-row",
-                db,
-                Some(table),
-                Some(changed as i64),
-                json!({"pks": key}),
-            )
-            .await;
-            Ok(json_status(StatusCode::OK, json!({"ok": true})))
-        }
-        RowWrite::Update => {
-            // Datasette checks the row exists before reading the body.
-            let (n, k) = (name.clone(), key_owned.clone());
-            handle
-                .write(move |conn| {
-                    let live = rows::require_table(conn, &n)?;
-                    rows::require_row(conn, &live, &k).map(|_| ())
-                })
-                .await?;
-            let data = body.json().await?;
-            let Json::Object(mut data) = data else {
-                return Err(AppError::invalid_one("JSON must be a dictionary"));
-            };
-            let Some(Json::Object(changes)) = data.remove("update") else {
-                return Err(AppError::invalid_one(
-                    "JSON must contain an update dictionary",
-                ));
-            };
-            AppError::check_keys(&data, &["return", "alter"])?;
-            let alter = truthy(data.get("alter"));
-            if alter && !may(req, "alter-table", db, table).await? {
-                return Err(AppError::Forbidden(
-                    "Permission denied for alter-table".into(),
-                ));
-            }
-            let return_row =
-                truthy(data.get("return")) && may(req, "view-table", db, table).await?;
-            let (changed, returned) = handle
-                .write(move |conn| {
-                    rows::update(conn, &name, &key_owned, &changes, alter, return_row)
-                })
-                .await?;
-            if alter {
-                refresh_mirror(req, &database).await?;
-            }
-            record(
-                req,
-                "update-row",
-                db,
-                Some(table),
-                Some(changed as i64),
-                json!({"pks": key}),
-            )
-            .await;
-            let mut body = json!({"ok": true});
-            if let Some(returned) = &returned {
-                body["rows"] = returned_json(returned);
-            }
-            Ok(json_status(StatusCode::OK, body))
-        }
+        RowWrite::Delete => delete_row(req, &database, &handle, table, key).await,
+        RowWrite::Update => update_row(req, &database, &handle, table, key, body).await,
     }
+}
+
+async fn delete_row(
+    req: &SpaceRequest,
+    database: &DatabaseRow,
+    handle: &TenantDb,
+    table: &str,
+    key: &[String],
+) -> AppResult<Response> {
+    let (name, key_owned) = (table.to_owned(), key.to_vec());
+    let changed = handle
+        .write(move |conn| rows::delete(conn, &name, &key_owned))
+        .await?;
+    record(
+        req,
+        "delete-row",
+        &database.name,
+        Some(table),
+        Some(changed as i64),
+        json!({"pks": key}),
+    )
+    .await;
+    Ok(json_status(StatusCode::OK, json!({"ok": true})))
+}
+
+async fn update_row(
+    req: &SpaceRequest,
+    database: &DatabaseRow,
+    handle: &TenantDb,
+    table: &str,
+    key: &[String],
+    body: Body,
+) -> AppResult<Response> {
+    let db = database.name.as_str();
+    // Datasette checks the row exists before reading the body.
+    let (name, key_owned) = (table.to_owned(), key.to_vec());
+    handle
+        .write(move |conn| {
+            let live = rows::require_table(conn, &name)?;
+            rows::require_row(conn, &live, &key_owned).map(|_| ())
+        })
+        .await?;
+    let update = read_update(req, db, table, body).await?;
+    let alter = update.alter;
+    let (name, key_owned) = (table.to_owned(), key.to_vec());
+    let (changed, returned) = handle
+        .write(move |conn| {
+            rows::update(
+                conn,
+                &name,
+                &key_owned,
+                &update.changes,
+                update.alter,
+                update.return_row,
+            )
+        })
+        .await?;
+    if alter {
+        refresh_mirror(req, database).await?;
+    }
+    record(
+        req,
+        "update-row",
+        db,
+        Some(table),
+        Some(changed as i64),
+        json!({"pks": key}),
+    )
+    .await;
+    let mut body = json!({"ok": true});
+    if let Some(returned) = &returned {
+        body["rows"] = returned_json(returned);
+    }
+    Ok(json_status(StatusCode::OK, body))
+}
+
+/// An update body, checked.
+struct RowUpdate {
+    changes: Map<String, Json>,
+    alter: bool,
+    return_row: bool,
+}
+
+/// Reads and checks an update body, and the permissions its flags need.
+async fn read_update(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    body: Body,
+) -> AppResult<RowUpdate> {
+    let data = body.json().await?;
+    let Json::Object(mut data) = data else {
+        return Err(AppError::invalid_one("JSON must be a dictionary"));
+    };
+    let Some(Json::Object(changes)) = data.remove("update") else {
+        return Err(AppError::invalid_one(
+            "JSON must contain an update dictionary",
+        ));
+    };
+    AppError::check_keys(&data, &["return", "alter"])?;
+    let alter = truthy(data.get("alter"));
+    if alter && !may(req, "alter-table", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied for alter-table".into(),
+        ));
+    }
+    // Rows are shown back only to an actor who may view the table.
+    let return_row = truthy(data.get("return")) && may(req, "view-table", db, table).await?;
+    Ok(RowUpdate {
+        changes,
+        alter,
+        return_row,
+    })
 }
 
 async fn drop_table(req: &SpaceRequest, db: &str, table: &str, body: Body) -> AppResult<Response> {
