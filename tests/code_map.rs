@@ -127,3 +127,51 @@ fn the_error_type_knows_nothing_of_http() {
     );
     assert!(!error.contains("askama"), "src/error.rs renders pages");
 }
+
+/// Each function of `src/http/` in lines, from its `fn` line to the brace
+/// that closes it at the same indent (rustfmt's layout).
+fn function_lengths(file: &Path) -> Vec<(String, usize)> {
+    let text = fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        let indent = line.len() - code.len();
+        let after_vis = code
+            .strip_prefix("pub(crate) ")
+            .or_else(|| code.strip_prefix("pub "))
+            .unwrap_or(code);
+        let after_async = after_vis.strip_prefix("async ").unwrap_or(after_vis);
+        let Some(signature) = after_async.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = signature
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = " ".repeat(indent) + "}";
+        let Some(end) = lines[i..].iter().position(|l| *l == close) else {
+            continue; // a declaration without a body
+        };
+        out.push((name, end + 1));
+    }
+    out
+}
+
+#[test]
+fn no_http_function_passes_80_lines() {
+    let mut files = Vec::new();
+    sources(&Path::new(ROOT).join("src/http"), &mut files);
+    let mut seen = 0;
+    for file in files {
+        for (name, length) in function_lengths(&file) {
+            seen += 1;
+            assert!(
+                length <= 80,
+                "{}: fn {name} is {length} lines",
+                file.display()
+            );
+        }
+    }
+    assert!(seen > 300, "the scan found the functions ({seen})");
+}

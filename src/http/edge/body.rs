@@ -28,7 +28,7 @@ impl Body {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok()),
-            json: crate::http::write::execute::is_json(headers),
+            json: is_json(headers),
             limit: settings.int("max_post_body_bytes"),
         }
     }
@@ -72,4 +72,12 @@ impl Body {
         let bytes = self.bytes().await?;
         body_json::parse(&bytes).map_err(AppError::invalid_one)
     }
+}
+
+/// Whether the body says it is JSON (else it is a form).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }

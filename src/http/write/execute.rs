@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
@@ -79,13 +79,6 @@ async fn payload(headers_json: bool, body: Body) -> AppResult<(Option<String>, M
     };
     let sql = data.get("sql").and_then(Json::as_str).map(str::to_owned);
     Ok((sql, params))
-}
-
-pub fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Response> {
