@@ -17,6 +17,9 @@ use crate::catalog::databases::DatabaseRow;
 use crate::error::{AppError, AppResult};
 use crate::names::tilde_decode;
 
+mod extra;
+pub use extra::Extra;
+
 /// How an answer is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -76,6 +79,9 @@ pub enum SpaceRoute {
     ApiTokens,
     /// `POST /-/api/tokens/{id}/revoke`
     ApiTokenRevoke(i64),
+    /// Permission debugging, schemas as Markdown, config, jump, the download
+    /// and the helpers Datasette's pages call (`routes/extra.rs`).
+    Extra(Extra),
 }
 
 /// A write to a table.
@@ -109,6 +115,7 @@ impl SpaceRoute {
             | SpaceRoute::ExecuteWrite(db)
             | SpaceRoute::TableWrite(db, ..)
             | SpaceRoute::RowWrite(db, ..) => Some(db),
+            SpaceRoute::Extra(extra) => extra.database(),
             SpaceRoute::Index(_)
             | SpaceRoute::Databases
             | SpaceRoute::Actor
@@ -160,6 +167,7 @@ impl SpaceRoute {
             SpaceRoute::Members => "/{space}/-/members",
             SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
             SpaceRoute::ApiTokenRevoke(_) => "/{space}/-/api/tokens/{id}/revoke",
+            SpaceRoute::Extra(extra) => extra.template(),
         }
     }
 
@@ -260,6 +268,7 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
         SpaceRoute::TableCount(db, table) => schema::count(req, db, table).await,
         SpaceRoute::Row(db, table, key, format) => row::show(req, db, table, key, *format).await,
         SpaceRoute::Audit => audit::show(req).await,
+        SpaceRoute::Extra(extra) => extra::read(req, extra).await,
         SpaceRoute::Redirect(location, status) => {
             // The target comes from the path: it must stay a path of this server.
             let location = format!("{}{location}", req.base);
@@ -281,7 +290,7 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
 }
 
 /// `name.json` → (`name`, Json); `name.csv` → (`name`, Csv); else Html.
-fn split_format(segment: &str) -> (&str, Format) {
+pub(super) fn split_format(segment: &str) -> (&str, Format) {
     if let Some(name) = segment.strip_suffix(".json") {
         (name, Format::Json)
     } else if let Some(name) = segment.strip_suffix(".csv") {
@@ -291,7 +300,7 @@ fn split_format(segment: &str) -> (&str, Format) {
     }
 }
 
-fn decode_name(raw: &str) -> Option<String> {
+pub(super) fn decode_name(raw: &str) -> Option<String> {
     let text = percent_decode_str(raw).decode_utf8().ok()?;
     tilde_decode(&text)
 }
@@ -300,6 +309,9 @@ fn decode_name(raw: &str) -> Option<String> {
 pub fn parse(rest: &str) -> Option<SpaceRoute> {
     if let Some(route) = fixed(rest) {
         return Some(route);
+    }
+    if let Some(extra) = extra::parse(rest) {
+        return Some(SpaceRoute::Extra(extra));
     }
     let path = rest.strip_prefix('/')?;
     // `//host/…` must never become a redirect off-site: Datasette answers

@@ -1,0 +1,10 @@
+//! Autocomplete.
+
+use axum::response::Response;
+
+use crate::error::{AppError, AppResult};
+use crate::http::tenant::SpaceRequest;
+
+pub async fn show(_req: &SpaceRequest, _db: &str, _t: &str) -> AppResult<Response> {
+    Err(AppError::NotFound("Not found"))
+}
