@@ -247,6 +247,7 @@ pub async fn run(
         SpaceRoute::ApiTokens if post => api_tokens::create(req, body).await,
         SpaceRoute::ApiTokens => api_tokens::list(req).await,
         SpaceRoute::ApiTokenRevoke(id) => api_tokens::revoke(req, *id).await,
+        SpaceRoute::Extra(Extra::Download(db)) => database::download::show(req, db, headers).await,
         _ => cached::serve(req, route, database, headers).await,
     }
 }

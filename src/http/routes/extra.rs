@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::{Format, decode_name, split_format};
 use crate::error::AppResult;
-use crate::http::database::{download, foreign_keys, schema};
+use crate::http::database::{foreign_keys, schema};
 use crate::http::meta::{instance, jump, permissions_debug, space_schema};
 use crate::http::table::autocomplete;
 use crate::http::tenant::SpaceRequest;
@@ -45,7 +45,8 @@ pub async fn read(req: &SpaceRequest, route: &Extra) -> AppResult<Response> {
         Extra::SchemaMarkdown(db, table) => schema::markdown(req, db, table.as_deref()).await,
         Extra::Config => instance::config(req).await,
         Extra::Jump => jump::show(req).await,
-        Extra::Download(db) => download::show(req, db).await,
+        // Answered by `super::run`: it needs the request's headers.
+        Extra::Download(_) => Err(crate::error::AppError::MethodNotAllowed),
         Extra::QueryParameters(db) => crate::http::query::parameters(req, db).await,
         Extra::ForeignKeyTargets(db) => foreign_keys::targets(req, db).await,
         Extra::ForeignKeySuggestions(db, table) => foreign_keys::suggestions(req, db, table).await,
