@@ -5,6 +5,8 @@
 //! each resource's reasons for those who may debug. Rule sources are
 //! libsette's own: role, public space, grant, token restriction.
 
+use std::collections::{HashMap, HashSet};
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -272,32 +274,15 @@ async fn allowed(
         .catalog
         .call(move |conn| {
             let allowed = permissions::allowed_resources(conn, space_id, &actor, &action.name)?;
-            let reasons = match debugger {
-                true => explain::reasons(conn, space_id, &actor, &action.name)?,
-                false => Vec::new(),
-            };
-            // Never a table (or database) the actor may not view, whatever the action.
-            let viewable = match (debugger, action.level.as_str()) {
-                (false, "table") => Some(permissions::allowed_resources(
-                    conn,
-                    space_id,
-                    &actor,
-                    "view-table",
-                )?),
-                (false, "database") => Some(permissions::allowed_resources(
-                    conn,
-                    space_id,
-                    &actor,
-                    "view-database",
-                )?),
-                _ => None,
-            };
-            let allowed = match viewable {
-                Some(viewable) => allowed
-                    .into_iter()
-                    .filter(|r| viewable.contains(r))
-                    .collect(),
-                None => allowed,
+            let mut reasons: HashMap<Resource, Vec<String>> = HashMap::new();
+            if debugger {
+                for (resource, why) in explain::reasons(conn, space_id, &actor, &action.name)? {
+                    reasons.entry(resource).or_default().push(why);
+                }
+            }
+            let allowed = match debugger {
+                true => allowed,
+                false => viewable_only(conn, space_id, &actor, &action.level, allowed)?,
             };
             Ok((allowed, reasons))
         })
@@ -312,12 +297,7 @@ async fn allowed(
             let (db, tbl) = resource.parts();
             let mut item = json!({"parent": db, "child": tbl, "resource": resource_path(db, tbl)});
             if debugger {
-                let why: Vec<&String> = reasons
-                    .iter()
-                    .filter(|(r, _)| r == resource)
-                    .map(|(_, w)| w)
-                    .collect();
-                item["reason"] = json!(why);
+                item["reason"] = json!(reasons.get(resource).cloned().unwrap_or_default());
             }
             item
         })
@@ -325,6 +305,29 @@ async fn allowed(
     let head = json!({"ok": true, "action": name, "actor_id": req.actor.name});
     let path = format!("{}/-/allowed.json", req.base);
     Ok(json_response(page.answer(path, args, head, items)))
+}
+
+/// Of `resources`, those the actor may also view: listing them tells
+/// nobody of a table (or database) hidden from them, whatever the action.
+fn viewable_only(
+    conn: &libsql::Connection,
+    space_id: i64,
+    actor: &Actor,
+    level: &str,
+    resources: Vec<Resource>,
+) -> anyhow::Result<Vec<Resource>> {
+    let view = match level {
+        "table" => "view-table",
+        "database" => "view-database",
+        _ => return Ok(resources),
+    };
+    let viewable: HashSet<Resource> = permissions::allowed_resources(conn, space_id, actor, view)?
+        .into_iter()
+        .collect();
+    Ok(resources
+        .into_iter()
+        .filter(|r| viewable.contains(r))
+        .collect())
 }
 
 /// `/-/rules.json?action=`: every rule for the action that applies to the actor.
