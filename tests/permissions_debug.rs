@@ -165,6 +165,11 @@ async fn an_owner_sees_each_decision_explained_by_its_rules() {
         names.contains(&"books") && !names.contains(&"authors"),
         "{names:?}"
     );
+    // An FTS table is listed, the tables backing it are not.
+    assert!(
+        names.contains(&"books_fts") && !names.contains(&"books_fts_data"),
+        "{names:?}"
+    );
     let reasons = &allowed["items"][0]["reason"];
     assert!(
         reasons

@@ -12,6 +12,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::actor::{Actor, TokenGrant};
+use crate::catalog::mirror;
 use crate::catalog::tokens::Restrictions;
 use crate::error::{AppError, AppResult};
 use crate::http::tenant::SpaceRequest;
@@ -272,20 +273,7 @@ async fn allowed(
     let (mut resources, reasons) = req
         .app
         .catalog
-        .call(move |conn| {
-            let allowed = permissions::allowed_resources(conn, space_id, &actor, &action.name)?;
-            let mut reasons: HashMap<Resource, Vec<String>> = HashMap::new();
-            if debugger {
-                for (resource, why) in explain::reasons(conn, space_id, &actor, &action.name)? {
-                    reasons.entry(resource).or_default().push(why);
-                }
-            }
-            let allowed = match debugger {
-                true => allowed,
-                false => viewable_only(conn, space_id, &actor, &action.level, allowed)?,
-            };
-            Ok((allowed, reasons))
-        })
+        .call(move |conn| listed(conn, space_id, &actor, &action, debugger))
         .await?;
     resources.retain(|r| {
         let (db, tbl) = r.parts();
@@ -305,6 +293,42 @@ async fn allowed(
     let head = json!({"ok": true, "action": name, "actor_id": req.actor.name});
     let path = format!("{}/-/allowed.json", req.base);
     Ok(json_response(page.answer(path, args, head, items)))
+}
+
+/// Each resource's allow rules, as `source: reason`.
+type Reasons = HashMap<Resource, Vec<String>>;
+
+/// The resources `/-/allowed.json` lists, and (for debuggers) the reasons of each.
+fn listed(
+    conn: &libsql::Connection,
+    space_id: i64,
+    actor: &Actor,
+    action: &ActionInfo,
+    debugger: bool,
+) -> anyhow::Result<(Vec<Resource>, Reasons)> {
+    let mut allowed = permissions::allowed_resources(conn, space_id, actor, &action.name)?;
+    if action.level == "table" {
+        // Tables backing virtual tables are no resources of their own (as Datasette).
+        let tables: HashSet<(String, String)> = mirror::space_tables(conn, space_id)?
+            .into_iter()
+            .map(|(db, table, _)| (db, table))
+            .collect();
+        allowed.retain(|r| match r {
+            Resource::Table(db, table) => tables.contains(&(db.clone(), table.clone())),
+            _ => true,
+        });
+    }
+    let mut reasons = Reasons::new();
+    if !debugger {
+        return Ok((
+            viewable_only(conn, space_id, actor, &action.level, allowed)?,
+            reasons,
+        ));
+    }
+    for (resource, why) in explain::reasons(conn, space_id, actor, &action.name)? {
+        reasons.entry(resource).or_default().push(why);
+    }
+    Ok((allowed, reasons))
 }
 
 /// Of `resources`, those the actor may also view: listing them tells
