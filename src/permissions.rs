@@ -3,7 +3,8 @@
 //! grants; a deny wins; a token's restrictions can only narrow; holding an
 //! action on a child implies its parents' view actions (view-table ⇒
 //! view-database ⇒ view-instance). Two operations, each a single query:
-//! [`allowed`] and [`allowed_resources`].
+//! [`allowed`] and [`allowed_resources`]; [`explain`] tells why, for the
+//! debugging endpoints.
 
 use anyhow::Result;
 use libsql::{Connection, Value};
@@ -11,8 +12,7 @@ use libsql::{Connection, Value};
 use crate::actor::Actor;
 use crate::sqlite;
 
-/// A resource in a space: the space itself, a database, or a table of one
-/// (or a stored query of one, for the `*-query` actions).
+/// A resource in a space: the space itself, a database, or a table of one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Resource {
     Space,
@@ -21,19 +21,97 @@ pub enum Resource {
 }
 
 impl Resource {
-    fn parts(&self) -> (Option<&str>, Option<&str>) {
+    /// The database and table the resource names, if any.
+    pub fn parts(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Resource::Space => (None, None),
             Resource::Database(db) => (Some(db), None),
             Resource::Table(db, table) => (Some(db), Some(table)),
         }
     }
+
+    fn from_parts(db: Option<String>, tbl: Option<String>) -> Resource {
+        match (db, tbl) {
+            (Some(db), Some(tbl)) => Resource::Table(db, tbl),
+            (Some(db), None) => Resource::Database(db),
+            _ => Resource::Space,
+        }
+    }
+
+    /// The resource as the `:db` and `:tbl` parameters of a query.
+    fn params(&self) -> [(String, Value); 2] {
+        let text = |s: Option<&str>| s.map(|s| Value::Text(s.into())).unwrap_or(Value::Null);
+        let (db, tbl) = self.parts();
+        [(":db".into(), text(db)), (":tbl".into(), text(tbl))]
+    }
 }
+
+/// The rules that bear on the actor in the space, each with its source
+/// (`role`, `public space`, `grant`) and reason; and the token's `_r`
+/// restrictions as rows (none when there is no restricted token). A macro so
+/// that the decision and the explanations ([`explain`]) share one text.
+macro_rules! rules_cte {
+    () => {
+        "rules(db, tbl, action, allow, source, reason) as (
+    select null, null, ra.action, 1, 'role', 'role ' || m.role
+      from memberships m join role_actions ra on ra.role = m.role
+     where m.space_id = :space and m.user_id = :user
+    union all
+    select null, null, ra.action, 1, 'public space', 'anyone may do this in a public space'
+      from spaces s join role_actions ra on ra.role = 'public'
+     where s.id = :space and s.public = 1
+    union all
+    select g.database_name, g.table_name, g.action, g.allow, 'grant', g.reason
+      from grants g
+     where g.space_id = :space and (g.user_id is null or g.user_id = :user)
+    union all
+    -- a member may change and delete the stored queries they stored
+    select d.name, sq.name, o.action, 1, 'query owner', 'the member who stored this query'
+      from stored_queries sq join databases d on d.id = sq.database_id
+      join (select 'update-query' as action union all select 'delete-query') o
+     where d.space_id = :space and sq.owner_user_id = :user
+       and exists (select 1 from memberships m where m.space_id = :space and m.user_id = :user)
+), restriction(db, tbl, action) as (
+    select null, null, ac.name
+      from json_each(:restrictions, '$.a') x join actions ac on x.value in (ac.abbr, ac.name)
+    union all
+    select d.key, null, ac.name
+      from json_each(:restrictions, '$.d') d, json_each(d.value) x
+      join actions ac on x.value in (ac.abbr, ac.name)
+    union all
+    select d.key, t.key, ac.name
+      from json_each(:restrictions, '$.r') d, json_each(d.value) t, json_each(t.value) x
+      join actions ac on x.value in (ac.abbr, ac.name)
+)"
+    };
+}
+
+pub mod explain;
+
+/// The resources of the action's level in the space, as `target(db, tbl)`:
+/// the space, its databases, or its tables and views.
+const TARGETS: &str = "target(db, tbl) as (
+    select null, null
+     where (select level from actions where name = :action) = 'instance'
+    union all
+    select d.name, null from databases d
+     where d.space_id = :space
+       and (select level from actions where name = :action) = 'database'
+    union all
+    select d.name, mt.name from mirror_tables mt join databases d on d.id = mt.database_id
+     where d.space_id = :space
+       and (select level from actions where name = :action) = 'table'
+       and :action not like '%-query'
+    union all
+    select d.name, sq.name from stored_queries sq join databases d on d.id = sq.database_id
+     where d.space_id = :space and :action like '%-query'
+)";
 
 /// The decision, given the resources under question as `target(db, tbl)`.
 /// An action is allowed when it and every action it also requires (as
 /// `execute-sql` requires `view-database`) pass the three tests below.
-const DECIDE: &str = "
+const DECIDE: &str = concat!(
+    "
 , required(action) as (
     -- the action asked and, transitively, the actions it also requires
     select :action
@@ -45,38 +123,9 @@ const DECIDE: &str = "
     select action, action, 0 from required
     union all
     select r.action, i.action, 1 from required r join action_implies i on i.implied = r.action
-), rules(db, tbl, action, allow, reason) as (
-    select null, null, ra.action, 1, 'role ' || m.role
-      from memberships m join role_actions ra on ra.role = m.role
-     where m.space_id = :space and m.user_id = :user
-    union all
-    select null, null, ra.action, 1, 'public space'
-      from spaces s join role_actions ra on ra.role = 'public'
-     where s.id = :space and s.public = 1
-    union all
-    select g.database_name, g.table_name, g.action, g.allow, g.reason
-      from grants g
-     where g.space_id = :space and (g.user_id is null or g.user_id = :user)
-    union all
-    -- a member may change and delete the stored queries they stored
-    select d.name, sq.name, o.action, 1, 'query owner'
-      from stored_queries sq join databases d on d.id = sq.database_id
-      join (select 'update-query' as action union all select 'delete-query') o
-     where d.space_id = :space and sq.owner_user_id = :user
-       and exists (select 1 from memberships m where m.space_id = :space and m.user_id = :user)
-), restriction(db, tbl, action) as (
-    -- the token's _r restrictions as rows; none when there is no restricted token
-    select null, null, ac.name
-      from json_each(:restrictions, '$.a') x join actions ac on x.value in (ac.abbr, ac.name)
-    union all
-    select d.key, null, ac.name
-      from json_each(:restrictions, '$.d') d, json_each(d.value) x
-      join actions ac on x.value in (ac.abbr, ac.name)
-    union all
-    select d.key, t.key, ac.name
-      from json_each(:restrictions, '$.r') d, json_each(d.value) t, json_each(t.value) x
-      join actions ac on x.value in (ac.abbr, ac.name)
-)
+), ",
+    rules_cte!(),
+    "
 select t.db, t.tbl from target t
 where not exists (
   select 1 from required q
@@ -103,7 +152,8 @@ where not exists (
         select 1 from stored_queries sq join databases d on d.id = sq.database_id
          where d.space_id = :space and d.name = t.db and sq.name = t.tbl and sq.is_private = 1
            and (:user is null or sq.owner_user_id is not :user)))
-order by t.db, t.tbl";
+order by t.db, t.tbl"
+);
 
 fn params(space_id: i64, actor: &Actor, action: &str) -> Vec<(String, Value)> {
     let restrictions = actor
@@ -130,57 +180,23 @@ pub fn allowed(
     action: &str,
     resource: &Resource,
 ) -> Result<bool> {
-    let (db, tbl) = resource.parts();
     let sql = format!("with target(db, tbl) as (select :db, :tbl){DECIDE}");
     let mut params = params(space_id, actor, action);
-    params.push((
-        ":db".into(),
-        db.map(|s| Value::Text(s.into())).unwrap_or(Value::Null),
-    ));
-    params.push((
-        ":tbl".into(),
-        tbl.map(|s| Value::Text(s.into())).unwrap_or(Value::Null),
-    ));
+    params.extend(resource.params());
     Ok(conn.query_one_kept(&sql, params)?.is_some())
 }
 
 /// Every resource of the action's level in the space on which `actor` may do
-/// `action`: databases for database actions, tables and views for table
-/// actions, stored queries (as `Table`) for query actions.
+/// `action`: databases for database actions, tables and views for table actions.
 pub fn allowed_resources(
     conn: &Connection,
     space_id: i64,
     actor: &Actor,
     action: &str,
 ) -> Result<Vec<Resource>> {
-    let sql = format!(
-        "with target(db, tbl) as (
-            select null, null
-             where (select level from actions where name = :action) = 'instance'
-            union all
-            select d.name, null from databases d
-             where d.space_id = :space
-               and (select level from actions where name = :action) = 'database'
-            union all
-            select d.name, mt.name from mirror_tables mt join databases d on d.id = mt.database_id
-             where d.space_id = :space
-               and (select level from actions where name = :action) = 'table'
-               and :action not like '%-query'
-            union all
-            select d.name, sq.name from stored_queries sq join databases d on d.id = sq.database_id
-             where d.space_id = :space and :action like '%-query'
-        ){DECIDE}"
-    );
+    let sql = format!("with {TARGETS}{DECIDE}");
     sqlite::query_all(conn, &sql, params(space_id, actor, action))?
         .iter()
-        .map(|row| {
-            let db: Option<String> = row.get(0)?;
-            let tbl: Option<String> = row.get(1)?;
-            Ok(match (db, tbl) {
-                (Some(db), Some(tbl)) => Resource::Table(db, tbl),
-                (Some(db), None) => Resource::Database(db),
-                _ => Resource::Space,
-            })
-        })
+        .map(|row| Ok(Resource::from_parts(row.get(0)?, row.get(1)?)))
         .collect()
 }

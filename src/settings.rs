@@ -135,6 +135,20 @@ impl Settings {
         self.raw(name) == "on"
     }
 
+    /// The settings set on purpose (by `serve --setting` or the space's own),
+    /// typed, by name: Datasette's `settings` of `/-/config.json`.
+    pub fn overrides_json(&self) -> Value {
+        let typed = self.overrides.keys().filter_map(|name| {
+            let value = match kind_of(name)? {
+                Kind::Int => json!(self.int(name)),
+                Kind::Bool => json!(self.flag(name)),
+                Kind::Text => json!(self.raw(name)),
+            };
+            Some((name.clone(), value))
+        });
+        Value::Object(typed.collect())
+    }
+
     /// `/-/settings.json`: every setting with its effective, typed value.
     pub fn to_json(&self) -> Value {
         let mut out = serde_json::Map::new();

@@ -289,3 +289,17 @@ pub fn load(catalog: &Connection, database_id: i64) -> Result<Vec<TableSchema>> 
     })
     .collect()
 }
+
+/// Every mirrored table and view of a space's databases as (database, name,
+/// kind), tables backing virtual tables left out.
+pub fn space_tables(catalog: &Connection, space_id: i64) -> Result<Vec<(String, String, String)>> {
+    sqlite::query_all(
+        catalog,
+        "select d.name, t.name, t.kind from mirror_tables t join databases d on d.id = t.database_id
+         where d.space_id = ?1 and t.kind != 'shadow' order by d.name, t.name",
+        [space_id],
+    )?
+    .iter()
+    .map(|row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    .collect()
+}

@@ -50,6 +50,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(edge::observe::observe))
 }
 
+/// What Datasette says of answers outside its stable API.
+pub(crate) const UNSTABLE: &str =
+    "This API is not part of Datasette's stable interface and may change at any time";
+
 /// A JSON answer with Datasette's content type.
 pub(crate) fn json_response(body: serde_json::Value) -> Response {
     (

@@ -17,6 +17,10 @@ use crate::catalog::databases::DatabaseRow;
 use crate::error::{AppError, AppResult};
 use crate::names::tilde_decode;
 
+mod about;
+mod extra;
+pub use extra::Extra;
+
 /// How an answer is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -84,6 +88,9 @@ pub enum SpaceRoute {
     /// `/{db}/{query}/-/definition`, `POST …/-/update`, `POST …/-/delete`.
     /// (A stored query runs at `/{db}/{query}`: see `Table`.)
     StoredQuery(String, String, QueryAction),
+    /// Permission debugging, schemas as Markdown, config, jump, the download
+    /// and the helpers Datasette's pages call (`routes/extra.rs`).
+    Extra(Extra),
 }
 
 /// What a stored query's own endpoints do.
@@ -108,137 +115,6 @@ pub enum TableWrite {
 pub enum RowWrite {
     Update,
     Delete,
-}
-
-impl SpaceRoute {
-    /// The database segment the route names, as written in the URL (decoded).
-    pub fn database(&self) -> Option<&str> {
-        match self {
-            SpaceRoute::Database(db, _)
-            | SpaceRoute::Query(db, _)
-            | SpaceRoute::DatabaseSchema(db)
-            | SpaceRoute::Table(db, ..)
-            | SpaceRoute::TableSchema(db, _)
-            | SpaceRoute::TableCount(db, _)
-            | SpaceRoute::Row(db, ..)
-            | SpaceRoute::Create(db)
-            | SpaceRoute::ExecuteWrite(db)
-            | SpaceRoute::TableWrite(db, ..)
-            | SpaceRoute::RowWrite(db, ..)
-            | SpaceRoute::QueryList(Some(db), _)
-            | SpaceRoute::QueryStore(db)
-            | SpaceRoute::StoredQuery(db, ..) => Some(db),
-            SpaceRoute::Index(_)
-            | SpaceRoute::Databases
-            | SpaceRoute::Actor
-            | SpaceRoute::Versions
-            | SpaceRoute::Settings
-            | SpaceRoute::Threads
-            | SpaceRoute::Audit
-            | SpaceRoute::Tokens
-            | SpaceRoute::TokenRevoke(_)
-            | SpaceRoute::Members
-            | SpaceRoute::ApiTokens
-            | SpaceRoute::ApiTokenRevoke(_)
-            | SpaceRoute::QueryList(None, _)
-            | SpaceRoute::Redirect(..) => None,
-        }
-    }
-
-    /// A bounded label for logs and metrics.
-    pub fn template(&self) -> &'static str {
-        match self {
-            SpaceRoute::Index(_) => "/{space}/",
-            SpaceRoute::Databases => "/{space}/-/databases.json",
-            SpaceRoute::Actor => "/{space}/-/actor.json",
-            SpaceRoute::Versions => "/{space}/-/versions.json",
-            SpaceRoute::Settings => "/{space}/-/settings.json",
-            SpaceRoute::Threads => "/{space}/-/threads.json",
-            SpaceRoute::Database(..) => "/{space}/{db}",
-            SpaceRoute::Query(..) => "/{space}/{db}/-/query",
-            SpaceRoute::DatabaseSchema(..) => "/{space}/{db}/-/schema",
-            SpaceRoute::Table(..) => "/{space}/{db}/{table}",
-            SpaceRoute::TableSchema(..) => "/{space}/{db}/{table}/-/schema",
-            SpaceRoute::TableCount(..) => "/{space}/{db}/{table}/-/count",
-            SpaceRoute::Row(..) => "/{space}/{db}/{table}/{pk}",
-            SpaceRoute::Redirect(..) => "redirect",
-            SpaceRoute::Audit => "/{space}/-/audit.json",
-            SpaceRoute::Create(..) => "/{space}/{db}/-/create",
-            SpaceRoute::ExecuteWrite(..) => "/{space}/{db}/-/execute-write",
-            SpaceRoute::TableWrite(_, _, TableWrite::Insert) => "/{space}/{db}/{table}/-/insert",
-            SpaceRoute::TableWrite(_, _, TableWrite::Upsert) => "/{space}/{db}/{table}/-/upsert",
-            SpaceRoute::TableWrite(_, _, TableWrite::Alter) => "/{space}/{db}/{table}/-/alter",
-            SpaceRoute::TableWrite(_, _, TableWrite::Drop) => "/{space}/{db}/{table}/-/drop",
-            SpaceRoute::RowWrite(_, _, _, RowWrite::Update) => {
-                "/{space}/{db}/{table}/{pk}/-/update"
-            }
-            SpaceRoute::RowWrite(_, _, _, RowWrite::Delete) => {
-                "/{space}/{db}/{table}/{pk}/-/delete"
-            }
-            SpaceRoute::Tokens => "/{space}/-/tokens",
-            SpaceRoute::TokenRevoke(_) => "/{space}/-/tokens/{id}/revoke",
-            SpaceRoute::Members => "/{space}/-/members",
-            SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
-            SpaceRoute::ApiTokenRevoke(_) => "/{space}/-/api/tokens/{id}/revoke",
-            SpaceRoute::QueryList(None, _) => "/{space}/-/queries",
-            SpaceRoute::QueryList(Some(_), _) => "/{space}/{db}/-/queries",
-            SpaceRoute::QueryStore(_) => "/{space}/{db}/-/queries/store",
-            SpaceRoute::StoredQuery(_, _, QueryAction::Definition) => {
-                "/{space}/{db}/{query}/-/definition"
-            }
-            SpaceRoute::StoredQuery(_, _, QueryAction::Update) => "/{space}/{db}/{query}/-/update",
-            SpaceRoute::StoredQuery(_, _, QueryAction::Delete) => "/{space}/{db}/{query}/-/delete",
-        }
-    }
-
-    /// Whether the route answers `method` (GET and HEAD, or POST).
-    pub fn accepts(&self, post: bool) -> bool {
-        use SpaceRoute::*;
-        match self {
-            TableCount(..) | Create(..) | ExecuteWrite(..) | TableWrite(..) | RowWrite(..)
-            | TokenRevoke(_) | ApiTokenRevoke(_) | QueryStore(_) => post,
-            StoredQuery(_, _, action) => post == (*action != QueryAction::Definition),
-            // POST runs a writable stored query.
-            Tokens | Members | ApiTokens | Table(..) => true,
-            _ => !post,
-        }
-    }
-
-    /// Whether the route writes to a database.
-    pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            SpaceRoute::Create(..)
-                | SpaceRoute::ExecuteWrite(..)
-                | SpaceRoute::TableWrite(..)
-                | SpaceRoute::RowWrite(..)
-        )
-    }
-
-    /// Whether the route answers with data, whose caching headers follow
-    /// `default_cache_ttl` and `_ttl`.
-    pub fn reads_data(&self) -> bool {
-        matches!(
-            self,
-            SpaceRoute::Table(..)
-                | SpaceRoute::Row(..)
-                | SpaceRoute::Query(..)
-                | SpaceRoute::Database(..)
-        )
-    }
-
-    /// Whether the route answers with an HTML page (so its errors are pages too).
-    pub fn is_page(&self) -> bool {
-        use SpaceRoute::*;
-        match self {
-            Index(f) | Database(_, f) | Query(_, f) | Table(_, _, f) | Row(_, _, _, f) => {
-                *f == Format::Html
-            }
-            QueryList(_, f) => *f == Format::Html,
-            Tokens | TokenRevoke(_) | Members => true,
-            _ => false,
-        }
-    }
 }
 
 /// Runs the handler of a route. Writes, forms and the tokens API take the
@@ -281,6 +157,7 @@ pub async fn run(
         SpaceRoute::StoredQuery(db, name, action) if post => {
             query::stored::change(req, db, name, *action, payload(body)).await
         }
+        SpaceRoute::Extra(Extra::Download(db)) => database::download::show(req, db, headers).await,
         _ => cached::serve(req, route, database, headers).await,
     }
 }
@@ -306,6 +183,7 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
             query::stored_list::show(req, db.as_deref(), *format).await
         }
         SpaceRoute::StoredQuery(db, name, _) => query::stored::definition(req, db, name).await,
+        SpaceRoute::Extra(extra) => extra::read(req, extra).await,
         SpaceRoute::Redirect(location, status) => {
             // The target comes from the path: it must stay a path of this server.
             let location = format!("{}{location}", req.base);
@@ -328,7 +206,7 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
 }
 
 /// `name.json` → (`name`, Json); `name.csv` → (`name`, Csv); else Html.
-fn split_format(segment: &str) -> (&str, Format) {
+pub(super) fn split_format(segment: &str) -> (&str, Format) {
     if let Some(name) = segment.strip_suffix(".json") {
         (name, Format::Json)
     } else if let Some(name) = segment.strip_suffix(".csv") {
@@ -338,7 +216,7 @@ fn split_format(segment: &str) -> (&str, Format) {
     }
 }
 
-fn decode_name(raw: &str) -> Option<String> {
+pub(super) fn decode_name(raw: &str) -> Option<String> {
     let text = percent_decode_str(raw).decode_utf8().ok()?;
     tilde_decode(&text)
 }
@@ -347,6 +225,9 @@ fn decode_name(raw: &str) -> Option<String> {
 pub fn parse(rest: &str) -> Option<SpaceRoute> {
     if let Some(route) = fixed(rest) {
         return Some(route);
+    }
+    if let Some(extra) = extra::parse(rest) {
+        return Some(SpaceRoute::Extra(extra));
     }
     let path = rest.strip_prefix('/')?;
     // `//host/…` must never become a redirect off-site: Datasette answers

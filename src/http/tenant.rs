@@ -182,7 +182,7 @@ fn wants_page(request: &Request) -> bool {
 /// What the router learned about a request, for shaping its answer.
 struct Seen {
     label: crate::http::edge::observe::RouteLabel,
-    /// A CSV route: errors are answered as plain text.
+    /// A CSV or Markdown route: errors are answered as plain text.
     csv: bool,
 }
 
@@ -202,7 +202,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         SpaceRoute::Table(_, _, Format::Csv)
             | SpaceRoute::Query(_, Format::Csv)
             | SpaceRoute::Database(_, Format::Csv)
-    );
+    ) || matches!(&route, SpaceRoute::Extra(extra) if extra.text_errors());
     let post = request.method == Method::POST;
     if !route.accepts(post) {
         return Err(AppError::MethodNotAllowed);
@@ -344,6 +344,7 @@ async fn address(
         (Some(after), _) => after.to_owned(),
         (None, SpaceRoute::Database(_, Format::Json)) => ".json".to_owned(),
         (None, SpaceRoute::Database(_, Format::Csv)) => ".csv".to_owned(),
+        (None, SpaceRoute::Extra(routes::Extra::Download(_))) => ".db".to_owned(),
         (None, _) => String::new(),
     };
     let query = req

@@ -1,9 +1,10 @@
 //! Looking at user SQL as text: comments stripped, statements counted, and
 //! the check that a read endpoint only ever runs one SELECT.
 
-/// `sql` with comments removed and string/identifier literals kept intact.
+/// `sql` with comments removed and string/identifier literals kept intact
+/// (or, with `keep_literals` false, each replaced by a space).
 /// Returns the text and whether a `;` is followed by another statement.
-fn scan(sql: &str) -> (String, bool) {
+fn scan(sql: &str, keep_literals: bool) -> (String, bool) {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut i = 0;
@@ -53,7 +54,11 @@ fn scan(sql: &str) -> (String, bool) {
                 i += 1;
             }
             i = (i + 1).min(bytes.len());
-            out.push_str(&sql[start..i]);
+            if keep_literals {
+                out.push_str(&sql[start..i]);
+            } else {
+                out.push(' ');
+            }
             continue;
         }
         if c == b';' {
@@ -100,7 +105,7 @@ impl Refusal {
 
 /// Accepts one `select`, `with … select`, `values` or `explain` statement.
 pub fn check_read_only(sql: &str) -> Result<(), Refusal> {
-    let (text, several) = scan(sql);
+    let (text, several) = scan(sql, true);
     let lower = text.trim_start().to_ascii_lowercase();
     let first = lower
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
@@ -113,6 +118,25 @@ pub fn check_read_only(sql: &str) -> Result<(), Refusal> {
         return Err(Refusal::SeveralStatements);
     }
     Ok(())
+}
+
+/// The `:named` parameters of `sql` in order of first use, as Datasette
+/// finds them: outside comments, strings and quoted identifiers.
+pub fn named_parameters(sql: &str) -> Vec<String> {
+    let (text, _) = scan(sql, false);
+    let mut found: Vec<String> = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(':') {
+        rest = &rest[at + 1..];
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        if !name.is_empty() && !found.iter().any(|f| f == name) {
+            found.push(name.to_owned());
+        }
+    }
+    found
 }
 
 /// Whether `sql` ends where it starts: parentheses balanced outside quotes
@@ -194,5 +218,14 @@ mod tests {
             Err(Refusal::SeveralStatements)
         );
         assert_eq!(check_read_only("select 1; -- trailing"), Ok(()));
+    }
+
+    #[test]
+    fn named_parameters_outside_literals() {
+        let sql = "select * from t where a = :a and b > :b_2 and c = :a -- :nope\n\
+                   and d = ':no' and [x:y] = \"q:z\" and e = :é /* :gone */";
+        assert_eq!(named_parameters(sql), ["a", "b_2", "é"]);
+        assert_eq!(named_parameters("select 1"), Vec::<String>::new());
+        assert_eq!(named_parameters("select :_magic, a::b"), ["_magic", "b"]);
     }
 }

@@ -142,6 +142,20 @@ impl<'a> Gen<'a> {
             "/alpha/cnrydb/-/query.json?sql=select+*+from+cnryhid",
             "/alpha/-/tokens",
             "/alpha/-/api/tokens",
+            "/alpha/-/allowed.json?action=view-table",
+            "/alpha/-/allowed.json?action=insert-row",
+            "/alpha/-/check.json?action=view-table&parent=cnrydb&child=cnryhid",
+            "/alpha/-/rules.json?action=view-table",
+            "/alpha/-/schema.json",
+            "/alpha/-/schema.md",
+            "/alpha/-/jump.json?q=cnry",
+            "/alpha/-/config.json",
+            "/alpha/cnrydb.db",
+            "/alpha/cnrydb/-/schema.md",
+            "/alpha/cnrydb/-/foreign-key-targets?table=cnryvis",
+            "/alpha/cnrydb/cnryvis/-/foreign-key-suggestions",
+            "/alpha/cnrydb/cnryvis/-/autocomplete?q=c",
+            "/alpha/cnrydb/cnryhid/-/autocomplete?q=c",
             "/beta/",
             "/beta/.json",
             "/beta/pub.json",
@@ -384,6 +398,13 @@ impl<'a> Gen<'a> {
                     "/-/settings.json",
                     "/-/threads.json",
                     "/-",
+                    "/-/check.json",
+                    "/-/allowed.json",
+                    "/-/rules.json",
+                    "/-/schema.json",
+                    "/-/schema.md",
+                    "/-/config.json",
+                    "/-/jump.json",
                 ])
                 .into(),
                 "space",
@@ -396,16 +417,31 @@ impl<'a> Gen<'a> {
             ),
             6 => (format!("/-/api/tokens/{id}/revoke"), "revoke"),
             7 => (format!("/-/tokens/{id}/revoke"), "revoke"),
-            8 | 9 => (format!("/{db_s}{fmt}"), "db"),
+            8 => (format!("/{db_s}{fmt}"), "db"),
+            9 => (format!("/{db_s}.db"), "db"),
             10 | 11 => (format!("/{db_s}/-/query{fmt}"), "query"),
-            12 => (format!("/{db_s}/-/schema.json"), "db"),
+            12 => {
+                let endpoint = self.pick(&[
+                    "schema.json",
+                    "schema.md",
+                    "query/parameters",
+                    "foreign-key-targets",
+                ]);
+                (format!("/{db_s}/-/{endpoint}"), "db")
+            }
             13 => (format!("/{db_s}/-/create"), "create"),
             14 => (format!("/{db_s}/-/execute-write"), "execute"),
             15..=17 => (format!("/{db_s}/{table_s}{fmt}"), "table"),
             18 => (
                 format!(
                     "/{db_s}/{table_s}/-/{}",
-                    self.pick(&["schema.json", "count"])
+                    self.pick(&[
+                        "schema.json",
+                        "count",
+                        "schema.md",
+                        "autocomplete",
+                        "foreign-key-suggestions",
+                    ])
                 ),
                 "table",
             ),

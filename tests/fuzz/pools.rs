@@ -74,4 +74,5 @@ pub const ARGS: &[&str] = &[
     "_searchmode", "_labels", "_nolabels", "_json", "_timelimit", "_ttl", "_stream", "_dl", "_nl",
     "_trace", "_nofacet", "_nosuggest", "_filter_column", "_filter_op", "_filter_value", "sql",
     "_hash", "_context", "_nocount", "_header", "_fts", "table", "actor", "database", "event",
+    "action", "parent", "child", "q", "_initial", "_page",
 ];

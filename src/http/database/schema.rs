@@ -1,11 +1,13 @@
-//! Schema and count endpoints: `/{db}/-/schema.json`,
-//! `/{db}/{table}/-/schema.json` and `POST /{db}/{table}/-/count`.
+//! Schema and count endpoints: `/{db}/-/schema.json` and `.md`,
+//! `/{db}/{table}/-/schema.json` and `.md`, and `POST /{db}/{table}/-/count`.
 
 use std::collections::HashSet;
 
-use axum::response::Response;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::catalog::databases::DatabaseRow;
 use crate::error::AppResult;
 use crate::http::database::{
     ViewableTable, open_synced, open_viewable_table, require_database, viewable_tables,
@@ -17,10 +19,50 @@ use crate::permissions::Resource;
 use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
 
-/// Every CREATE statement of the database, shadow tables of virtual tables
-/// left out; for an actor who may not view every table, only the tables and
-/// views they may view, with those tables' indexes and triggers.
+/// `/{db}/-/schema.json`: the database's schema as the actor may see it.
 pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
+    let database = viewable_database(req, db).await?;
+    let schema = database_sql(req, &database).await?;
+    Ok(json_response(json!({
+        "ok": true,
+        "database": database.name,
+        "schema": schema,
+    })))
+}
+
+/// `/{db}/-/schema.md` and `/{db}/{table}/-/schema.md`: the same statements
+/// as Markdown, headed by what they describe.
+pub async fn markdown(req: &SpaceRequest, db: &str, table: Option<&str>) -> AppResult<Response> {
+    let (heading, schema) = match table {
+        None => {
+            let database = viewable_database(req, db).await?;
+            let schema = database_sql(req, &database).await?;
+            (database.name, schema)
+        }
+        Some(table) => {
+            let opened = open_viewable_table(req, db, table).await?;
+            let sql = opened.table().sql.clone().unwrap_or_default();
+            (format!("{}.{table}", opened.database.name), sql)
+        }
+    };
+    Ok(markdown_response(format!(
+        "{}\n",
+        markdown_section(&heading, &schema)
+    )))
+}
+
+/// One database's (or table's) part of a Markdown schema.
+pub fn markdown_section(heading: &str, schema: &str) -> String {
+    format!("# Schema for {heading}\n\n```sql\n{schema}\n```")
+}
+
+/// Markdown answered as Datasette does: as plain text.
+pub fn markdown_response(text: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+/// The database named `db`, when the actor may view it.
+async fn viewable_database(req: &SpaceRequest, db: &str) -> AppResult<DatabaseRow> {
     let database = require_database(req, db).await?;
     req.require(
         "view-database",
@@ -28,7 +70,15 @@ pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
         "You do not have permission to view this database",
     )
     .await?;
-    let (handle, schema) = open_synced(req, &database).await?;
+    Ok(database)
+}
+
+/// Every CREATE statement of the database, shadow tables of virtual tables
+/// left out, joined by `;\n`; for an actor who may not view every table,
+/// only the tables and views they may view, with those tables' indexes and
+/// triggers.
+pub async fn database_sql(req: &SpaceRequest, database: &DatabaseRow) -> AppResult<String> {
+    let (handle, schema) = open_synced(req, database).await?;
     let visible: HashSet<String> = viewable_tables(req, &req.actor, &database.name)
         .await?
         .into_iter()
@@ -61,11 +111,7 @@ pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {
             _ => None,
         })
         .collect();
-    Ok(json_response(json!({
-        "ok": true,
-        "database": database.name,
-        "schema": statements.join(";\n"),
-    })))
+    Ok(statements.join(";\n"))
 }
 
 /// One table's CREATE statement.

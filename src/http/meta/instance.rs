@@ -1,5 +1,5 @@
 //! Small endpoints every space has: `/-/actor.json`, `/-/versions.json`,
-//! `/-/settings.json`, `/-/threads.json`.
+//! `/-/settings.json`, `/-/config.json`, `/-/threads.json`.
 
 use axum::response::Response;
 use serde_json::json;
@@ -37,6 +37,25 @@ pub async fn threads(req: &SpaceRequest) -> AppResult<Response> {
 pub fn settings(req: &SpaceRequest) -> AppResult<Response> {
     let mut body = req.space.settings.to_json();
     body["ok"] = json!(true);
+    Ok(json_response(body))
+}
+
+/// `/-/config.json`: the configuration the space runs with, as Datasette
+/// shows its `datasette.yaml`: the settings set by `serve --setting` and by
+/// the space's own (`space set --setting`). Nothing secret is configuration
+/// here: the session secret and the metrics token are never part of it.
+pub async fn config(req: &SpaceRequest) -> AppResult<Response> {
+    req.require(
+        "view-instance",
+        crate::permissions::Resource::Space,
+        "view-instance",
+    )
+    .await?;
+    let mut body = json!({"ok": true});
+    let settings = req.space.settings.overrides_json();
+    if settings.as_object().is_some_and(|s| !s.is_empty()) {
+        body["settings"] = settings;
+    }
     Ok(json_response(body))
 }
 

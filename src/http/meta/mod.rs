@@ -1,10 +1,14 @@
 //! Instance and space meta endpoints: health, actor, versions, settings,
-//! threads, the space index, the audit log and the tokens API.
+//! config, threads, the space index, the audit log, the tokens API,
+//! permission debugging, the whole space's schema and the jump menu.
 
 pub(crate) mod api_tokens;
 pub(crate) mod audit;
 pub(crate) mod instance;
+pub(crate) mod jump;
+pub(crate) mod permissions_debug;
 pub(crate) mod space;
+pub(crate) mod space_schema;
 pub(crate) mod tls_ask;
 
 use axum::response::{IntoResponse, Response};

@@ -36,7 +36,7 @@ pub async fn index(req: &SpaceRequest, format: Format) -> AppResult<Response> {
     let databases: Vec<Value> = views.iter().map(|v| summary(req, v)).collect();
     Ok(json_response(json!({
         "ok": true,
-        "unstable": "This API is not part of Datasette's stable interface and may change at any time",
+        "unstable": crate::http::UNSTABLE,
         "databases": databases,
         "metadata": {},
     })))

@@ -163,3 +163,58 @@ pub async fn answer(args: &Args, output: Output, result: ResultSet) -> AppResult
 
 /// Answers larger than this are written on the blocking pool.
 const WRITE_ON_POOL_BYTES: u64 = 1 << 20;
+
+/// `/{db}/-/query/parameters?sql=`: the `:named` parameters of a query,
+/// for those who may run SQL on the database.
+pub async fn parameters(req: &SpaceRequest, db: &str) -> AppResult<Response> {
+    let database = require_database(req, db).await?;
+    let may_run = req
+        .app
+        .allowed(
+            req.space_id(),
+            &req.actor,
+            "execute-sql",
+            Resource::Database(database.name.clone()),
+        )
+        .await?;
+    if !may_run || !req.space.settings.flag("default_allow_sql") {
+        return Err(AppError::Forbidden(
+            "Permission denied: need execute-sql".into(),
+        ));
+    }
+    let args = Args::parse(req.query.as_deref());
+    let mut invalid: Vec<&str> = args
+        .pairs()
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != "sql")
+        .collect();
+    if !invalid.is_empty() {
+        invalid.sort_unstable();
+        invalid.dedup();
+        return Err(AppError::invalid_one(format!(
+            "Invalid keys: {}",
+            invalid.join(", ")
+        )));
+    }
+    let parameters = crate::read::sql_text::named_parameters(args.get("sql").unwrap_or(""));
+    if parameters.iter().any(|p| p.starts_with('_')) {
+        return Err(AppError::invalid_one("Magic parameters are not allowed"));
+    }
+    let mut response = crate::http::json_response(json!({
+        "ok": true,
+        "unstable": crate::http::UNSTABLE,
+        "parameters": parameters,
+    }));
+    // As Datasette: the answer may not be framed by another site.
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-security-policy",
+        axum::http::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        "x-frame-options",
+        axum::http::HeaderValue::from_static("DENY"),
+    );
+    Ok(response)
+}

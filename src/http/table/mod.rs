@@ -3,6 +3,7 @@
 //! permission, build conditions (filters, search, `_where`), plan and run the
 //! page query, then add extras (labels, facets, `_extra=`) and shape.
 
+pub(crate) mod autocomplete;
 pub(crate) mod extra_names;
 pub(crate) mod extra_values;
 pub(crate) mod extras;
