@@ -207,14 +207,6 @@ pub async fn parameters(req: &SpaceRequest, db: &str) -> AppResult<Response> {
         "parameters": parameters,
     }));
     // As Datasette: the answer may not be framed by another site.
-    let headers = response.headers_mut();
-    headers.insert(
-        "content-security-policy",
-        axum::http::HeaderValue::from_static("frame-ancestors 'none'"),
-    );
-    headers.insert(
-        "x-frame-options",
-        axum::http::HeaderValue::from_static("DENY"),
-    );
+    crate::http::render::shape::block_framing(&mut response);
     Ok(response)
 }

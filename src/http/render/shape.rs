@@ -205,3 +205,16 @@ pub fn cache_control(response: &mut Response, args: &Args, default_ttl: u64, cre
         response.headers_mut().insert(header::CACHE_CONTROL, value);
     }
 }
+
+/// Answers that no other site may frame (as Datasette marks them).
+pub(crate) fn block_framing(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-security-policy",
+        axum::http::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        "x-frame-options",
+        axum::http::HeaderValue::from_static("DENY"),
+    );
+}

@@ -107,7 +107,7 @@ pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Resp
     };
     let executed = write(req, &database, &handle, &sql, &ops, bound, event).await?;
     let mut response = json_status(StatusCode::OK, executed_json(&executed, &ops));
-    block_framing(&mut response);
+    crate::http::render::shape::block_framing(&mut response);
     Ok(response)
 }
 
@@ -251,18 +251,6 @@ pub(crate) async fn write(
     )
     .await;
     Ok(executed)
-}
-
-fn block_framing(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(
-        "content-security-policy",
-        axum::http::HeaderValue::from_static("frame-ancestors 'none'"),
-    );
-    headers.insert(
-        "x-frame-options",
-        axum::http::HeaderValue::from_static("DENY"),
-    );
 }
 
 pub(crate) async fn check_permissions(
