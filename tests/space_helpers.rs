@@ -213,6 +213,31 @@ async fn jump_lists_what_the_actor_may_view() {
         ["library: authors", "library: books_by_author"]
     );
 
+    // Stored queries are listed for those who may view them: a private one
+    // only for its owner.
+    let root = server.token(&["demo", "root"]);
+    for (name, private) in [("prolific", false), ("mine_only", true)] {
+        let store = json!({"query": {"name": name, "sql": "select 1", "is_private": private}});
+        let stored = server
+            .post("/demo/library/-/queries/store", Some(&root), &store)
+            .await;
+        assert_eq!(stored.status, 201, "{}", stored.text);
+    }
+    let found = server
+        .get("/demo/-/jump.json?q=prolific", None)
+        .await
+        .json();
+    assert_eq!(names(&found), ["library: prolific"]);
+    assert_eq!(found["matches"][0]["type"], "query");
+    assert_eq!(found["matches"][0]["url"], "/demo/library/prolific");
+    let anonymous = server.get("/demo/-/jump.json?q=mine", None).await.json();
+    assert!(names(&anonymous).is_empty(), "{anonymous}");
+    let owner = server
+        .get("/demo/-/jump.json?q=mine", Some(&root))
+        .await
+        .json();
+    assert_eq!(names(&owner), ["library: mine_only"]);
+
     let books = server.token(&["demo", "root", "-r", "library", "books", "view-table"]);
     let own = server.get("/demo/-/jump.json", Some(&books)).await.json();
     assert_eq!(names(&own), ["library", "library: books"]);

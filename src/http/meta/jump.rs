@@ -1,6 +1,6 @@
 //! `/{space}/-/jump.json?q=`: the jump menu's items, as Datasette's: the
-//! databases, tables and views the actor may view whose names match every
-//! word of `q`, best matches first, at most 100.
+//! databases, tables, views and stored queries the actor may view whose
+//! names match every word of `q`, best matches first, at most 100.
 
 use std::collections::HashSet;
 
@@ -28,6 +28,45 @@ pub async fn show(req: &SpaceRequest) -> AppResult<Response> {
     let args = Args::parse(req.query.as_deref());
     let q = args.get("q").unwrap_or("").trim().to_owned();
     let pattern = format!("%{}%", q.split_whitespace().collect::<Vec<_>>().join("%"));
+    let mut items = tables(req).await?;
+    items.extend(queries(req).await?);
+    items.retain(|item| q.is_empty() || like(&item.search, &pattern));
+    let lower_q = q.to_lowercase();
+    items.sort_by_cached_key(|item| {
+        let label = item.label.to_lowercase();
+        let relevance = if label == lower_q {
+            0
+        } else if label.starts_with(&lower_q) {
+            1
+        } else {
+            2
+        };
+        let kind = match item.kind {
+            "database" => 10,
+            "table" => 20,
+            "view" => 25,
+            _ => 30,
+        };
+        (
+            relevance,
+            kind,
+            item.label.chars().count(),
+            item.label.clone(),
+        )
+    });
+    let truncated = items.len() > LIMIT;
+    let matches: Vec<_> = items
+        .iter()
+        .take(LIMIT)
+        .map(|i| json!({"name": i.label, "url": i.url, "type": i.kind, "description": null}))
+        .collect();
+    Ok(json_response(
+        json!({"ok": true, "matches": matches, "truncated": truncated}),
+    ))
+}
+
+/// The databases, tables and views the actor may view.
+async fn tables(req: &SpaceRequest) -> AppResult<Vec<Item>> {
     let tables: HashSet<Resource> = req
         .app
         .allowed_resources(req.space_id(), &req.actor, "view-table")
@@ -66,38 +105,27 @@ pub async fn show(req: &SpaceRequest) -> AppResult<Response> {
             label: format!("{db}: {table}"),
         });
     }
-    items.retain(|item| q.is_empty() || like(&item.search, &pattern));
-    let lower_q = q.to_lowercase();
-    items.sort_by_cached_key(|item| {
-        let label = item.label.to_lowercase();
-        let relevance = if label == lower_q {
-            0
-        } else if label.starts_with(&lower_q) {
-            1
-        } else {
-            2
-        };
-        let kind = match item.kind {
-            "database" => 10,
-            "table" => 20,
-            _ => 25,
-        };
-        (
-            relevance,
-            kind,
-            item.label.chars().count(),
-            item.label.clone(),
-        )
-    });
-    let truncated = items.len() > LIMIT;
-    let matches: Vec<_> = items
-        .iter()
-        .take(LIMIT)
-        .map(|i| json!({"name": i.label, "url": i.url, "type": i.kind, "description": null}))
-        .collect();
-    Ok(json_response(
-        json!({"ok": true, "matches": matches, "truncated": truncated}),
-    ))
+    Ok(items)
+}
+
+/// The stored queries the actor may view.
+async fn queries(req: &SpaceRequest) -> AppResult<Vec<Item>> {
+    let mut items = Vec::new();
+    for query in crate::http::query::stored_list::visible(req, &req.actor, None).await? {
+        let title = query.title.clone().unwrap_or_else(|| query.name.clone());
+        items.push(Item {
+            kind: "query",
+            url: format!(
+                "{}/{}/{}",
+                req.base,
+                tilde_encode(&query.database),
+                tilde_encode(&query.name)
+            ),
+            search: format!("{} {} {title}", query.database, query.name),
+            label: format!("{}: {title}", query.database),
+        });
+    }
+    Ok(items)
 }
 
 /// SQLite's `LIKE`: `%` any run, `_` any one character, ASCII letters alike in either case.
