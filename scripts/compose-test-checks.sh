@@ -279,4 +279,15 @@ check_backup_restore() {
   curl -fsS "$BASE/acme/main/things.json?_shape=array" >"$TMP/restored.things"
   same_json "$TMP/source.things" "$TMP/restored.things" "space acme after restore"
   pass "the restored server answers as the source did at the backup ($(wc -l <"$TMP/restored.events") rows, $(wc -l <"$TMP/acked.before-backup") acknowledged before it began); tokens still work"
+
+  # One space out, and in again under another name, on the running server.
+  compose exec -T libsette libsette backup /backups/acme --space acme >"$TMP/backup.out" 2>&1 &&
+    compose exec -T libsette libsette restore /backups/acme --space acme2 >>"$TMP/backup.out" 2>&1 ||
+    { cat "$TMP/backup.out" >&2; fail "backup --space acme, restore --space acme2"; }
+  local acme2
+  acme2=$(mint acme2 root)
+  curl -fsS -H "Authorization: Bearer $acme2" "$BASE/acme2/main/things.json?_shape=array" >"$TMP/acme2.things" ||
+    fail "space acme2 answers"
+  same_json "$TMP/source.things" "$TMP/acme2.things" "space acme exported and imported as acme2"
+  pass "backup --space acme, then restore --space acme2 on the running server: the same rows"
 }
