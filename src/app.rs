@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::actor::Actor;
+use crate::catalog::queries::{self, StoredQuery};
 use crate::catalog::sessions::{self, SessionRecord};
 use crate::catalog::tokens::TokenRecord;
 use crate::catalog::{Catalog, DataDir, spaces, tokens};
@@ -85,6 +86,8 @@ pub struct App {
     tokens: CatalogCache<Vec<u8>, Option<TokenRecord>>,
     /// Recent permission answers.
     decisions: CatalogCache<DecisionKey, bool>,
+    /// Each space's stored queries.
+    queries: CatalogCache<i64, Arc<Vec<StoredQuery>>>,
     /// Tokens whose last use was written recently.
     touched: moka::sync::Cache<i64, ()>,
     /// Tokens whose refusal was audited recently.
@@ -122,6 +125,7 @@ impl App {
             databases: CatalogCache::new("databases", 100_000, &watch),
             tokens: CatalogCache::new("tokens", 100_000, &watch),
             decisions: CatalogCache::new("decisions", 400_000, &watch),
+            queries: CatalogCache::new("queries", 100_000, &watch),
             touched: once_a_minute(),
             refusals: once_a_minute(),
             logins: Default::default(),
@@ -172,6 +176,40 @@ impl App {
                     .await
             })
             .await
+    }
+
+    /// The stored queries of a space, by database and name.
+    pub async fn stored_queries(&self, space_id: i64) -> Result<Arc<Vec<StoredQuery>>> {
+        let catalog = self.catalog.clone();
+        self.queries
+            .get_or_load(space_id, async move {
+                catalog
+                    .call(move |conn| queries::list(conn, space_id).map(Arc::new))
+                    .await
+            })
+            .await
+    }
+
+    /// The stored query `name` of the database `db`, if there is one.
+    pub async fn stored_query(
+        &self,
+        space_id: i64,
+        db: &str,
+        name: &str,
+    ) -> Result<Option<StoredQuery>> {
+        let all = self.stored_queries(space_id).await?;
+        Ok(all
+            .iter()
+            .find(|q| q.database == db && q.name == name)
+            .cloned())
+    }
+
+    /// Drops remembered queries and decisions after this process changed a
+    /// stored query, so its next request sees the change (a private query's
+    /// decisions included); other processes follow within a second.
+    pub fn queries_changed(&self) {
+        self.queries.forget_all();
+        self.decisions.forget_all();
     }
 
     /// The token whose secret is `secret`, whatever its state.

@@ -53,6 +53,14 @@ pub enum Command {
     Token(TokenCommand),
     /// Show a space's audit log (writes and token events), newest first.
     Audit(AuditArgs),
+    /// Ask a running server's /-/health; exit 0 when it answers 200.
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Copy the catalog and every space's databases (or one space) into a
+    /// new folder, consistently, while a server runs and writes go on.
+    Backup(crate::backup::BackupArgs),
+    /// Lay a backup into an empty data folder, or import a one-space
+    /// backup as a new space (--space NAME); checksums are checked first.
+    Restore(crate::backup::RestoreArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -146,6 +154,9 @@ pub enum DbCommand {
     },
     /// List a space's databases.
     List { space: String },
+    /// Delete a database: its file and everything the catalog holds for it
+    /// (schema mirror, stored queries).
+    Delete { space: String, db: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,6 +203,9 @@ pub enum TokenCommand {
 /// Runs the command line and turns errors into a message and exit status 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Healthcheck(args) = cli.command {
+        return crate::healthcheck::run(args);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -213,13 +227,23 @@ fn setting_pairs(flat: &[String]) -> Result<Vec<(String, String)>> {
 
 pub fn run(cli: Cli) -> Result<()> {
     let data = DataDir::new(cli.data_dir);
-    if let Command::Serve(args) = cli.command {
-        return server::run(data, args);
+    match cli.command {
+        Command::Serve(args) => return server::run(data, args),
+        Command::Healthcheck(args) => {
+            println!("{}", crate::healthcheck::check(&args)?);
+            return Ok(());
+        }
+        // Neither creates nor migrates the catalog of the folder first.
+        Command::Backup(args) => return crate::backup::backup(&data, args),
+        Command::Restore(args) => return crate::backup::restore(&data, args),
+        _ => {}
     }
     let catalog = Catalog::open(&data)?;
     let conn = catalog.conn()?;
     match cli.command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Healthcheck(_) | Command::Backup(_) | Command::Restore(_) => {
+            unreachable!("handled above")
+        }
         Command::Migrate => {
             println!(
                 "catalog at version {} ({} migrations applied)",
@@ -348,6 +372,10 @@ fn db(conn: &libsql::Connection, data: &DataDir, command: DbCommand) -> Result<(
             Some(hash) => println!("{db} is immutable, served at /{space}/{db}-{hash}/"),
             None => println!("{db} is mutable"),
         },
+        DbCommand::Delete { space, db } => {
+            import::delete(conn, data, &space, &db)?;
+            println!("deleted database {db} from space {space}");
+        }
         DbCommand::List { space } => {
             let space = spaces::require(conn, &space)?;
             for db in databases::list(conn, space.id)? {

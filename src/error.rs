@@ -91,17 +91,9 @@ impl AppError {
     }
 }
 
-#[derive(askama::Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    chrome: crate::http::ui::Chrome,
-    title: String,
-    message: String,
-}
-
 impl AppError {
     /// The message and the list of problems a client may see (never a 500's cause).
-    fn public(&self) -> (String, Vec<String>) {
+    pub fn public(&self) -> (String, Vec<String>) {
         match self {
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
@@ -132,34 +124,8 @@ impl AppError {
         response
     }
 
-    /// The error as an HTML page, for the routes that answer with pages.
-    pub fn into_html_response(self) -> Response {
-        use askama::Template;
-        let status = self.status();
-        let (message, _) = self.public();
-        let page = ErrorPage {
-            chrome: Default::default(),
-            title: format!(
-                "{} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("Error")
-            ),
-            message,
-        };
-        let body = page
-            .render()
-            .unwrap_or_else(|_| "<!DOCTYPE html><title>Error</title>".to_owned());
-        let mut response = (
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            body,
-        )
-            .into_response();
-        self.add_headers(&mut response);
-        response
-    }
-
-    fn add_headers(&self, response: &mut Response) {
+    /// Headers some errors carry whatever the body's format.
+    pub fn add_headers(&self, response: &mut Response) {
         match self {
             AppError::InvalidToken(_) => {
                 response.headers_mut().insert(

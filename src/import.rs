@@ -28,6 +28,27 @@ pub fn create(catalog: &Connection, data: &DataDir, space: &str, db: &DbName) ->
     register(catalog, data, &space, db)
 }
 
+/// Deletes a database: the catalog row first (so no request finds it), then its files.
+pub fn delete(catalog: &Connection, data: &DataDir, space: &str, db: &str) -> Result<()> {
+    let space = spaces::require(catalog, space)?;
+    let Some(row) = databases::find(catalog, space.id, db)? else {
+        bail!("no database '{db}' in space '{}'", space.name);
+    };
+    databases::delete(catalog, row.id)?;
+    let file = data.database_file(&space.name, &row.name);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.clone().into_os_string();
+        path.push(suffix);
+        match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).with_context(|| format!("removing the files of {db}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn register(
     catalog: &Connection,
     data: &DataDir,
@@ -175,11 +196,18 @@ pub fn set_immutable(
     }
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let hash = hex::encode(&sha2::Sha256::digest(&bytes)[..4]);
-    let file = sqlite::open_immutable(&path)?;
+    record_immutable(catalog, row.id, &path, &hash)?;
+    Ok(Some(hash))
+}
+
+/// Records the immutable file at `path` as database `id`: its schema, its
+/// row counts (counted once, now) and the `hash` its URLs carry.
+pub fn record_immutable(catalog: &Connection, id: i64, path: &Path, hash: &str) -> Result<()> {
+    let file = sqlite::open_immutable(path)?;
     let conn = sqlite::connect(&file)?;
-    mirror::refresh(catalog, row.id, &conn)?;
+    mirror::refresh(catalog, id, &conn)?;
     let mut counts = Vec::new();
-    for table in mirror::load(catalog, row.id)?
+    for table in mirror::load(catalog, id)?
         .iter()
         .filter(|t| t.kind != "view")
     {
@@ -191,9 +219,9 @@ pub fn set_immutable(
             counts.push((table.name.clone(), r.get::<i64>(0)?));
         }
     }
-    databases::set_row_counts(catalog, row.id, &counts)?;
-    databases::set_immutable(catalog, row.id, Some(&hash))?;
-    Ok(Some(hash))
+    databases::set_row_counts(catalog, id, &counts)?;
+    databases::set_immutable(catalog, id, Some(hash))?;
+    Ok(())
 }
 
 fn import_file(

@@ -6,6 +6,8 @@
 pub mod actor;
 /// Shared server state and the short-lived caches in front of the catalog.
 pub mod app;
+/// `libsette backup` and `restore`: consistent copies while the server runs.
+pub mod backup;
 /// The result cache, keyed by each database's file stamp.
 pub mod cache;
 /// The internal database: spaces, users, tokens, grants, audit log, schema mirror.
@@ -20,7 +22,9 @@ pub mod conn;
 pub mod demo;
 /// The one HTTP error type.
 pub mod error;
-/// The HTTP layer: the router, the tenant router and every endpoint.
+/// `libsette healthcheck`: is the server up, for container healthchecks.
+pub mod healthcheck;
+/// The HTTP layer, in rooms by resource; `http/routes.rs` is the URL table.
 pub mod http;
 /// Importing and replacing tenant database files.
 pub mod import;

@@ -11,7 +11,8 @@ use libsql::{Connection, Value};
 use crate::actor::Actor;
 use crate::sqlite;
 
-/// A resource in a space: the space itself, a database, or a table of one.
+/// A resource in a space: the space itself, a database, or a table of one
+/// (or a stored query of one, for the `*-query` actions).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Resource {
     Space,
@@ -56,6 +57,13 @@ const DECIDE: &str = "
     select g.database_name, g.table_name, g.action, g.allow, g.reason
       from grants g
      where g.space_id = :space and (g.user_id is null or g.user_id = :user)
+    union all
+    -- a member may change and delete the stored queries they stored
+    select d.name, sq.name, o.action, 1, 'query owner'
+      from stored_queries sq join databases d on d.id = sq.database_id
+      join (select 'update-query' as action union all select 'delete-query') o
+     where d.space_id = :space and sq.owner_user_id = :user
+       and exists (select 1 from memberships m where m.space_id = :space and m.user_id = :user)
 ), restriction(db, tbl, action) as (
     -- the token's _r restrictions as rows; none when there is no restricted token
     select null, null, ac.name
@@ -90,6 +98,11 @@ where not exists (
           select 1 from restriction r join via v on v.action = r.action and v.asked = q.action
            where (r.db is null or r.db = t.db or (v.implied and t.db is null))
              and (r.tbl is null or r.tbl = t.tbl or v.implied)))))
+  -- a private stored query is its owner's alone, whatever else allows it
+  and not (:action in ('view-query', 'update-query', 'delete-query') and exists (
+        select 1 from stored_queries sq join databases d on d.id = sq.database_id
+         where d.space_id = :space and d.name = t.db and sq.name = t.tbl and sq.is_private = 1
+           and (:user is null or sq.owner_user_id is not :user)))
 order by t.db, t.tbl";
 
 fn params(space_id: i64, actor: &Actor, action: &str) -> Vec<(String, Value)> {
@@ -132,7 +145,8 @@ pub fn allowed(
 }
 
 /// Every resource of the action's level in the space on which `actor` may do
-/// `action`: databases for database actions, tables and views for table actions.
+/// `action`: databases for database actions, tables and views for table
+/// actions, stored queries (as `Table`) for query actions.
 pub fn allowed_resources(
     conn: &Connection,
     space_id: i64,
@@ -151,6 +165,10 @@ pub fn allowed_resources(
             select d.name, mt.name from mirror_tables mt join databases d on d.id = mt.database_id
              where d.space_id = :space
                and (select level from actions where name = :action) = 'table'
+               and :action not like '%-query'
+            union all
+            select d.name, sq.name from stored_queries sq join databases d on d.id = sq.database_id
+             where d.space_id = :space and :action like '%-query'
         ){DECIDE}"
     );
     sqlite::query_all(conn, &sql, params(space_id, actor, action))?

@@ -81,6 +81,18 @@ const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'%')
     .add(b' ');
 
+/// Opens an existing local file as it is, never creating one: a file that
+/// vanished is an error, not a new empty database.
+pub fn open_existing(path: &Path) -> Result<Database> {
+    if !path.is_file() {
+        anyhow::bail!("{} does not exist", path.display());
+    }
+    now(libsql::Builder::new_local(path)
+        .flags(libsql::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .build())
+    .with_context(|| format!("opening {}", path.display()))
+}
+
 /// Opens an existing local file read-only.
 pub fn open_file_read_only(path: &Path) -> Result<Database> {
     let db = now(libsql::Builder::new_local(path)
@@ -222,21 +234,41 @@ pub fn execute_batch(conn: &Connection, sql: &str) -> Result<()> {
 }
 
 /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on error.
+/// Called inside a transaction, it runs in a savepoint of it instead, so
+/// helpers that write in their own transaction compose into a larger one.
 pub fn write_transaction<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T>,
 ) -> Result<T> {
-    execute_batch(conn, "begin immediate")?;
+    let (begin, commit, rollback) = if conn.is_autocommit() {
+        ("begin immediate", "commit", "rollback")
+    } else {
+        (
+            "savepoint nested_write",
+            "release nested_write",
+            "rollback to nested_write; release nested_write",
+        )
+    };
+    execute_batch(conn, begin)?;
     match f(conn) {
         Ok(value) => {
-            execute_batch(conn, "commit")?;
+            execute_batch(conn, commit)?;
             Ok(value)
         }
         Err(err) => {
-            let _ = execute_batch(conn, "rollback");
+            let _ = execute_batch(conn, rollback);
             Err(err)
         }
     }
+}
+
+/// `pragma wal_checkpoint(truncate)`: everything in the WAL into the file,
+/// and the WAL emptied; `false` when a reader kept it from finishing.
+pub fn checkpoint(conn: &Connection) -> Result<bool> {
+    let row = query_one(conn, "pragma wal_checkpoint(truncate)", ())?
+        .context("wal_checkpoint answers")?;
+    // Its first column says "busy".
+    Ok(row.get::<i64>(0)? == 0)
 }
 
 fn first_line(sql: &str) -> &str {
@@ -470,5 +502,35 @@ mod tests {
             "it did not wait"
         );
         release.join().unwrap();
+    }
+
+    /// A write transaction inside another is a savepoint of it: its failure
+    /// undoes only its own writes, the outer one's failure undoes both.
+    #[test]
+    fn write_transactions_nest_as_savepoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_file(&dir.path().join("t.db")).unwrap();
+        let conn = connect(&db).unwrap();
+        execute_batch(&conn, "create table t (x)").unwrap();
+        let insert = |conn: &Connection, x: i64| execute(conn, "insert into t values (?1)", [x]);
+        write_transaction(&conn, |conn| {
+            insert(conn, 1)?;
+            let inner: Result<()> = write_transaction(conn, |conn| {
+                insert(conn, 2)?;
+                anyhow::bail!("inner fails")
+            });
+            assert!(inner.is_err());
+            write_transaction(conn, |conn| insert(conn, 3))
+        })
+        .unwrap();
+        let outer: Result<()> = write_transaction(&conn, |conn| {
+            write_transaction(conn, |conn| insert(conn, 4))?;
+            anyhow::bail!("outer fails")
+        });
+        assert!(outer.is_err());
+        assert!(conn.is_autocommit());
+        let rows = query_all(&conn, "select x from t order by x", ()).unwrap();
+        let xs: Vec<i64> = rows.iter().map(|r| r.get(0).unwrap()).collect();
+        assert_eq!(xs, [1, 3]);
     }
 }

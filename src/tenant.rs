@@ -203,6 +203,23 @@ impl TenantDb {
         .await
     }
 
+    /// Moves everything in the WAL into the database file and empties the
+    /// WAL (at shutdown), after the write in progress, if any; `false` when
+    /// a reader kept it from finishing. An immutable file has no WAL.
+    pub async fn checkpoint(&self) -> Result<bool> {
+        if !self.identity.is_empty() {
+            return Ok(true);
+        }
+        let guard = self.writer.clone().lock_owned().await;
+        let pool = self.pool.clone();
+        sqlite::blocking(move || {
+            let _guard = guard;
+            let (conn, _) = pool.unpooled()?;
+            sqlite::checkpoint(&conn)
+        })
+        .await
+    }
+
     /// The current schema; refreshes the catalog's mirror first if the file's
     /// schema changed since it was taken (blocking).
     pub fn schema(&self, catalog: &libsql::Connection) -> Result<Arc<Schema>> {
@@ -378,6 +395,27 @@ impl TenantStore {
         immutable_hash: Option<&str>,
     ) -> Option<Arc<TenantDb>> {
         self.handles.get(&handle_key(space, db, immutable_hash))
+    }
+
+    /// Checkpoints every open database (see [`TenantDb::checkpoint`]):
+    /// how many were open, and how many of them could not be emptied.
+    pub async fn checkpoint_all(&self) -> (usize, usize) {
+        let open: Vec<_> = self.handles.iter().collect();
+        let mut unfinished = 0;
+        for (key, db) in &open {
+            match db.checkpoint().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    unfinished += 1;
+                    tracing::warn!(space = %key.0, "a reader kept a WAL from being emptied");
+                }
+                Err(err) => {
+                    unfinished += 1;
+                    tracing::warn!(space = %key.0, "checkpointing: {err:#}");
+                }
+            }
+        }
+        (open.len(), unfinished)
     }
 
     /// Forgets every open handle of a space (after it is deleted).

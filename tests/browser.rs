@@ -393,3 +393,62 @@ async fn log_in_filter_facet_and_a_token_for_one_table() {
     d.go(&format!("{base}/acme/shop/products/1")).await;
     d.shot("phone-row").await;
 }
+
+#[tokio::test]
+async fn save_a_query_run_it_with_a_parameter_and_find_it_listed() {
+    if !browser_available() {
+        eprintln!("skipping: LIBSETTE_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let server = Server::start_in(world(), &[]);
+    let base = server.base.trim_end_matches('/').to_owned();
+    let mut d = Driver::start().await;
+    d.go(&format!("{base}/-/login")).await;
+    d.type_into("#username", "alice").await;
+    d.type_into("#password", "alice-pw").await;
+    d.click_nav("#login button[type=submit]").await;
+
+    // Write SQL with a parameter on the query page, then save it.
+    d.go(&format!("{base}/acme/shop/-/query")).await;
+    d.script("document.querySelector('#sql').value = ''").await;
+    d.type_into(
+        "#sql",
+        "select title, price from products where kind = :kind order by id",
+    )
+    .await;
+    d.click_nav("#sql-editor button[type=submit]").await;
+    d.click("#save-query summary").await;
+    d.type_into("#query-name", "by_kind").await;
+    d.type_into("#query-title", "Products of a kind").await;
+    d.shot("save-query-form").await;
+    d.click_nav("#save-query-form button[type=submit]").await;
+    assert_eq!(d.current_url().await, format!("{base}/acme/shop/by_kind"));
+    assert_eq!(d.text("#query-title").await, "Products of a kind private");
+
+    // Run it from its page with a parameter.
+    d.type_into("#param-kind", "heavy").await;
+    d.click_nav("#query-form button[type=submit]").await;
+    assert!(
+        d.current_url()
+            .await
+            .ends_with("/acme/shop/by_kind?kind=heavy")
+    );
+    let results = d.text("#results").await;
+    assert!(
+        results.contains("Anvil") && results.contains("Magnet"),
+        "{results}"
+    );
+    assert!(!results.contains("Glue"), "{results}");
+    d.shot("stored-query-run").await;
+
+    // Listed on the database page and in the list of queries.
+    d.go(&format!("{base}/acme/shop")).await;
+    assert!(
+        d.text("#stored-queries")
+            .await
+            .contains("Products of a kind")
+    );
+    d.go(&format!("{base}/acme/-/queries")).await;
+    assert!(d.text("#queries").await.contains("Products of a kind"));
+    d.shot("stored-queries-list").await;
+}

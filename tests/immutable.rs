@@ -78,6 +78,15 @@ async fn hashed_urls_and_long_cache_lifetimes() {
     assert_eq!(page.json()["rows"].as_array().unwrap().len(), 2);
     let db = server.get(&format!("{hashed}.json"), None).await.json();
     assert_eq!(db["tables"][0]["count"], json!(7));
+    // The instance's database list says it is immutable, with its hash.
+    let listing = server.get("/museum/-/databases.json", None).await.json();
+    let archive = &listing["databases"][0];
+    assert_eq!(archive["is_mutable"], json!(false), "{listing}");
+    let hash = archive["hash"].as_str().expect("a hash");
+    assert!(
+        hashed.ends_with(&format!("archive-{hash}")),
+        "{hash} {hashed}"
+    );
 
     // Writes are refused, under either name.
     for path in [

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use libsette::actor::{Actor, TokenGrant};
 use libsette::catalog::grants::{self, Grant};
+use libsette::catalog::queries::{self, StoredQuery};
 use libsette::catalog::tokens::Restrictions;
 use libsette::catalog::{Catalog, DataDir, spaces, users};
 use libsette::import;
@@ -85,6 +86,25 @@ fn world() -> World {
     rule("nora", Some("main"), Some("t1"), "view-table", true);
     rule("eddie", Some("main"), Some("t2"), "insert-row", false);
     rule("vera", Some("other"), None, "view-table", false);
+    let main = libsette::catalog::databases::find(&conn, acme.id, "main")
+        .unwrap()
+        .unwrap()
+        .id;
+    for (name, owner, private) in [
+        ("q_pub", "eddie", false),
+        ("q_priv", "eddie", true),
+        ("q_olive", "olive", true),
+        ("q_nora", "nora", false),
+    ] {
+        let query = StoredQuery {
+            name: name.into(),
+            sql: "select 1".into(),
+            is_private: private,
+            owner_user_id: Some(id(owner)),
+            ..StoredQuery::default()
+        };
+        assert!(queries::insert(&conn, main, &query).unwrap());
+    }
     drop(conn);
     World {
         _dir: dir,
@@ -179,6 +199,23 @@ fn every_rule() {
         ("vera", Some(r#"{"a":["ir"]}"#), acme, "insert-row", table("main", "t1"), false, "restrictions never widen"),
         ("eddie", Some(r#"{"a":["ir"]}"#), acme, "insert-row", table("main", "t2"), false, "deny still wins under a token"),
         ("olive", Some(r#"{}"#), acme, "view-instance", Resource::Space, false, "an empty restriction allows nothing"),
+        // stored queries
+        ("vera", None, acme, "view-query", table("main", "q_pub"), true, "every role views a query"),
+        ("vera", None, acme, "store-query", database("main"), false, "viewers store no queries"),
+        ("eddie", None, acme, "store-query", database("main"), true, "editors store queries"),
+        ("eddie", None, acme, "view-query", table("main", "q_priv"), true, "a private query's owner views it"),
+        ("vera", None, acme, "view-query", table("main", "q_priv"), false, "a private query is its owner's alone"),
+        ("olive", None, acme, "view-query", table("main", "q_priv"), false, "space owners included"),
+        ("olive", None, acme, "delete-query", table("main", "q_priv"), false, "nor may they delete it"),
+        ("eddie", None, acme, "update-query", table("main", "q_pub"), true, "the member who stored it changes it"),
+        ("eddie", None, acme, "delete-query", table("main", "q_priv"), true, "and deletes it"),
+        ("vera", None, acme, "update-query", table("main", "q_pub"), false, "other members may not"),
+        ("olive", None, acme, "update-query", table("main", "q_pub"), true, "space owners may change public queries"),
+        ("eddie", None, acme, "update-query", table("main", "q_olive"), false, "an editor changes only their own"),
+        ("nora", None, acme, "update-query", table("main", "q_nora"), false, "owning a query needs membership too"),
+        ("olive", Some(r#"{"r":{"main":{"q_olive":["vq"]}}}"#), acme, "view-query", table("main", "q_olive"), true, "-r covers its query"),
+        ("olive", Some(r#"{"r":{"main":{"q_olive":["vq"]}}}"#), acme, "view-query", table("main", "q_pub"), false, "-r covers only its query"),
+        ("olive", Some(r#"{"r":{"main":{"q_olive":["vq"]}}}"#), acme, "execute-sql", database("main"), false, "-r view-query runs no other SQL"),
     ];
     let conn = w.catalog.conn().unwrap();
     let mut failures = Vec::new();
@@ -216,6 +253,12 @@ fn listing_agrees_with_single_decisions() {
         table("other", "t3"),
     ];
     let every_db = [database("main"), database("other")];
+    let every_query = [
+        table("main", "q_pub"),
+        table("main", "q_priv"),
+        table("main", "q_olive"),
+        table("main", "q_nora"),
+    ];
     for (user, restrictions) in actors {
         let a = actor(&w, user, restrictions);
         for (action, candidates) in [
@@ -223,6 +266,8 @@ fn listing_agrees_with_single_decisions() {
             ("insert-row", &every_table[..]),
             ("view-database", &every_db[..]),
             ("execute-sql", &every_db[..]),
+            ("view-query", &every_query[..]),
+            ("update-query", &every_query[..]),
         ] {
             let listed: BTreeSet<String> = allowed_resources(&conn, w.acme, &a, action)
                 .unwrap()

@@ -94,3 +94,9 @@ pub fn list(conn: &Connection, space_id: i64) -> Result<Vec<DatabaseRow>> {
     .map(from_row)
     .collect()
 }
+
+/// Removes a database's row; its mirror and stored queries go with it.
+pub fn delete(conn: &Connection, id: i64) -> Result<()> {
+    sqlite::execute(conn, "delete from databases where id = ?1", [id])?;
+    Ok(())
+}

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_cors_origins.sql",
         include_str!("../../migrations/0005_cors_origins.sql"),
     ),
+    (
+        6,
+        "0006_stored_queries.sql",
+        include_str!("../../migrations/0006_stored_queries.sql"),
+    ),
 ];
 
 /// The catalog version this build writes.

@@ -10,6 +10,7 @@ pub mod grants;
 pub mod logins;
 pub mod migrate;
 pub mod mirror;
+pub mod queries;
 pub mod sessions;
 pub mod spaces;
 pub mod tokens;
@@ -94,6 +95,12 @@ impl Catalog {
     /// A connection for synchronous callers (the CLI, tests).
     pub fn conn(&self) -> Result<sqlite::Pooled> {
         self.pool.get()
+    }
+
+    /// Empties the catalog's WAL into its file (at shutdown); `false` when
+    /// a reader kept it from finishing.
+    pub async fn checkpoint(&self) -> Result<bool> {
+        self.call(|conn| sqlite::checkpoint(conn)).await
     }
 
     /// Runs `f` with a catalog connection on the blocking pool, waiting for

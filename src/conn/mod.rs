@@ -40,6 +40,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// 0: no cap.
     pub max_per_address: usize,
+    /// How long requests in flight may take to finish once a stop is asked
+    /// for; connections still open then are cut.
+    pub drain: Option<Duration>,
 }
 
 /// While answers sit in the kernel's buffer, how often to check that the
@@ -47,7 +50,8 @@ pub struct Limits {
 const QUEUE_SAMPLE: Duration = Duration::from_secs(1);
 
 /// Serves `router` until `shutdown` resolves, then stops accepting and waits
-/// for requests in flight (idle connections close at once).
+/// for requests in flight (idle connections close at once), at most for
+/// `limits.drain`; connections open after that are cut.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -56,9 +60,11 @@ pub async fn serve(
 ) {
     let slots = Slots::new(limits.max_connections, limits.max_per_address);
     let limits = Arc::new(limits);
-    // Dropping `stop_tx` asks every connection to drain; each holds a
-    // `close_rx`, so `close_tx.closed()` resolves when all have ended.
+    // Dropping `stop_tx` asks every connection to drain, dropping `cut_tx`
+    // to end at once; each holds a `close_rx`, so `close_tx.closed()`
+    // resolves when all have ended.
     let (stop_tx, stop_rx) = signal::channel(());
+    let (cut_tx, cut_rx) = signal::channel(());
     let (close_tx, close_rx) = signal::channel(());
     tokio::pin!(shutdown);
     loop {
@@ -85,13 +91,38 @@ pub async fn serve(
         };
         let (router, limits) = (router.clone(), limits.clone());
         let (stop_rx, close_rx) = (stop_rx.clone(), close_rx.clone());
+        let mut cut_rx = cut_rx.clone();
         tokio::spawn(async move {
-            connection(stream, peer, router, &limits, stop_rx).await;
+            tokio::select! {
+                _ = connection(stream, peer, router, &limits, stop_rx) => {}
+                // Dropping the connection closes its socket.
+                _ = cut_rx.changed() => tracing::debug!(%peer, "connection cut after the drain"),
+            }
             drop((slot, close_rx));
         });
     }
-    drop((listener, stop_tx, stop_rx, close_rx));
-    close_tx.closed().await;
+    drop((listener, stop_tx, stop_rx, close_rx, cut_rx));
+    let open = close_tx.receiver_count();
+    tracing::info!(
+        open,
+        drain_secs = limits.drain.map_or(0, |d| d.as_secs()),
+        "stopping: no new connections, finishing requests in flight"
+    );
+    let drained = match limits.drain {
+        Some(limit) => tokio::time::timeout(limit, close_tx.closed()).await.is_ok(),
+        None => {
+            close_tx.closed().await;
+            true
+        }
+    };
+    if !drained {
+        tracing::warn!(
+            open = close_tx.receiver_count(),
+            "cutting connections still busy at the end of the drain"
+        );
+        drop(cut_tx);
+        close_tx.closed().await;
+    }
 }
 
 /// Serves one connection until it ends, its watchdog closes it, or a drain

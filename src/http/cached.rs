@@ -1,4 +1,5 @@
-//! Serving reads from the result cache: table, row and query JSON are kept
+//! Serving reads: with `?_trace=1` (and `trace_debug` on) the answer lists
+//! the statements run; otherwise from the result cache: table, row and query JSON are kept
 //! under (space, database, file stamp, actor, request, URL base). The actor's
 //! permission is checked again before every hit (decisions are cached for at
 //! most a second), and an `If-None-Match` naming the key's ETag is answered
@@ -8,11 +9,12 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::routes::{Format, SpaceRoute};
-use super::tenant::{SpaceRequest, dispatch};
 use crate::cache::{CacheKey, not_modified};
 use crate::catalog::databases::DatabaseRow;
 use crate::error::AppResult;
+use crate::http::routes::read as dispatch;
+use crate::http::routes::{Format, SpaceRoute};
+use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::args::Args;
 
@@ -37,6 +39,11 @@ pub async fn serve(
     database: Option<&DatabaseRow>,
     headers: &HeaderMap,
 ) -> AppResult<Response> {
+    if tracing_sql(req) {
+        let trace = crate::read::trace::Trace::default();
+        let response = trace.collect(dispatch(req, route)).await?;
+        return Ok(with_trace(response, &trace).await);
+    }
     let Some(database) = database else {
         return dispatch(req, route).await;
     };
@@ -89,4 +96,32 @@ pub async fn serve(
     }
     let (response, work) = crate::meter::metered(dispatch(req, route)).await;
     Ok(req.app.results.store(key, response?, work).await)
+}
+
+/// `?_trace=1` with the `trace_debug` setting on.
+fn tracing_sql(req: &SpaceRequest) -> bool {
+    req.space.settings.flag("trace_debug")
+        && Args::parse(req.query.as_deref())
+            .get("_trace")
+            .is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Adds the statements run to a JSON object answer, as `_trace`.
+async fn with_trace(response: Response, trace: &crate::read::trace::Trace) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("_trace".into(), trace.to_json());
+            let mut response = Response::from_parts(
+                parts,
+                axum::body::Body::from(serde_json::Value::Object(map).to_string()),
+            );
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+            response
+        }
+        _ => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
 }

@@ -4,8 +4,17 @@
 //! grammar needs the split anyway.) Names are percent-decoded, then
 //! tilde-decoded; database names are checked by their handler.
 
+use axum::body::Body;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use percent_encoding::percent_decode_str;
 
+use super::database::schema;
+use super::meta::{api_tokens, audit, instance, space};
+use super::tenant::{SpaceRequest, redirect};
+use super::{cached, database, query, row, table, ui, write};
+use crate::catalog::databases::DatabaseRow;
+use crate::error::{AppError, AppResult};
 use crate::names::tilde_decode;
 
 /// How an answer is rendered.
@@ -67,6 +76,22 @@ pub enum SpaceRoute {
     ApiTokens,
     /// `POST /-/api/tokens/{id}/revoke`
     ApiTokenRevoke(i64),
+    /// `/-/queries`, `.json` (db `None`: every database of the space) and
+    /// `/{db}/-/queries`, `.json`: stored queries the actor may view.
+    QueryList(Option<String>, Format),
+    /// `POST /{db}/-/queries/store`
+    QueryStore(String),
+    /// `/{db}/{query}/-/definition`, `POST …/-/update`, `POST …/-/delete`.
+    /// (A stored query runs at `/{db}/{query}`: see `Table`.)
+    StoredQuery(String, String, QueryAction),
+}
+
+/// What a stored query's own endpoints do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueryAction {
+    Definition,
+    Update,
+    Delete,
 }
 
 /// A write to a table.
@@ -99,7 +124,10 @@ impl SpaceRoute {
             | SpaceRoute::Create(db)
             | SpaceRoute::ExecuteWrite(db)
             | SpaceRoute::TableWrite(db, ..)
-            | SpaceRoute::RowWrite(db, ..) => Some(db),
+            | SpaceRoute::RowWrite(db, ..)
+            | SpaceRoute::QueryList(Some(db), _)
+            | SpaceRoute::QueryStore(db)
+            | SpaceRoute::StoredQuery(db, ..) => Some(db),
             SpaceRoute::Index(_)
             | SpaceRoute::Databases
             | SpaceRoute::Actor
@@ -112,6 +140,7 @@ impl SpaceRoute {
             | SpaceRoute::Members
             | SpaceRoute::ApiTokens
             | SpaceRoute::ApiTokenRevoke(_)
+            | SpaceRoute::QueryList(None, _)
             | SpaceRoute::Redirect(..) => None,
         }
     }
@@ -151,6 +180,14 @@ impl SpaceRoute {
             SpaceRoute::Members => "/{space}/-/members",
             SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
             SpaceRoute::ApiTokenRevoke(_) => "/{space}/-/api/tokens/{id}/revoke",
+            SpaceRoute::QueryList(None, _) => "/{space}/-/queries",
+            SpaceRoute::QueryList(Some(_), _) => "/{space}/{db}/-/queries",
+            SpaceRoute::QueryStore(_) => "/{space}/{db}/-/queries/store",
+            SpaceRoute::StoredQuery(_, _, QueryAction::Definition) => {
+                "/{space}/{db}/{query}/-/definition"
+            }
+            SpaceRoute::StoredQuery(_, _, QueryAction::Update) => "/{space}/{db}/{query}/-/update",
+            SpaceRoute::StoredQuery(_, _, QueryAction::Delete) => "/{space}/{db}/{query}/-/delete",
         }
     }
 
@@ -159,8 +196,10 @@ impl SpaceRoute {
         use SpaceRoute::*;
         match self {
             TableCount(..) | Create(..) | ExecuteWrite(..) | TableWrite(..) | RowWrite(..)
-            | TokenRevoke(_) | ApiTokenRevoke(_) => post,
-            Tokens | Members | ApiTokens => true,
+            | TokenRevoke(_) | ApiTokenRevoke(_) | QueryStore(_) => post,
+            StoredQuery(_, _, action) => post == (*action != QueryAction::Definition),
+            // POST runs a writable stored query.
+            Tokens | Members | ApiTokens | Table(..) => true,
             _ => !post,
         }
     }
@@ -176,6 +215,18 @@ impl SpaceRoute {
         )
     }
 
+    /// Whether the route answers with data, whose caching headers follow
+    /// `default_cache_ttl` and `_ttl`.
+    pub fn reads_data(&self) -> bool {
+        matches!(
+            self,
+            SpaceRoute::Table(..)
+                | SpaceRoute::Row(..)
+                | SpaceRoute::Query(..)
+                | SpaceRoute::Database(..)
+        )
+    }
+
     /// Whether the route answers with an HTML page (so its errors are pages too).
     pub fn is_page(&self) -> bool {
         use SpaceRoute::*;
@@ -183,9 +234,96 @@ impl SpaceRoute {
             Index(f) | Database(_, f) | Query(_, f) | Table(_, _, f) | Row(_, _, _, f) => {
                 *f == Format::Html
             }
+            QueryList(_, f) => *f == Format::Html,
             Tokens | TokenRevoke(_) | Members => true,
             _ => false,
         }
+    }
+}
+
+/// Runs the handler of a route. Writes, forms and the tokens API take the
+/// body; every read goes through [`cached::serve`], which calls [`read`] on
+/// a miss. `database` is the database the route names, as the router found it.
+pub async fn run(
+    req: &SpaceRequest,
+    route: &SpaceRoute,
+    post: bool,
+    headers: &HeaderMap,
+    body: Body,
+    database: Option<&DatabaseRow>,
+) -> AppResult<Response> {
+    let payload = |body| write::Body::new(body, headers, &req.space.settings);
+    // `/{db}/{name}` names a stored query when no table or view has that name.
+    if let SpaceRoute::Table(_, name, format) = route
+        && let Some(found) = query::stored_run::find(req, database, name).await?
+    {
+        return query::stored_run::run(req, found, *format, post, headers, payload(body)).await;
+    }
+    match route {
+        SpaceRoute::Create(db) => write::create::create(req, db, payload(body)).await,
+        SpaceRoute::ExecuteWrite(db) => write::execute::execute(req, db, payload(body)).await,
+        SpaceRoute::TableWrite(db, table, action) => {
+            write::table(req, db, table, *action, payload(body)).await
+        }
+        SpaceRoute::RowWrite(db, table, key, action) => {
+            write::row(req, db, table, key, *action, payload(body)).await
+        }
+        SpaceRoute::Tokens if post => ui::tokens::create(req, body).await,
+        SpaceRoute::Tokens => ui::tokens::page(req).await,
+        SpaceRoute::TokenRevoke(id) => ui::tokens::revoke(req, *id, body).await,
+        SpaceRoute::Members if post => ui::members::change(req, body).await,
+        SpaceRoute::Members => ui::members::page(req).await,
+        SpaceRoute::ApiTokens if post => api_tokens::create(req, body).await,
+        SpaceRoute::ApiTokens => api_tokens::list(req).await,
+        SpaceRoute::ApiTokenRevoke(id) => api_tokens::revoke(req, *id).await,
+        SpaceRoute::Table(..) if post => Err(AppError::MethodNotAllowed),
+        SpaceRoute::QueryStore(db) => query::stored::store(req, db, payload(body)).await,
+        SpaceRoute::StoredQuery(db, name, action) if post => {
+            query::stored::change(req, db, name, *action, payload(body)).await
+        }
+        _ => cached::serve(req, route, database, headers).await,
+    }
+}
+
+/// The handler of each read route.
+pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response> {
+    match route {
+        SpaceRoute::Index(format) => space::index(req, *format).await,
+        SpaceRoute::Databases => space::databases(req).await,
+        SpaceRoute::Actor => instance::actor(req),
+        SpaceRoute::Versions => instance::versions(req).await,
+        SpaceRoute::Settings => instance::settings(req),
+        SpaceRoute::Threads => instance::threads(req).await,
+        SpaceRoute::Database(name, format) => database::show(req, name, *format).await,
+        SpaceRoute::Query(db, format) => query::show(req, db, *format).await,
+        SpaceRoute::DatabaseSchema(db) => schema::database(req, db).await,
+        SpaceRoute::Table(db, table, format) => table::show(req, db, table, *format).await,
+        SpaceRoute::TableSchema(db, table) => schema::table(req, db, table).await,
+        SpaceRoute::TableCount(db, table) => schema::count(req, db, table).await,
+        SpaceRoute::Row(db, table, key, format) => row::show(req, db, table, key, *format).await,
+        SpaceRoute::Audit => audit::show(req).await,
+        SpaceRoute::QueryList(db, format) => {
+            query::stored_list::show(req, db.as_deref(), *format).await
+        }
+        SpaceRoute::StoredQuery(db, name, _) => query::stored::definition(req, db, name).await,
+        SpaceRoute::Redirect(location, status) => {
+            // The target comes from the path: it must stay a path of this server.
+            let location = format!("{}{location}", req.base);
+            let location = ui::redirect::same_origin_path(&location)
+                .map_or_else(|| format!("{}/", req.base), str::to_owned);
+            Ok(redirect(&location, *status))
+        }
+        // Routes with a body never reach here (see `run`).
+        SpaceRoute::Create(..)
+        | SpaceRoute::ExecuteWrite(..)
+        | SpaceRoute::TableWrite(..)
+        | SpaceRoute::RowWrite(..)
+        | SpaceRoute::Tokens
+        | SpaceRoute::TokenRevoke(_)
+        | SpaceRoute::Members
+        | SpaceRoute::ApiTokens
+        | SpaceRoute::ApiTokenRevoke(_)
+        | SpaceRoute::QueryStore(_) => Err(AppError::MethodNotAllowed),
     }
 }
 
@@ -207,23 +345,8 @@ fn decode_name(raw: &str) -> Option<String> {
 
 /// Parses the part of the path after `/{space}`; `None` is a 404.
 pub fn parse(rest: &str) -> Option<SpaceRoute> {
-    let fixed = match rest {
-        "" | "/" => Some(SpaceRoute::Index(Format::Html)),
-        "/.json" => Some(SpaceRoute::Index(Format::Json)),
-        "/-" => Some(SpaceRoute::Redirect("/-/".into(), 301)),
-        "/-/databases.json" => Some(SpaceRoute::Databases),
-        "/-/actor.json" => Some(SpaceRoute::Actor),
-        "/-/versions.json" => Some(SpaceRoute::Versions),
-        "/-/settings.json" => Some(SpaceRoute::Settings),
-        "/-/threads.json" => Some(SpaceRoute::Threads),
-        "/-/audit.json" => Some(SpaceRoute::Audit),
-        "/-/tokens" => Some(SpaceRoute::Tokens),
-        "/-/members" => Some(SpaceRoute::Members),
-        "/-/api/tokens" => Some(SpaceRoute::ApiTokens),
-        _ => None,
-    };
-    if fixed.is_some() {
-        return fixed;
+    if let Some(route) = fixed(rest) {
+        return Some(route);
     }
     let path = rest.strip_prefix('/')?;
     // `//host/…` must never become a redirect off-site: Datasette answers
@@ -239,21 +362,14 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
     match segments.as_slice() {
         ["-", "tokens", id, "revoke"] => Some(SpaceRoute::TokenRevoke(id.parse().ok()?)),
         ["-", "api", "tokens", id, "revoke"] => Some(SpaceRoute::ApiTokenRevoke(id.parse().ok()?)),
+        [db, "-", "queries", "store"] if !db.starts_with('-') => {
+            Some(SpaceRoute::QueryStore(decode_name(db)?))
+        }
         [db] if !db.starts_with('-') && !db.is_empty() => {
             let (name, format) = split_format(db);
             Some(SpaceRoute::Database(decode_name(name)?, format))
         }
-        [db, "-", endpoint] if !db.starts_with('-') => {
-            let db = decode_name(db)?;
-            let (name, format) = split_format(endpoint);
-            match (name, format) {
-                ("query", format) => Some(SpaceRoute::Query(db, format)),
-                ("schema", Format::Json) => Some(SpaceRoute::DatabaseSchema(db)),
-                ("create", Format::Html) => Some(SpaceRoute::Create(db)),
-                ("execute-write", Format::Html) => Some(SpaceRoute::ExecuteWrite(db)),
-                _ => None,
-            }
-        }
+        [db, "-", endpoint] if !db.starts_with('-') => database_endpoint(db, endpoint),
         [db, table] if !db.starts_with('-') && !table.is_empty() => {
             let (name, format) = split_format(table);
             Some(SpaceRoute::Table(
@@ -262,30 +378,9 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
                 format,
             ))
         }
-        [db, table, "-", endpoint] if !db.starts_with('-') => {
-            let (db, table) = (decode_name(db)?, decode_name(table)?);
-            match *endpoint {
-                "schema.json" => Some(SpaceRoute::TableSchema(db, table)),
-                "count" => Some(SpaceRoute::TableCount(db, table)),
-                "insert" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Insert)),
-                "upsert" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Upsert)),
-                "alter" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Alter)),
-                "drop" => Some(SpaceRoute::TableWrite(db, table, TableWrite::Drop)),
-                _ => None,
-            }
-        }
+        [db, table, "-", endpoint] if !db.starts_with('-') => table_endpoint(db, table, endpoint),
         [db, table, pk, "-", endpoint] if !db.starts_with('-') && !pk.is_empty() => {
-            let action = match *endpoint {
-                "update" => RowWrite::Update,
-                "delete" => RowWrite::Delete,
-                _ => return None,
-            };
-            Some(SpaceRoute::RowWrite(
-                decode_name(db)?,
-                decode_name(table)?,
-                row_key(pk)?,
-                action,
-            ))
+            row_endpoint(db, table, pk, endpoint)
         }
         [db, table, pk] if !db.starts_with('-') && !pk.is_empty() && *pk != "-" => {
             let (pk, format) = split_format(pk);
@@ -298,6 +393,76 @@ pub fn parse(rest: &str) -> Option<SpaceRoute> {
         }
         _ => None,
     }
+}
+
+/// The space's own paths, which no database name can shadow.
+fn fixed(rest: &str) -> Option<SpaceRoute> {
+    Some(match rest {
+        "" | "/" => SpaceRoute::Index(Format::Html),
+        "/.json" => SpaceRoute::Index(Format::Json),
+        "/-" => SpaceRoute::Redirect("/-/".into(), 301),
+        "/-/databases.json" => SpaceRoute::Databases,
+        "/-/actor.json" => SpaceRoute::Actor,
+        "/-/versions.json" => SpaceRoute::Versions,
+        "/-/settings.json" => SpaceRoute::Settings,
+        "/-/threads.json" => SpaceRoute::Threads,
+        "/-/audit.json" => SpaceRoute::Audit,
+        "/-/tokens" => SpaceRoute::Tokens,
+        "/-/members" => SpaceRoute::Members,
+        "/-/api/tokens" => SpaceRoute::ApiTokens,
+        "/-/queries" => SpaceRoute::QueryList(None, Format::Html),
+        "/-/queries.json" => SpaceRoute::QueryList(None, Format::Json),
+        _ => return None,
+    })
+}
+
+/// `/{db}/-/{endpoint}`
+fn database_endpoint(db: &str, endpoint: &str) -> Option<SpaceRoute> {
+    let db = decode_name(db)?;
+    match split_format(endpoint) {
+        ("query", format) => Some(SpaceRoute::Query(db, format)),
+        ("schema", Format::Json) => Some(SpaceRoute::DatabaseSchema(db)),
+        ("create", Format::Html) => Some(SpaceRoute::Create(db)),
+        ("execute-write", Format::Html) => Some(SpaceRoute::ExecuteWrite(db)),
+        ("queries", format @ (Format::Html | Format::Json)) => {
+            Some(SpaceRoute::QueryList(Some(db), format))
+        }
+        _ => None,
+    }
+}
+
+/// `/{db}/{table}/-/{endpoint}`
+fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
+    let (db, table) = (decode_name(db)?, decode_name(table)?);
+    let write = |action| Some(SpaceRoute::TableWrite(db.clone(), table.clone(), action));
+    let stored = |action| Some(SpaceRoute::StoredQuery(db.clone(), table.clone(), action));
+    match endpoint {
+        "schema.json" => Some(SpaceRoute::TableSchema(db, table)),
+        "count" => Some(SpaceRoute::TableCount(db, table)),
+        "insert" => write(TableWrite::Insert),
+        "upsert" => write(TableWrite::Upsert),
+        "alter" => write(TableWrite::Alter),
+        "drop" => write(TableWrite::Drop),
+        "definition" => stored(QueryAction::Definition),
+        "update" => stored(QueryAction::Update),
+        "delete" => stored(QueryAction::Delete),
+        _ => None,
+    }
+}
+
+/// `/{db}/{table}/{pk}/-/{endpoint}`
+fn row_endpoint(db: &str, table: &str, pk: &str, endpoint: &str) -> Option<SpaceRoute> {
+    let action = match endpoint {
+        "update" => RowWrite::Update,
+        "delete" => RowWrite::Delete,
+        _ => return None,
+    };
+    Some(SpaceRoute::RowWrite(
+        decode_name(db)?,
+        decode_name(table)?,
+        row_key(pk)?,
+        action,
+    ))
 }
 
 /// A row's key from its URL segment: comma-separated, each value tilde-encoded.
@@ -316,108 +481,4 @@ pub fn split_space(path: &str) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(x: &str) -> String {
-        x.to_owned()
-    }
-
-    #[test]
-    fn table() {
-        use SpaceRoute::*;
-        let cases = [
-            ("", Some(Index(Format::Html))),
-            ("/", Some(Index(Format::Html))),
-            ("/.json", Some(Index(Format::Json))),
-            ("/-/databases.json", Some(Databases)),
-            ("/-/actor.json", Some(Actor)),
-            ("/-/versions.json", Some(Versions)),
-            ("/-/settings.json", Some(Settings)),
-            ("/-", Some(Redirect(s("/-/"), 301))),
-            ("//example.com/", Some(Redirect(s("/example.com"), 302))),
-            ("//example.com/fixtures", None),
-            ("/library.json", Some(Database(s("library"), Format::Json))),
-            ("/library", Some(Database(s("library"), Format::Html))),
-            ("/db/-/query.json", Some(Query(s("db"), Format::Json))),
-            ("/db/-/query.csv", Some(Query(s("db"), Format::Csv))),
-            ("/db/-/schema.json", Some(DatabaseSchema(s("db")))),
-            ("/db/t.json", Some(Table(s("db"), s("t"), Format::Json))),
-            (
-                "/db/table~2Fwith~2Fslashes~2Ecsv.json",
-                Some(Table(s("db"), s("table/with/slashes.csv"), Format::Json)),
-            ),
-            (
-                "/db/table+with+spaces-and-dashes.json",
-                Some(Table(
-                    s("db"),
-                    s("table with spaces-and-dashes"),
-                    Format::Json,
-                )),
-            ),
-            ("/db/t.csv", Some(Table(s("db"), s("t"), Format::Csv))),
-            ("/db/t/-/schema.json", Some(TableSchema(s("db"), s("t")))),
-            ("/db/t/-/count", Some(TableCount(s("db"), s("t")))),
-            (
-                "/db/t/1.json",
-                Some(Row(s("db"), s("t"), vec![s("1")], Format::Json)),
-            ),
-            (
-                "/db/t/a~2Cb,c+d.json",
-                Some(Row(s("db"), s("t"), vec![s("a,b"), s("c d")], Format::Json)),
-            ),
-            (
-                "/db/t/E~2FF",
-                Some(Row(s("db"), s("t"), vec![s("E/F")], Format::Html)),
-            ),
-            ("/-/nope", None),
-            ("/-/tokens", Some(Tokens)),
-            ("/-/tokens/12/revoke", Some(TokenRevoke(12))),
-            ("/-/tokens/x/revoke", None),
-            ("/-/members", Some(Members)),
-            ("/-/api/tokens", Some(ApiTokens)),
-            ("/-/api/tokens/3/revoke", Some(ApiTokenRevoke(3))),
-            ("/-/audit.json", Some(Audit)),
-            ("/db/-/create", Some(Create(s("db")))),
-            ("/db/-/execute-write", Some(ExecuteWrite(s("db")))),
-            (
-                "/db/t/-/insert",
-                Some(TableWrite(s("db"), s("t"), super::TableWrite::Insert)),
-            ),
-            (
-                "/db/t/-/drop",
-                Some(TableWrite(s("db"), s("t"), super::TableWrite::Drop)),
-            ),
-            (
-                "/db/t/a~2Fb,~2Ec-d/-/update",
-                Some(RowWrite(
-                    s("db"),
-                    s("t"),
-                    vec![s("a/b"), s(".c-d")],
-                    super::RowWrite::Update,
-                )),
-            ),
-            (
-                "/db/t/7/-/delete",
-                Some(RowWrite(
-                    s("db"),
-                    s("t"),
-                    vec![s("7")],
-                    super::RowWrite::Delete,
-                )),
-            ),
-            ("/a/b/c/d/e", None),
-            ("x", None),
-        ];
-        for (path, expected) in cases {
-            assert_eq!(parse(path), expected, "{path}");
-        }
-    }
-
-    #[test]
-    fn splitting() {
-        assert_eq!(split_space("/demo/x.json"), Some(("demo", "/x.json")));
-        assert_eq!(split_space("/demo"), Some(("demo", "")));
-        assert_eq!(split_space("demo"), None);
-    }
-}
+mod tests;

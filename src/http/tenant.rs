@@ -9,14 +9,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::routes::{self, Format, SpaceRoute};
-use super::{
-    audit, auth, cached, database, execute_write, instance, query, row, schema, shape, space,
-    table, ui, write, write_schema,
-};
+use super::database;
+use super::edge::auth;
+use super::render::shape;
+use super::ui;
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
+use crate::catalog::databases::DatabaseRow;
 use crate::error::{AppError, AppResult};
+use crate::http::routes::{self, Format, SpaceRoute};
 use crate::permissions::Resource;
 
 /// The path prefix under which a space's URLs are written: `/{space}` when
@@ -99,7 +100,7 @@ pub async fn host_to_path(
                 .map(|pq| pq.as_str())
                 .unwrap_or("/");
             let Ok(uri) = format!("/{space}{path_and_query}").parse::<Uri>() else {
-                return super::not_found();
+                return crate::http::not_found();
             };
             *request.uri_mut() = uri;
             request.extensions_mut().insert(SpaceBase(String::new()));
@@ -143,14 +144,14 @@ fn public_origin(app: &App, space: &SpaceInfo, host_routed: bool) -> String {
 /// Every `/{space}/…` request lands here.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let mut seen = Seen {
-        label: super::observe::RouteLabel("other"),
+        label: crate::http::edge::observe::RouteLabel("other"),
         csv: false,
     };
     let page = wants_page(&request);
     let mut response = match serve(app, request, &mut seen).await {
         Ok(response) => response,
         Err(err) if seen.csv => err.into_text_response(),
-        Err(err) if page => err.into_html_response(),
+        Err(err) if page => crate::http::edge::error_page::render(err),
         Err(err) => err.into_response(),
     };
     response.extensions_mut().insert(seen.label);
@@ -180,7 +181,7 @@ fn wants_page(request: &Request) -> bool {
 
 /// What the router learned about a request, for shaping its answer.
 struct Seen {
-    label: super::observe::RouteLabel,
+    label: crate::http::edge::observe::RouteLabel,
     /// A CSV route: errors are answered as plain text.
     csv: bool,
 }
@@ -190,11 +191,69 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
     let Some((space_name, rest)) = routes::split_space(request.uri.path()) else {
         return Err(AppError::NotFound("Not found"));
     };
-    // The token first: a bad token is a 401 whether or not the space exists,
-    // so the answer reveals nothing about which spaces exist.
-    let resolved = auth::resolve(&app, &request.headers).await?;
+    let (space, resolved) = visible_space(&app, &request.headers, space_name).await?;
+    // After the visibility check: a 429 must not tell that a hidden space exists.
+    super::edge::limits::check_rate(&app, &space, &resolved, &request.extensions)?;
+    tracing::Span::current().record("space", space_name);
+    let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
+    seen.label = super::edge::observe::RouteLabel(route.template());
+    seen.csv = matches!(
+        route,
+        SpaceRoute::Table(_, _, Format::Csv)
+            | SpaceRoute::Query(_, Format::Csv)
+            | SpaceRoute::Database(_, Format::Csv)
+    );
+    let post = request.method == Method::POST;
+    if !route.accepts(post) {
+        return Err(AppError::MethodNotAllowed);
+    }
+    // A POST authenticated by a cookie must come from this site (CSRF).
+    if post && resolved.session.is_some() {
+        ui::check_origin(&request.headers)?;
+    }
+    let req = space_request(app, space, resolved, &request, space_name);
+    tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
+    let (database, hashed) = match route.database() {
+        Some(segment) => match address(&req, &route, segment, rest).await? {
+            Address::Found(row, hashed) => (Some(row), hashed),
+            Address::Redirect(response) => return Ok(response),
+            Address::Missing => (None, false),
+        },
+        None => (None, false),
+    };
+    let mut response = routes::run(
+        &req,
+        &route,
+        post,
+        &request.headers,
+        body,
+        database.as_ref(),
+    )
+    .await?;
+    if route.reads_data() {
+        let args = crate::read::args::Args::parse(req.query.as_deref());
+        // A hashed URL's content can never change: cache it for a year.
+        let ttl = if hashed {
+            365 * 24 * 3600
+        } else {
+            req.space.settings.int("default_cache_ttl")
+        };
+        shape::cache_control(&mut response, &args, ttl, req.credentialed);
+    }
+    Ok(response)
+}
+
+/// The space named in the path with the request's actor, if the actor may
+/// see it. The token is checked first: a bad token is a 401 whether or not
+/// the space exists, so the answer reveals nothing about which spaces exist.
+async fn visible_space(
+    app: &App,
+    headers: &HeaderMap,
+    name: &str,
+) -> AppResult<(Arc<SpaceInfo>, auth::Resolved)> {
+    let resolved = auth::resolve(app, headers).await?;
     let space = app
-        .space(space_name)
+        .space(name)
         .await?
         .ok_or_else(AppError::space_not_found)?;
     if resolved.token_space.is_some_and(|id| id != space.space.id) {
@@ -211,17 +270,17 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
     if !visible {
         return Err(AppError::space_not_found());
     }
-    // After the visibility check: a 429 must not tell that a hidden space exists.
-    super::limits::check_rate(&app, &space, &resolved, &request.extensions)?;
-    tracing::Span::current().record("space", space_name);
-    let route = routes::parse(rest).ok_or(AppError::NotFound("Not found"))?;
-    seen.label = super::observe::RouteLabel(route.template());
-    seen.csv = matches!(
-        route,
-        SpaceRoute::Table(_, _, Format::Csv)
-            | SpaceRoute::Query(_, Format::Csv)
-            | SpaceRoute::Database(_, Format::Csv)
-    );
+    Ok((space, resolved))
+}
+
+/// Everything the handlers need about the request.
+fn space_request(
+    app: Arc<App>,
+    space: Arc<SpaceInfo>,
+    resolved: auth::Resolved,
+    request: &axum::http::request::Parts,
+    space_name: &str,
+) -> SpaceRequest {
     let base = request
         .extensions
         .get::<SpaceBase>()
@@ -230,16 +289,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
     let origin = public_origin(&app, &space, base.is_empty());
     let credentialed = request.headers.contains_key(header::AUTHORIZATION)
         || request.headers.contains_key(header::COOKIE);
-    let method = request.method.clone();
-    let is_post = method == Method::POST;
-    if !route.accepts(is_post) {
-        return Err(AppError::MethodNotAllowed);
-    }
-    // A POST authenticated by a cookie must come from this site (CSRF).
-    if is_post && resolved.session.is_some() {
-        ui::check_origin(&request.headers)?;
-    }
-    let req = SpaceRequest {
+    SpaceRequest {
         app,
         space,
         actor: resolved.actor,
@@ -249,168 +299,68 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         base,
         session: resolved.session,
         stamp: std::sync::OnceLock::new(),
-    };
-    tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
-    // Immutable databases live under `/{db}-{hash}`: other names redirect there.
-    let mut hashed = false;
-    let mut named = None;
-    if let Some(segment) = route.database() {
-        let found = database::find_database(&req, segment).await?;
-        let writes = route.writes();
-        if writes
-            && let Some(database::Addressed::Plain(row) | database::Addressed::Hashed { row, .. }) =
-                &found
-            && row.immutable_hash.is_some()
-        {
-            return Err(AppError::Forbidden("Database is immutable".into()));
-        }
-        match found {
-            Some(database::Addressed::Hashed { current: true, .. }) => hashed = true,
-            Some(database::Addressed::Plain(row))
-            | Some(database::Addressed::Hashed {
-                row,
-                current: false,
-            }) if row.immutable_hash.is_some() => {
-                let hash = row.immutable_hash.as_deref().unwrap_or_default();
-                let after = rest
-                    .strip_prefix('/')
-                    .and_then(|r| r.find('/').map(|i| &r[i..]));
-                let suffix = match (after, &route) {
-                    (Some(after), _) => after.to_owned(),
-                    (None, SpaceRoute::Database(_, Format::Json)) => ".json".to_owned(),
-                    (None, SpaceRoute::Database(_, Format::Csv)) => ".csv".to_owned(),
-                    (None, _) => String::new(),
-                };
-                let query = req
-                    .query
-                    .as_deref()
-                    .map(|q| format!("?{q}"))
-                    .unwrap_or_default();
-                let location = format!("{}/{}-{hash}{suffix}{query}", req.base, row.name);
-                return Ok(redirect(&location, 302));
-            }
-            _ => {}
-        }
-        named = found.map(|found| match found {
-            database::Addressed::Plain(row) | database::Addressed::Hashed { row, .. } => row,
-        });
     }
-    let write_body = |body| write::Body::new(body, &request.headers, &req.space.settings);
-    let mut response = match &route {
-        SpaceRoute::Create(db) => write_schema::create(&req, db, write_body(body)).await?,
-        SpaceRoute::ExecuteWrite(db) => execute_write::execute(&req, db, write_body(body)).await?,
-        SpaceRoute::TableWrite(db, table, action) => {
-            write::table(&req, db, table, *action, write_body(body)).await?
-        }
-        SpaceRoute::RowWrite(db, table, key, action) => {
-            write::row(&req, db, table, key, *action, write_body(body)).await?
-        }
-        // The web UI's forms and the tokens API.
-        SpaceRoute::Tokens if is_post => ui::tokens::create(&req, body).await?,
-        SpaceRoute::Tokens => ui::tokens::page(&req).await?,
-        SpaceRoute::TokenRevoke(id) => ui::tokens::revoke(&req, *id, body).await?,
-        SpaceRoute::Members if is_post => ui::members::change(&req, body).await?,
-        SpaceRoute::Members => ui::members::page(&req).await?,
-        SpaceRoute::ApiTokens if is_post => super::api_tokens::create(&req, body).await?,
-        SpaceRoute::ApiTokens => super::api_tokens::list(&req).await?,
-        SpaceRoute::ApiTokenRevoke(id) => super::api_tokens::revoke(&req, *id).await?,
-        // Reads, possibly answered from the result cache.
-        _ if tracing_sql(&req) => {
-            let trace = crate::read::trace::Trace::default();
-            let response = trace.collect(dispatch(&req, &route)).await?;
-            with_trace(response, &trace).await
-        }
-        _ => cached::serve(&req, &route, named.as_ref(), &request.headers).await?,
+}
+
+/// Where the database a route names was found.
+enum Address {
+    /// Its catalog row, and whether the URL carried its current hash.
+    Found(DatabaseRow, bool),
+    /// An immutable database under another name: redirected to its hash.
+    Redirect(Response),
+    /// No such database: its handler answers the 404.
+    Missing,
+}
+
+/// Finds the database of a route. Immutable databases live under
+/// `/{db}-{hash}`: other names redirect there, and writes are refused.
+async fn address(
+    req: &SpaceRequest,
+    route: &SpaceRoute,
+    segment: &str,
+    rest: &str,
+) -> AppResult<Address> {
+    use database::Addressed;
+    let Some(found) = database::find_database(req, segment).await? else {
+        return Ok(Address::Missing);
     };
-    if matches!(
-        route,
-        SpaceRoute::Table(..)
-            | SpaceRoute::Row(..)
-            | SpaceRoute::Query(..)
-            | SpaceRoute::Database(..)
-    ) {
-        let args = crate::read::args::Args::parse(req.query.as_deref());
-        // A hashed URL's content can never change: cache it for a year.
-        let ttl = if hashed {
-            365 * 24 * 3600
-        } else {
-            req.space.settings.int("default_cache_ttl")
-        };
-        shape::cache_control(&mut response, &args, ttl, req.credentialed);
+    let (row, current) = match found {
+        Addressed::Plain(row) => (row, false),
+        Addressed::Hashed { row, current } => (row, current),
+    };
+    let Some(hash) = row.immutable_hash.as_deref() else {
+        return Ok(Address::Found(row, false));
+    };
+    if route.writes() {
+        return Err(AppError::Forbidden("Database is immutable".into()));
     }
-    Ok(response)
+    if current {
+        return Ok(Address::Found(row, true));
+    }
+    let after = rest
+        .strip_prefix('/')
+        .and_then(|r| r.find('/').map(|i| &r[i..]));
+    let suffix = match (after, route) {
+        (Some(after), _) => after.to_owned(),
+        (None, SpaceRoute::Database(_, Format::Json)) => ".json".to_owned(),
+        (None, SpaceRoute::Database(_, Format::Csv)) => ".csv".to_owned(),
+        (None, _) => String::new(),
+    };
+    let query = req
+        .query
+        .as_deref()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let location = format!("{}/{}-{hash}{suffix}{query}", req.base, row.name);
+    Ok(Address::Redirect(redirect(&location, 302)))
 }
 
 /// A redirect to a path of this server (never another host).
-fn redirect(location: &str, status: u16) -> Response {
+pub(crate) fn redirect(location: &str, status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
     let mut response = status.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
-}
-
-/// Runs the handler of a parsed route.
-pub async fn dispatch(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response> {
-    match route {
-        SpaceRoute::Index(format) => space::index(req, *format).await,
-        SpaceRoute::Databases => space::databases(req).await,
-        SpaceRoute::Actor => instance::actor(req),
-        SpaceRoute::Versions => instance::versions(req).await,
-        SpaceRoute::Settings => instance::settings(req),
-        SpaceRoute::Threads => instance::threads(req).await,
-        SpaceRoute::Database(name, format) => database::show(req, name, *format).await,
-        SpaceRoute::Query(db, format) => query::show(req, db, *format).await,
-        SpaceRoute::DatabaseSchema(db) => schema::database(req, db).await,
-        SpaceRoute::Table(db, table, format) => table::show(req, db, table, *format).await,
-        SpaceRoute::TableSchema(db, table) => schema::table(req, db, table).await,
-        SpaceRoute::TableCount(db, table) => schema::count(req, db, table).await,
-        SpaceRoute::Row(db, table, key, format) => row::show(req, db, table, key, *format).await,
-        SpaceRoute::Audit => audit::show(req).await,
-        SpaceRoute::Create(..)
-        | SpaceRoute::ExecuteWrite(..)
-        | SpaceRoute::TableWrite(..)
-        | SpaceRoute::RowWrite(..)
-        | SpaceRoute::Tokens
-        | SpaceRoute::TokenRevoke(_)
-        | SpaceRoute::Members
-        | SpaceRoute::ApiTokens
-        | SpaceRoute::ApiTokenRevoke(_) => Err(AppError::MethodNotAllowed),
-        SpaceRoute::Redirect(location, status) => {
-            // The target comes from the path: it must stay a path of this server.
-            let location = format!("{}{location}", req.base);
-            let location = super::ui::redirect::same_origin_path(&location)
-                .map_or_else(|| format!("{}/", req.base), str::to_owned);
-            Ok(redirect(&location, *status))
-        }
-    }
-}
-
-/// `?_trace=1` with the `trace_debug` setting on.
-fn tracing_sql(req: &SpaceRequest) -> bool {
-    req.space.settings.flag("trace_debug")
-        && crate::read::args::Args::parse(req.query.as_deref())
-            .get("_trace")
-            .is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// Adds the statements run to a JSON object answer, as `_trace`.
-async fn with_trace(response: Response, trace: &crate::read::trace::Trace) -> Response {
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            map.insert("_trace".into(), trace.to_json());
-            let mut response = Response::from_parts(
-                parts,
-                axum::body::Body::from(serde_json::Value::Object(map).to_string()),
-            );
-            response.headers_mut().remove(header::CONTENT_LENGTH);
-            response
-        }
-        _ => Response::from_parts(parts, axum::body::Body::from(bytes)),
-    }
 }

@@ -1,5 +1,7 @@
 //! `libsette serve`: opens the data folder (creating it, with the demo space,
-//! when new), binds, prints where to go, and serves until Ctrl-C or SIGTERM.
+//! when new), binds, prints where to go, and serves until Ctrl-C or SIGTERM;
+//! then it finishes the requests in flight (bounded), empties every WAL
+//! into its database and exits 0.
 
 mod options;
 
@@ -48,6 +50,9 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 
 pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     init_tracing(args.log_format);
+    // Secrets first: a missing secret file must stop us before the data folder changes.
+    let given_secret = args.secret()?;
+    let metrics_token = args.metrics_token()?;
     let pairs: Vec<(String, String)> = args
         .settings
         .chunks(2)
@@ -69,7 +74,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     } else {
         None
     };
-    let secret = load_or_create_secret(&data, args.secret)?;
+    let secret = load_or_create_secret(&data, given_secret)?;
     // Bound before the app is built: the default public URL is the address.
     let listener = std::net::TcpListener::bind(&args.bind)
         .with_context(|| format!("binding {}", args.bind))?;
@@ -92,7 +97,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         spaces_domain: args.spaces_domain,
         public_url,
         secret,
-        metrics_token: args.metrics_token,
+        metrics_token,
         max_open_databases: databases,
         result_cache_bytes: args.result_cache_mb.saturating_mul(1 << 20),
     };
@@ -100,7 +105,9 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
+        // Before anything is printed: whoever reads the address may stop us at once.
+        let stop = stop_signal()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let dir = data.root().display();
         println!("libsette listening on http://{addr}");
@@ -118,9 +125,33 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
             );
         }
         std::io::stdout().flush()?;
-        conn::serve(listener, http::router(app), limits, shutdown()).await;
-        Ok(())
-    })
+        conn::serve(listener, http::router(app.clone()), limits, stop).await;
+        checkpoint_all(&app).await;
+        Ok::<_, anyhow::Error>(())
+    });
+    // Work cut off by the drain may still hold a blocking thread: wait a little, not forever.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Empties every open database's WAL into its file, the catalog's last, so
+/// a stopped server leaves whole files (copied, backed up or upgraded as they are).
+async fn checkpoint_all(app: &App) {
+    let (open, unfinished) = app.tenants.checkpoint_all().await;
+    let catalog = match app.catalog.checkpoint().await {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::warn!("checkpointing the catalog: {err:#}");
+            false
+        }
+    };
+    tracing::info!(
+        databases = open,
+        unfinished = unfinished + usize::from(!catalog),
+        "checkpointed"
+    );
 }
 
 /// At most this many tenant databases stay open: each holds ~130 KB of
@@ -197,27 +228,31 @@ fn connection_limits(
             .max_connections
             .unwrap_or(left.clamp(128, MAX_CONNECTIONS) as usize),
         max_per_address: args.max_connections_per_address,
+        drain: secs(args.shutdown_timeout_secs),
     }
 }
 
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on the first SIGTERM or Ctrl-C (SIGINT). The handlers are in
+/// place when this returns, so a signal that comes before the first poll
+/// is not lost (nor does it kill the process).
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+        Ok(async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "stop asked for");
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn init_tracing(format: LogFormat) {

@@ -2,6 +2,9 @@
 //! Here, below both, so the command line and the server share them without
 //! importing each other.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 #[derive(Args, Debug, Clone)]
@@ -26,9 +29,26 @@ pub struct ServeArgs {
     /// Secret for signing sessions; generated once and kept in the data folder if absent.
     #[arg(long, env = "LIBSETTE_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Read the session secret from this file (Compose and Kubernetes
+    /// secrets); a trailing newline is dropped.
+    #[arg(
+        long,
+        env = "LIBSETTE_SECRET_FILE",
+        value_name = "PATH",
+        conflicts_with = "secret"
+    )]
+    pub secret_file: Option<PathBuf>,
     /// Require this bearer token on /metrics (otherwise only loopback clients may read it).
     #[arg(long, env = "LIBSETTE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Read the metrics token from this file; a trailing newline is dropped.
+    #[arg(
+        long,
+        env = "LIBSETTE_METRICS_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "metrics_token"
+    )]
+    pub metrics_token_file: Option<PathBuf>,
     /// Log lines as text or JSON.
     #[arg(long, env = "LIBSETTE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -37,6 +57,43 @@ pub struct ServeArgs {
     pub result_cache_mb: u64,
     #[command(flatten)]
     pub connections: ConnectionArgs,
+}
+
+impl ServeArgs {
+    /// The session secret given, from its flag or its file.
+    pub fn secret(&self) -> Result<Option<String>> {
+        given(&self.secret, &self.secret_file, "the secret")
+    }
+
+    /// The metrics token given, from its flag or its file.
+    pub fn metrics_token(&self) -> Result<Option<String>> {
+        given(
+            &self.metrics_token,
+            &self.metrics_token_file,
+            "the metrics token",
+        )
+    }
+}
+
+/// A value given as itself or as a file holding it (never both: clap refuses that).
+fn given(value: &Option<String>, file: &Option<PathBuf>, what: &str) -> Result<Option<String>> {
+    match (value, file) {
+        (Some(value), _) => Ok(Some(value.clone())),
+        (None, Some(path)) => read_secret_file(path, what).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A secret file's content without its trailing newline (what `echo` and
+/// editors leave); an empty one is refused rather than taken as "no secret".
+pub fn read_secret_file(path: &Path, what: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {what} from {}", path.display()))?;
+    let value = text.trim_end_matches(['\n', '\r']);
+    if value.is_empty() {
+        bail!("{} is empty: it must hold {what}", path.display());
+    }
+    Ok(value.to_owned())
 }
 
 /// How long a client may take and how many connections it may hold, so that
@@ -57,6 +114,10 @@ pub struct ConnectionArgs {
     /// after the databases, at most 10,000); more are closed at once.
     #[arg(long, env = "LIBSETTE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C
+    /// (0: no limit); connections still busy then are cut.
+    #[arg(long, env = "LIBSETTE_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
     /// Open connections at most from one client address (0: no limit).
     #[arg(
         long,

@@ -20,7 +20,7 @@ use super::{Chrome, check_origin, field, html_status, is_https, read_form, see_o
 use crate::app::App;
 use crate::catalog::{logins, sessions, unix_now};
 use crate::error::{AppError, AppResult};
-use crate::http::auth;
+use crate::http::edge::auth;
 use crate::session::limits::Refusal;
 use crate::session::{self, Session};
 
@@ -50,7 +50,7 @@ fn page(status: StatusCode, username: &str, next: &str, error: Option<String>) -
             error,
         },
     )
-    .unwrap_or_else(|e| e.into_html_response())
+    .unwrap_or_else(crate::http::edge::error_page::render)
 }
 
 /// The login page refusing an attempt, with when to retry.
@@ -150,7 +150,7 @@ fn count(outcome: &str) {
 pub async fn submit(State(app): State<Arc<App>>, request: Request) -> Response {
     match try_submit(&app, request).await {
         Ok(response) => response,
-        Err(err) => err.into_html_response(),
+        Err(err) => crate::http::edge::error_page::render(err),
     }
 }
 
@@ -259,7 +259,7 @@ pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(response)
     }
     .await;
-    result.unwrap_or_else(|e| e.into_html_response())
+    result.unwrap_or_else(crate::http::edge::error_page::render)
 }
 
 /// `GET /-/auth-token?token=CODE`: a one-time login link.
@@ -277,7 +277,7 @@ pub async fn auth_token(State(app): State<Arc<App>>, request: Request) -> Respon
             "This login link is unknown, used or expired".into(),
         )),
     };
-    result.unwrap_or_else(|e| e.into_html_response())
+    result.unwrap_or_else(crate::http::edge::error_page::render)
 }
 
 #[cfg(test)]

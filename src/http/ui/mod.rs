@@ -2,11 +2,14 @@
 //! they share: the page chrome, form and JSON bodies, CSRF checks, redirects,
 //! and the formatting of cells, sizes and times.
 
+pub(crate) mod pages;
+
 pub mod login;
 pub mod members;
 pub mod redirect;
 pub mod row;
 pub mod spaces;
+pub mod stored;
 pub mod table;
 pub mod tokens;
 
@@ -15,8 +18,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::tenant::SpaceRequest;
 use crate::error::{AppError, AppResult};
+use crate::http::tenant::SpaceRequest;
 use crate::session::Session;
 
 /// What the header of every page needs: where the space is, who is asking.

@@ -12,7 +12,7 @@ use super::{Chrome, check_origin, field, html_status, read_form, see_other};
 use crate::app::App;
 use crate::catalog::{databases, logins, mirror, spaces};
 use crate::error::{AppError, AppResult};
-use crate::http::auth;
+use crate::http::edge::auth;
 use crate::names::{DbName, SpaceName};
 use crate::session::Session;
 
@@ -62,7 +62,7 @@ pub async fn home(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     render(&app, &session, StatusCode::OK, None, "")
         .await
-        .unwrap_or_else(|e| e.into_html_response())
+        .unwrap_or_else(crate::http::edge::error_page::render)
 }
 
 /// `POST /-/spaces`: the instance admin creates a space (and, if named, its first database).
@@ -139,5 +139,5 @@ pub async fn create(State(app): State<Arc<App>>, request: Request) -> Response {
         }
     }
     .await;
-    result.unwrap_or_else(|e| e.into_html_response())
+    result.unwrap_or_else(crate::http::edge::error_page::render)
 }

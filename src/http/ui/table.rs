@@ -16,13 +16,16 @@ use super::{Cell, Chrome, html};
 use crate::catalog::mirror::TableSchema;
 use crate::error::AppResult;
 use crate::http::table::TableContext;
-use crate::http::table_extras;
+use crate::http::table::extras as table_extras;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
-use crate::read::args::{Args, encode};
+use crate::read::args::Args;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{Params, row_path};
 use crate::read::values::to_text;
+use facets::{FacetView, facet_choices, facet_views, suggested};
+
+mod facets;
 
 /// Datasette's filter operators as the form offers them: (value, label).
 /// Operators that take no value carry it in theirs (`isnull__1`).
@@ -67,20 +70,6 @@ struct Filter {
     column: String,
     op: String,
     value: String,
-}
-
-struct FacetItem {
-    label: String,
-    count: i64,
-    href: String,
-    selected: bool,
-}
-
-struct FacetView {
-    name: String,
-    remove_href: String,
-    items: Vec<FacetItem>,
-    truncated: bool,
 }
 
 #[derive(Template)]
@@ -215,98 +204,6 @@ async fn count(ctx: &TableContext<'_>) -> Option<i64> {
     }
 }
 
-/// Facet views from Datasette's `facet_results` (1.0 nests them under `results`).
-fn facet_views(facet_results: &Json, args: &Args, table_path: &str) -> Vec<FacetView> {
-    let facets = facet_results
-        .get("results")
-        .and_then(Json::as_object)
-        .or_else(|| facet_results.as_object())
-        .cloned()
-        .unwrap_or_default();
-    facets
-        .iter()
-        .filter_map(|(key, facet)| {
-            let name = facet
-                .get("name")
-                .and_then(Json::as_str)
-                .unwrap_or(key)
-                .to_owned();
-            let kind = facet.get("type").and_then(Json::as_str).unwrap_or("column");
-            let items = facet.get("results")?.as_array()?;
-            let items = items
-                .iter()
-                .map(|item| {
-                    let value = match item.get("value") {
-                        Some(Json::String(s)) => s.clone(),
-                        Some(Json::Null) | None => String::new(),
-                        Some(other) => other.to_string(),
-                    };
-                    let label = match item.get("label") {
-                        Some(Json::String(s)) => s.clone(),
-                        Some(Json::Null) | None => value.clone(),
-                        Some(other) => other.to_string(),
-                    };
-                    let selected = item
-                        .get("selected")
-                        .and_then(Json::as_bool)
-                        .unwrap_or(false);
-                    let href = if kind == "column" {
-                        toggle(args, &name, &value, selected, table_path)
-                    } else {
-                        page_url(item.get("toggle_url"), table_path)
-                    };
-                    FacetItem {
-                        label: if label.is_empty() {
-                            "(blank)".into()
-                        } else {
-                            label
-                        },
-                        count: item.get("count").and_then(Json::as_i64).unwrap_or(0),
-                        href,
-                        selected,
-                    }
-                })
-                .collect();
-            let rest: Vec<(&str, &str)> = args
-                .pairs()
-                .iter()
-                .filter(|(k, v)| !(k.starts_with("_facet") && *v == name) && k != "_next")
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            Some(FacetView {
-                remove_href: with_query(table_path, &encode(rest)),
-                name,
-                items,
-                truncated: facet
-                    .get("truncated")
-                    .and_then(Json::as_bool)
-                    .unwrap_or(false),
-            })
-        })
-        .collect()
-}
-
-/// A facet toggle: adds `column=value`, or removes it when selected.
-fn toggle(args: &Args, column: &str, value: &str, selected: bool, table_path: &str) -> String {
-    let mut pairs: Vec<(&str, &str)> = args
-        .pairs()
-        .iter()
-        .filter(|(k, v)| k != "_next" && !(selected && k == column && v == value))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    if !selected {
-        pairs.push((column, value));
-    }
-    with_query(table_path, &encode(pairs))
-}
-
-/// A URL of the JSON API turned into the page's: path only, `.json` dropped.
-fn page_url(url: Option<&Json>, table_path: &str) -> String {
-    let url = url.and_then(Json::as_str).unwrap_or("");
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
-    with_query(table_path, query)
-}
-
 fn with_query(path: &str, query: &str) -> String {
     if query.is_empty() {
         path.to_owned()
@@ -324,152 +221,35 @@ fn keep(args: &Args, drop: impl Fn(&str) -> bool) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Foreign keys the actor may follow: column → (other table, other column).
+type Links = HashMap<String, (TableSchema, String)>;
+
+/// Labels of the linked values shown, by column: raw value → label.
+type LinkLabels = HashMap<String, HashMap<String, String>>;
+
+/// The table page: rows, headings, filter form, facets and links, from the
+/// same context and extras as the JSON answer.
 pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
     let req = ctx.req;
     let args = &ctx.args;
     let table = ctx.table().clone();
     let table_path = ctx.table_path();
-    let limit = req.space.settings.int("truncate_cells_html");
-    let columns = ctx.plan.columns.clone();
     let mut filter_columns = ctx.info.columns.clone();
     if ctx.info.use_rowid() {
         filter_columns.insert(0, "rowid".into());
     }
-
-    // Foreign keys the actor may follow: column → (other table, other column).
-    let mut links: HashMap<String, (TableSchema, String)> = HashMap::new();
-    for fk in &table.foreign_keys {
-        let Some(other) = ctx.schema.table(&fk.other_table) else {
-            continue;
-        };
-        let visible = req
-            .app
-            .allowed(
-                req.space_id(),
-                &req.actor,
-                "view-table",
-                Resource::Table(ctx.database.name.clone(), other.name.clone()),
-            )
-            .await?;
-        if visible {
-            links.insert(fk.column.clone(), (other.clone(), fk.other_column.clone()));
-        }
-    }
-    let mut label_maps: HashMap<String, HashMap<String, String>> = HashMap::new();
-    for (column, (other, other_column)) in &links {
-        let Some(i) = columns.iter().position(|c| c == column) else {
-            continue;
-        };
-        let mut seen = HashSet::new();
-        let values: Vec<Value> = ctx
-            .rows
-            .iter()
-            .map(|r| r[i].clone())
-            .filter(|v| !matches!(v, Value::Null) && seen.insert(to_text(v)))
-            .collect();
-        label_maps.insert(
-            column.clone(),
-            labels(&ctx, other, other_column, values).await,
-        );
-    }
-
-    let key_index: Vec<usize> = if ctx.info.is_view {
-        vec![]
-    } else {
-        ctx.info
-            .key_columns()
-            .iter()
-            .filter_map(|k| columns.iter().position(|c| c == k))
-            .collect()
-    };
-    let has_links = !key_index.is_empty();
-    let db_path = format!("{}/{}", req.base, ctx.database.name);
-    let rows = ctx
-        .rows
-        .iter()
-        .map(|row| {
-            let link = has_links.then(|| {
-                let key = row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>());
-                let text = key_index
-                    .iter()
-                    .map(|&i| to_text(&row[i]))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                (format!("{table_path}/{key}"), text)
-            });
-            let cells = row
-                .iter()
-                .zip(&columns)
-                .map(|(value, column)| {
-                    let mut cell = Cell::value(value, limit);
-                    if let Some((other, _)) = links.get(column)
-                        && !matches!(value, Value::Null)
-                    {
-                        let raw = to_text(value);
-                        let label = label_maps.get(column).and_then(|m| m.get(&raw));
-                        cell.href = Some(format!(
-                            "{db_path}/{}/{}",
-                            tilde_encode(&other.name),
-                            tilde_encode(&raw)
-                        ));
-                        if let Some(label) = label {
-                            cell.text = super::truncate(label.clone(), limit);
-                            cell.note = Some(raw);
-                            cell.class = "";
-                        }
-                    }
-                    cell
-                })
-                .collect();
-            RowView { link, cells }
-        })
-        .collect();
-
-    let headers = columns
-        .iter()
-        .map(|c| {
-            let (sorted, next_sort) = if ctx.plan.sort.as_deref() == Some(c) {
-                ("asc", "_sort_desc")
-            } else if ctx.plan.sort_desc.as_deref() == Some(c) {
-                ("desc", "_sort")
-            } else {
-                ("", "_sort")
-            };
-            Header {
-                href: with_query(
-                    &table_path,
-                    &args.replaced(&["_sort", "_sort_desc", "_next"], &[(next_sort, c)]),
-                ),
-                name: c.clone(),
-                sorted,
-                fk: links.contains_key(c),
-            }
-        })
-        .collect();
+    let links = followable_links(&ctx, &table).await?;
+    let link_labels = link_labels(&ctx, &links).await;
+    let (has_links, rows) = row_views(&ctx, &table_path, &links, &link_labels);
+    let headers = headers(&ctx, &links, &table_path);
 
     // Facets and suggestions: the same extras the JSON answer carries.
     let mut body = Map::new();
     table_extras::add(&ctx, &mut body).await?;
     let facet_results = body.get("facet_results").cloned().unwrap_or(Json::Null);
     let facets = facet_views(&facet_results, args, &table_path);
-    let faceted: Vec<&str> = facets.iter().map(|f| f.name.as_str()).collect();
-    let facet_choices = filter_columns
-        .iter()
-        .filter(|c| !faceted.contains(&c.as_str()))
-        .cloned()
-        .collect();
-    let suggested = body
-        .get("suggested_facets")
-        .and_then(Json::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|s| {
-                    let name = s.get("name")?.as_str()?.to_owned();
-                    Some((name, page_url(s.get("toggle_url"), &table_path)))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let facet_choices = facet_choices(&filter_columns, &facets);
+    let suggested = suggested(&body, &table_path);
 
     let query = req.query.clone().unwrap_or_default();
     let next_href = ctx
@@ -515,35 +295,163 @@ pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The table's foreign keys whose other table the actor may view.
+async fn followable_links(ctx: &TableContext<'_>, table: &TableSchema) -> AppResult<Links> {
+    let req = ctx.req;
+    let mut links = Links::new();
+    for fk in &table.foreign_keys {
+        let Some(other) = ctx.schema.table(&fk.other_table) else {
+            continue;
+        };
+        let visible = req
+            .app
+            .allowed(
+                req.space_id(),
+                &req.actor,
+                "view-table",
+                Resource::Table(ctx.database.name.clone(), other.name.clone()),
+            )
+            .await?;
+        if visible {
+            links.insert(fk.column.clone(), (other.clone(), fk.other_column.clone()));
+        }
+    }
+    Ok(links)
+}
 
-    #[test]
-    fn filters_as_the_form_shows_them() {
-        let args = Args::parse(Some("a=1&b__gt=2&c__isnull=1&_sort=a&zz=3&b__bogus=4"));
-        let columns = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        let shown: Vec<(String, String, String)> = current_filters(&args, &columns)
-            .into_iter()
-            .map(|f| (f.column, f.op, f.value))
+/// Labels for the distinct non-null values of each linked column on the page.
+async fn link_labels(ctx: &TableContext<'_>, links: &Links) -> LinkLabels {
+    let columns = &ctx.plan.columns;
+    let mut label_maps = LinkLabels::new();
+    for (column, (other, other_column)) in links {
+        let Some(i) = columns.iter().position(|c| c == column) else {
+            continue;
+        };
+        let mut seen = HashSet::new();
+        let values: Vec<Value> = ctx
+            .rows
+            .iter()
+            .map(|r| r[i].clone())
+            .filter(|v| !matches!(v, Value::Null) && seen.insert(to_text(v)))
             .collect();
-        assert_eq!(
-            shown,
-            vec![
-                ("a".into(), "exact".into(), "1".into()),
-                ("b".into(), "gt".into(), "2".into()),
-                ("c".into(), "isnull__1".into(), "".into()),
-            ]
+        label_maps.insert(
+            column.clone(),
+            labels(ctx, other, other_column, values).await,
         );
     }
+    label_maps
+}
 
-    #[test]
-    fn toggles() {
-        let args = Args::parse(Some("_facet=genre&genre=x&_next=5"));
-        assert_eq!(toggle(&args, "genre", "x", true, "/t"), "/t?_facet=genre");
-        assert_eq!(
-            toggle(&args, "genre", "y z", false, "/t"),
-            "/t?_facet=genre&genre=x&genre=y+z"
-        );
+/// The page's rows, each with its row link when the table has keys on the
+/// page (the first value says whether it has).
+fn row_views(
+    ctx: &TableContext<'_>,
+    table_path: &str,
+    links: &Links,
+    link_labels: &LinkLabels,
+) -> (bool, Vec<RowView>) {
+    let columns = &ctx.plan.columns;
+    let key_index: Vec<usize> = if ctx.info.is_view {
+        vec![]
+    } else {
+        ctx.info
+            .key_columns()
+            .iter()
+            .filter_map(|k| columns.iter().position(|c| c == k))
+            .collect()
+    };
+    let has_links = !key_index.is_empty();
+    let cells = Cells {
+        links,
+        link_labels,
+        db_path: format!("{}/{}", ctx.req.base, ctx.database.name),
+        limit: ctx.req.space.settings.int("truncate_cells_html"),
+    };
+    let rows = ctx
+        .rows
+        .iter()
+        .map(|row| {
+            let link = has_links.then(|| {
+                let key = row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>());
+                let text = key_index
+                    .iter()
+                    .map(|&i| to_text(&row[i]))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (format!("{table_path}/{key}"), text)
+            });
+            let cells = row
+                .iter()
+                .zip(columns)
+                .map(|(value, column)| cells.cell(value, column))
+                .collect();
+            RowView { link, cells }
+        })
+        .collect();
+    (has_links, rows)
+}
+
+/// What turning a value into a cell needs, worked out once per page.
+struct Cells<'a> {
+    links: &'a Links,
+    link_labels: &'a LinkLabels,
+    /// `{base}/{db}`, where linked rows live.
+    db_path: String,
+    limit: u64,
+}
+
+impl Cells<'_> {
+    /// One cell; a linked value points at the other table's row and shows
+    /// its label, with the raw value as a note.
+    fn cell(&self, value: &Value, column: &str) -> Cell {
+        let mut cell = Cell::value(value, self.limit);
+        if let Some((other, _)) = self.links.get(column)
+            && !matches!(value, Value::Null)
+        {
+            let raw = to_text(value);
+            let label = self.link_labels.get(column).and_then(|m| m.get(&raw));
+            cell.href = Some(format!(
+                "{}/{}/{}",
+                self.db_path,
+                tilde_encode(&other.name),
+                tilde_encode(&raw)
+            ));
+            if let Some(label) = label {
+                cell.text = super::truncate(label.clone(), self.limit);
+                cell.note = Some(raw);
+                cell.class = "";
+            }
+        }
+        cell
     }
 }
+
+/// Column headings, each linking to the page sorted by it (or reversed).
+fn headers(ctx: &TableContext<'_>, links: &Links, table_path: &str) -> Vec<Header> {
+    ctx.plan
+        .columns
+        .iter()
+        .map(|c| {
+            let (sorted, next_sort) = if ctx.plan.sort.as_deref() == Some(c) {
+                ("asc", "_sort_desc")
+            } else if ctx.plan.sort_desc.as_deref() == Some(c) {
+                ("desc", "_sort")
+            } else {
+                ("", "_sort")
+            };
+            Header {
+                href: with_query(
+                    table_path,
+                    &ctx.args
+                        .replaced(&["_sort", "_sort_desc", "_next"], &[(next_sort, c)]),
+                ),
+                name: c.clone(),
+                sorted,
+                fk: links.contains_key(c),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -14,8 +14,8 @@ use super::{Chrome, check_form_token, field, html_status, read_form, see_other, 
 use crate::catalog::tokens::TokenInfo;
 use crate::catalog::unix_now;
 use crate::error::{AppError, AppResult};
-use crate::http::api_tokens::{self, TokenRequest};
 use crate::http::database;
+use crate::http::meta::api_tokens::{self, TokenRequest};
 use crate::http::tenant::SpaceRequest;
 use crate::names::{tilde_decode, tilde_encode};
 use crate::permissions::Resource;

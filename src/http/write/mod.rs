@@ -1,0 +1,557 @@
+//! Row and table writes over HTTP: `/-/insert`, `/-/upsert`, `/{pk}/-/update`,
+//! `/{pk}/-/delete` and `/-/drop`, with Datasette's checks in Datasette's
+//! order, each write one transaction on the database's writer, and an
+//! audit row for each. Request bodies are read here, under
+//! `max_post_body_bytes` counted while they stream.
+
+pub(crate) mod alter;
+pub(crate) mod create;
+pub(crate) mod execute;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json, json};
+
+use crate::catalog::audit;
+use crate::catalog::databases::DatabaseRow;
+use crate::error::{AppError, AppResult};
+use crate::http::database::{open_synced, require_database};
+pub use crate::http::edge::body::Body;
+use crate::http::routes::{RowWrite, TableWrite};
+use crate::http::tenant::SpaceRequest;
+use crate::permissions::Resource;
+use crate::read::values::{Infinity, to_json};
+use crate::tenant::{Schema, TenantDb};
+use crate::write::rows::{self, InsertOptions, Returned};
+use crate::write::{FULL_MESSAGE, WriteError, json as body_json};
+
+impl From<WriteError> for AppError {
+    fn from(err: WriteError) -> AppError {
+        match err {
+            WriteError::Invalid(errors) => AppError::invalid(errors),
+            WriteError::NotFound(message) => AppError::Errors(StatusCode::NOT_FOUND, vec![message]),
+            WriteError::Internal(err) if !crate::write::is_full(&err) => AppError::Internal(err),
+            // SQLITE_FULL, typed or not (schema changes and commits are untyped).
+            WriteError::Full | WriteError::Internal(_) => AppError::Quota(FULL_MESSAGE.into()),
+        }
+    }
+}
+
+/// Python's truthiness of a JSON value.
+pub fn truthy(value: Option<&Json>) -> bool {
+    match value {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(Json::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Json::String(s)) => !s.is_empty(),
+        Some(Json::Array(a)) => !a.is_empty(),
+        Some(Json::Object(o)) => !o.is_empty(),
+    }
+}
+
+/// A JSON answer with a status.
+pub fn json_status(status: StatusCode, body: Json) -> Response {
+    let mut response = crate::http::json_response(body);
+    *response.status_mut() = status;
+    response
+}
+
+/// Rows read back, as a list of objects.
+pub fn returned_json(returned: &Returned) -> Json {
+    rows_json(&returned.columns, &returned.rows)
+}
+
+/// Rows as a list of objects keyed by column.
+pub fn rows_json(columns: &[String], rows: &[Vec<libsql::Value>]) -> Json {
+    Json::Array(
+        rows.iter()
+            .map(|row| {
+                let mut object = Map::new();
+                for (column, value) in columns.iter().zip(row) {
+                    object.insert(column.clone(), to_json(value, Infinity::Null));
+                }
+                Json::Object(object)
+            })
+            .collect(),
+    )
+}
+
+/// The database, its handle and current schema.
+pub async fn open(
+    req: &SpaceRequest,
+    db: &str,
+) -> AppResult<(DatabaseRow, Arc<TenantDb>, Arc<Schema>)> {
+    let database = require_database(req, db).await?;
+    let (handle, schema) = open_synced(req, &database).await?;
+    Ok((database, handle, schema))
+}
+
+/// May the actor do `action` on the table?
+pub async fn may(req: &SpaceRequest, action: &str, db: &str, table: &str) -> AppResult<bool> {
+    Ok(req
+        .app
+        .allowed(
+            req.space_id(),
+            &req.actor,
+            action,
+            Resource::Table(db.to_owned(), table.to_owned()),
+        )
+        .await?)
+}
+
+/// One audit row for a write; a failure to record it is logged, not answered.
+pub async fn record(
+    req: &SpaceRequest,
+    event: &'static str,
+    db: &str,
+    table: Option<&str>,
+    rows: Option<i64>,
+    detail: Json,
+) {
+    crate::metrics::metrics()
+        .writes
+        .with_label_values(&[event])
+        .inc();
+    let space_id = req.space_id();
+    let actor = req.actor.name.clone();
+    let token_id = req.actor.token.as_ref().map(|t| t.id);
+    let (db, table) = (db.to_owned(), table.map(str::to_owned));
+    let result = req
+        .app
+        .catalog
+        .call(move |conn| {
+            audit::record(
+                conn,
+                audit::Event {
+                    space_id: Some(space_id),
+                    actor: actor.as_deref(),
+                    token_id,
+                    event,
+                    detail,
+                    database: Some(&db),
+                    table: table.as_deref(),
+                    rows_affected: rows,
+                },
+            )
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(error = ?err, "auditing a write failed");
+    }
+}
+
+/// Brings the catalog's mirror up to date after a schema change.
+pub async fn refresh_mirror(req: &SpaceRequest, database: &DatabaseRow) -> AppResult<()> {
+    open_synced(req, database).await?;
+    Ok(())
+}
+
+/// `/-/insert`, `/-/upsert`, `/-/alter`, `/-/drop`.
+pub async fn table(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    action: TableWrite,
+    body: Body,
+) -> AppResult<Response> {
+    match action {
+        TableWrite::Insert => insert(req, db, table, body, false).await,
+        TableWrite::Upsert => insert(req, db, table, body, true).await,
+        TableWrite::Alter => crate::http::write::alter::alter(req, db, table, body).await,
+        TableWrite::Drop => drop_table(req, db, table, body).await,
+    }
+}
+
+/// The table `name` of the schema: Datasette's 404s for a missing table and for a view.
+pub fn require_table<'a>(
+    schema: &'a Schema,
+    name: &str,
+) -> AppResult<&'a crate::catalog::mirror::TableSchema> {
+    let found = schema
+        .table(name)
+        .ok_or(AppError::NotFound("Table not found"))?;
+    if found.kind != "table" {
+        return Err(AppError::Errors(
+            StatusCode::NOT_FOUND,
+            vec![format!("Table not found: {name}")],
+        ));
+    }
+    Ok(found)
+}
+
+/// A validated insert request.
+struct InsertRequest {
+    rows: Vec<Map<String, Json>>,
+    options: InsertOptions,
+}
+
+/// Datasette's checks of an insert body, in its order.
+fn validate_insert(
+    data: Json,
+    columns: &[String],
+    pks: &[String],
+    upsert: bool,
+    max_rows: u64,
+) -> AppResult<InsertRequest> {
+    let one = |m: &str| AppError::invalid_one(m);
+    let Json::Object(mut data) = data else {
+        return Err(one("JSON must be a dictionary"));
+    };
+    if !data.contains_key("row") && !data.contains_key("rows") {
+        return Err(one("JSON must have one or other of \"row\" or \"rows\""));
+    }
+    let rows = if let Some(row) = data.remove("row") {
+        if data.contains_key("rows") {
+            return Err(one("Cannot use \"row\" and \"rows\" at the same time"));
+        }
+        let Json::Object(row) = row else {
+            return Err(one("\"row\" must be a dictionary"));
+        };
+        data.insert("return".into(), Json::Bool(true));
+        vec![Json::Object(row)]
+    } else {
+        match data.remove("rows") {
+            Some(Json::Array(rows)) => rows,
+            _ => return Err(one("\"rows\" must be a list")),
+        }
+    };
+    let mut objects = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row {
+            Json::Object(row) => objects.push(row),
+            _ => return Err(one("\"rows\" must be a list of dictionaries")),
+        }
+    }
+    if objects.len() as u64 > max_rows {
+        return Err(one(&format!(
+            "Too many rows, maximum allowed is {max_rows}"
+        )));
+    }
+    let mut invalid: Vec<&String> = data
+        .keys()
+        .filter(|k| !["return", "ignore", "replace", "alter"].contains(&k.as_str()))
+        .collect();
+    if !invalid.is_empty() {
+        invalid.sort();
+        let names: Vec<&str> = invalid.iter().map(|s| s.as_str()).collect();
+        return Err(one(&format!(
+            "Invalid parameter: \"{}\"",
+            names.join("\", \"")
+        )));
+    }
+    let options = InsertOptions {
+        ignore: truthy(data.get("ignore")),
+        replace: truthy(data.get("replace")),
+        alter: truthy(data.get("alter")),
+        upsert,
+        return_rows: truthy(data.get("return")),
+    };
+    if options.ignore && options.replace {
+        return Err(one(
+            "Cannot use \"ignore\" and \"replace\" at the same time",
+        ));
+    }
+    let keys: Vec<String> = if pks.is_empty() {
+        vec!["rowid".into()]
+    } else {
+        pks.to_vec()
+    };
+    let mut errors = Vec::new();
+    for (i, row) in objects.iter().enumerate() {
+        if upsert {
+            let missing: Vec<&str> = keys
+                .iter()
+                .filter(|k| !row.contains_key(*k))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                errors.push(format!(
+                    "Row {i} is missing primary key column(s): \"{}\"",
+                    missing.join("\", \"")
+                ));
+            }
+            let nulls: Vec<&str> = keys
+                .iter()
+                .filter(|k| row.get(*k) == Some(&Json::Null))
+                .map(String::as_str)
+                .collect();
+            if !nulls.is_empty() {
+                errors.push(format!(
+                    "Row {i} has null primary key column(s): \"{}\"",
+                    nulls.join("\", \"")
+                ));
+            }
+        }
+        let mut unknown: Vec<&str> = row
+            .keys()
+            .filter(|k| !columns.contains(k) && !keys.contains(k))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() && !options.alter {
+            unknown.sort();
+            errors.push(format!(
+                "Row {i} has invalid columns: {}",
+                unknown.join(", ")
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::invalid(errors));
+    }
+    Ok(InsertRequest {
+        rows: objects,
+        options,
+    })
+}
+
+async fn insert(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    body: Body,
+    upsert: bool,
+) -> AppResult<Response> {
+    let (database, handle, schema) = open(req, db).await?;
+    let found = require_table(&schema, table)?;
+    let db = database.name.as_str();
+    if upsert {
+        if !(may(req, "insert-row", db, table).await? && may(req, "update-row", db, table).await?) {
+            return Err(AppError::Forbidden(
+                "Permission denied: need both insert-row and update-row".into(),
+            ));
+        }
+    } else if !may(req, "insert-row", db, table).await? {
+        return Err(AppError::Forbidden("Permission denied".into()));
+    }
+    let columns: Vec<String> = found
+        .columns
+        .iter()
+        .filter(|c| !c.hidden)
+        .map(|c| c.name.clone())
+        .collect();
+    let mut pks: Vec<_> = found.columns.iter().filter(|c| c.pk > 0).collect();
+    pks.sort_by_key(|c| c.pk);
+    let pks: Vec<String> = pks.into_iter().map(|c| c.name.clone()).collect();
+    let data = body.json().await?;
+    let max_rows = req.space.settings.int("max_insert_rows");
+    let mut request = validate_insert(data, &columns, &pks, upsert, max_rows)?;
+    let options = request.options;
+    if upsert && (options.ignore || options.replace) {
+        return Err(AppError::invalid_one(
+            "Upsert does not support ignore or replace",
+        ));
+    }
+    if options.replace && !may(req, "update-row", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied: need update-row to use \"replace\"".into(),
+        ));
+    }
+    if options.alter && !may(req, "alter-table", db, table).await? {
+        return Err(AppError::Forbidden(
+            "Permission denied for alter-table".into(),
+        ));
+    }
+    // Rows are shown back only to an actor who may view the table.
+    request.options.return_rows = options.return_rows && may(req, "view-table", db, table).await?;
+    let num_rows = request.rows.len() as i64;
+    let name = table.to_owned();
+    let inserted = handle
+        .write(move |conn| rows::insert(conn, &name, &request.rows, request.options))
+        .await?;
+    if options.alter {
+        refresh_mirror(req, &database).await?;
+    }
+    record(
+        req,
+        if upsert { "upsert-rows" } else { "insert-rows" },
+        db,
+        Some(table),
+        Some(inserted.changed as i64),
+        json!({"num_rows": num_rows, "ignore": options.ignore, "replace": options.replace, "alter": options.alter}),
+    )
+    .await;
+    let mut body = json!({"ok": true});
+    if let Some(returned) = &inserted.returned {
+        body["rows"] = returned_json(returned);
+    }
+    let status = if upsert {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json_status(status, body))
+}
+
+/// `/{pk}/-/update` and `/{pk}/-/delete`.
+pub async fn row(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    key: &[String],
+    action: RowWrite,
+    body: Body,
+) -> AppResult<Response> {
+    let database = require_database(req, db).await.map_err(|_| {
+        AppError::Errors(
+            StatusCode::NOT_FOUND,
+            vec![format!("Database not found: {db}")],
+        )
+    })?;
+    let db = database.name.as_str();
+    let permission = match action {
+        RowWrite::Update => "update-row",
+        RowWrite::Delete => "delete-row",
+    };
+    // The permission first, so a refused actor cannot tell which keys exist.
+    if !may(req, permission, db, table).await? {
+        return Err(AppError::Forbidden("Permission denied".into()));
+    }
+    let (handle, schema) = open_synced(req, &database).await?;
+    if schema.table(table).is_none_or(|t| t.kind != "table") {
+        return Err(AppError::Errors(
+            StatusCode::NOT_FOUND,
+            vec![format!("Table not found: {table}")],
+        ));
+    }
+    let name = table.to_owned();
+    let key_owned = key.to_vec();
+    match action {
+        RowWrite::Delete => {
+            let changed = handle
+                .write(move |conn| rows::delete(conn, &name, &key_owned))
+                .await?;
+            record(
+                req,
+                "delete-row",
+                db,
+                Some(table),
+                Some(changed as i64),
+                json!({"pks": key}),
+            )
+            .await;
+            Ok(json_status(StatusCode::OK, json!({"ok": true})))
+        }
+        RowWrite::Update => {
+            // Datasette checks the row exists before reading the body.
+            let (n, k) = (name.clone(), key_owned.clone());
+            handle
+                .write(move |conn| {
+                    let live = rows::require_table(conn, &n)?;
+                    rows::require_row(conn, &live, &k).map(|_| ())
+                })
+                .await?;
+            let data = body.json().await?;
+            let Json::Object(mut data) = data else {
+                return Err(AppError::invalid_one("JSON must be a dictionary"));
+            };
+            let Some(Json::Object(changes)) = data.remove("update") else {
+                return Err(AppError::invalid_one(
+                    "JSON must contain an update dictionary",
+                ));
+            };
+            AppError::check_keys(&data, &["return", "alter"])?;
+            let alter = truthy(data.get("alter"));
+            if alter && !may(req, "alter-table", db, table).await? {
+                return Err(AppError::Forbidden(
+                    "Permission denied for alter-table".into(),
+                ));
+            }
+            let return_row =
+                truthy(data.get("return")) && may(req, "view-table", db, table).await?;
+            let (changed, returned) = handle
+                .write(move |conn| {
+                    rows::update(conn, &name, &key_owned, &changes, alter, return_row)
+                })
+                .await?;
+            if alter {
+                refresh_mirror(req, &database).await?;
+            }
+            record(
+                req,
+                "update-row",
+                db,
+                Some(table),
+                Some(changed as i64),
+                json!({"pks": key}),
+            )
+            .await;
+            let mut body = json!({"ok": true});
+            if let Some(returned) = &returned {
+                body["rows"] = returned_json(returned);
+            }
+            Ok(json_status(StatusCode::OK, body))
+        }
+    }
+}
+
+async fn drop_table(req: &SpaceRequest, db: &str, table: &str, body: Body) -> AppResult<Response> {
+    let (database, handle, schema) = open(req, db).await?;
+    let found = require_table(&schema, table)?;
+    let db = database.name.as_str();
+    if !may(req, "drop-table", db, table).await? {
+        return Err(AppError::Forbidden("Permission denied".into()));
+    }
+    let bytes = body.bytes().await?;
+    let confirm = body_json::parse(&bytes)
+        .ok()
+        .and_then(|data| data.get("confirm").cloned());
+    let name = table.to_owned();
+    if !truthy(confirm.as_ref()) {
+        let count = handle
+            .write(move |conn| {
+                let (_, rows) = crate::write::select(
+                    conn,
+                    &format!("select count(*) from {}", crate::names::quote_ident(&name)),
+                    (),
+                )?;
+                Ok::<_, WriteError>(match rows.first().and_then(|r| r.first()) {
+                    Some(libsql::Value::Integer(n)) => *n,
+                    _ => 0,
+                })
+            })
+            .await?;
+        return Ok(json_status(
+            StatusCode::OK,
+            json!({
+                "ok": true,
+                "database": db,
+                "table": table,
+                "row_count": count,
+                "message": "Pass \"confirm\": true to confirm",
+            }),
+        ));
+    }
+    // An FTS index built on the table goes with it (sqlite-utils' disable_fts).
+    let fts = found.fts_table.clone().filter(|f| f != table);
+    let rows = handle
+        .write(move |conn| {
+            rows::require_table(conn, &name)?;
+            let (_, count) = crate::write::select(
+                conn,
+                &format!("select count(*) from {}", crate::names::quote_ident(&name)),
+                (),
+            )?;
+            if let Some(fts) = fts {
+                crate::write::exec(
+                    conn,
+                    &format!("drop table if exists {}", crate::names::quote_ident(&fts)),
+                    vec![],
+                )?;
+            }
+            crate::write::exec(
+                conn,
+                &format!("drop table {}", crate::names::quote_ident(&name)),
+                vec![],
+            )?;
+            Ok::<_, WriteError>(match count.first().and_then(|r| r.first()) {
+                Some(libsql::Value::Integer(n)) => *n,
+                _ => 0,
+            })
+        })
+        .await?;
+    refresh_mirror(req, &database).await?;
+    record(req, "drop-table", db, Some(table), Some(rows), Json::Null).await;
+    Ok(json_status(StatusCode::OK, json!({"ok": true})).into_response())
+}
