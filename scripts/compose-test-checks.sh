@@ -68,8 +68,8 @@ check_proxy() {
   done
   grep -q 'BEGIN CERTIFICATE' "$TMP/root.crt" || fail "Caddy made its local CA"
   # Another space, public, with rows of its own.
-  compose exec -T libsette libsette space create acme --public >/dev/null
-  compose exec -T libsette libsette db create acme main >/dev/null
+  cli space create acme --public >/dev/null
+  cli db create acme main >/dev/null
   local acme
   acme=$(mint acme root)
   curl -fsS -H "Authorization: Bearer $acme" -H 'Content-Type: application/json' \
@@ -137,8 +137,8 @@ load() {
 # Prometheus scrapes libsette with the metrics token, and every query of
 # every dashboard panel returns a number after some load.
 check_monitoring() {
-  compose exec -T libsette libsette space create quota --public >/dev/null
-  compose exec -T libsette libsette space set quota --setting rate_limit_anonymous_per_minute 1 >/dev/null
+  cli space create quota --public >/dev/null
+  cli space set quota --setting rate_limit_anonymous_per_minute 1 >/dev/null
   local load_started=$SECONDS
   load 90 &
   local load_pid=$!
@@ -281,9 +281,8 @@ check_backup_restore() {
   pass "the restored server answers as the source did at the backup ($(wc -l <"$TMP/restored.events") rows, $(wc -l <"$TMP/acked.before-backup") acknowledged before it began); tokens still work"
 
   # One space out, and in again under another name, on the running server.
-  compose exec -T libsette libsette backup /backups/acme --space acme >"$TMP/backup.out" 2>&1 &&
-    compose exec -T libsette libsette restore /backups/acme --space acme2 >>"$TMP/backup.out" 2>&1 ||
-    { cat "$TMP/backup.out" >&2; fail "backup --space acme, restore --space acme2"; }
+  cli backup /backups/acme --space acme >/dev/null
+  cli restore /backups/acme --space acme2 >/dev/null
   local acme2
   acme2=$(mint acme2 root)
   curl -fsS -H "Authorization: Bearer $acme2" "$BASE/acme2/main/things.json?_shape=array" >"$TMP/acme2.things" ||

@@ -134,10 +134,20 @@ http() {
   curl -s -o "$out" -w '%{http_code}' --max-time 15 "$@" || true
 }
 
-# A token minted inside the container, as ops/README.md shows.
+# libsette's command line inside the container, as ops/README.md shows.
+# What it changes in the catalog reaches the running server within a
+# second (its catalog caches), so it waits that long before going on.
+cli() {
+  compose exec -T libsette libsette "$@" >"$TMP/cli.out" 2>&1 ||
+    { cat "$TMP/cli.out" >&2; fail "libsette $*"; }
+  sleep 1.1
+  cat "$TMP/cli.out"
+}
+
+# A token minted inside the container.
 mint() {
   local token
-  token=$(compose exec -T libsette libsette token create "$@" | tr -d '\r\n')
+  token=$(cli token create "$@" | tr -d '\r\n')
   case "$token" in lstok_*) echo "$token" ;; *) fail "token create $*: $token" ;; esac
 }
 
@@ -152,7 +162,7 @@ post_json() {
 }
 
 create_events_table() {
-  compose exec -T libsette libsette db create demo ops >/dev/null
+  cli db create demo ops >/dev/null
   post_json "$BASE/demo/ops/-/create" '{"table": "events", "pk": "id", "columns": [
     {"name": "id", "type": "integer"}, {"name": "writer", "type": "integer"},
     {"name": "n", "type": "integer"}]}'
