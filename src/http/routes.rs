@@ -60,8 +60,11 @@ pub enum SpaceRoute {
     Audit,
     /// `POST /{db}/-/create`
     Create(String),
-    /// `POST /{db}/-/execute-write`
+    /// `POST /{db}/-/execute-write` (a browser's GET and form POST: the page)
     ExecuteWrite(String),
+    /// The row forms of the UI: `/{db}/{table}/-/insert-row` (no key),
+    /// `/{db}/{table}/{pk}/-/edit`, `/{db}/{table}/{pk}/-/delete-row`.
+    RowForm(String, String, Vec<String>, RowForm),
     /// `POST /{db}/{table}/-/insert`, `/-/upsert`, `/-/alter`, `/-/drop`
     TableWrite(String, String, TableWrite),
     /// `POST /{db}/{table}/{pk,…}/-/update`, `/-/delete`
@@ -103,6 +106,14 @@ pub enum TableWrite {
     Drop,
 }
 
+/// What a row form of the UI does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowForm {
+    Insert,
+    Edit,
+    Delete,
+}
+
 /// A write to one row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowWrite {
@@ -125,6 +136,7 @@ impl SpaceRoute {
             | SpaceRoute::ExecuteWrite(db)
             | SpaceRoute::TableWrite(db, ..)
             | SpaceRoute::RowWrite(db, ..)
+            | SpaceRoute::RowForm(db, ..)
             | SpaceRoute::QueryList(Some(db), _)
             | SpaceRoute::QueryStore(db)
             | SpaceRoute::StoredQuery(db, ..) => Some(db),
@@ -145,61 +157,15 @@ impl SpaceRoute {
         }
     }
 
-    /// A bounded label for logs and metrics.
-    pub fn template(&self) -> &'static str {
-        match self {
-            SpaceRoute::Index(_) => "/{space}/",
-            SpaceRoute::Databases => "/{space}/-/databases.json",
-            SpaceRoute::Actor => "/{space}/-/actor.json",
-            SpaceRoute::Versions => "/{space}/-/versions.json",
-            SpaceRoute::Settings => "/{space}/-/settings.json",
-            SpaceRoute::Threads => "/{space}/-/threads.json",
-            SpaceRoute::Database(..) => "/{space}/{db}",
-            SpaceRoute::Query(..) => "/{space}/{db}/-/query",
-            SpaceRoute::DatabaseSchema(..) => "/{space}/{db}/-/schema",
-            SpaceRoute::Table(..) => "/{space}/{db}/{table}",
-            SpaceRoute::TableSchema(..) => "/{space}/{db}/{table}/-/schema",
-            SpaceRoute::TableCount(..) => "/{space}/{db}/{table}/-/count",
-            SpaceRoute::Row(..) => "/{space}/{db}/{table}/{pk}",
-            SpaceRoute::Redirect(..) => "redirect",
-            SpaceRoute::Audit => "/{space}/-/audit.json",
-            SpaceRoute::Create(..) => "/{space}/{db}/-/create",
-            SpaceRoute::ExecuteWrite(..) => "/{space}/{db}/-/execute-write",
-            SpaceRoute::TableWrite(_, _, TableWrite::Insert) => "/{space}/{db}/{table}/-/insert",
-            SpaceRoute::TableWrite(_, _, TableWrite::Upsert) => "/{space}/{db}/{table}/-/upsert",
-            SpaceRoute::TableWrite(_, _, TableWrite::Alter) => "/{space}/{db}/{table}/-/alter",
-            SpaceRoute::TableWrite(_, _, TableWrite::Drop) => "/{space}/{db}/{table}/-/drop",
-            SpaceRoute::RowWrite(_, _, _, RowWrite::Update) => {
-                "/{space}/{db}/{table}/{pk}/-/update"
-            }
-            SpaceRoute::RowWrite(_, _, _, RowWrite::Delete) => {
-                "/{space}/{db}/{table}/{pk}/-/delete"
-            }
-            SpaceRoute::Tokens => "/{space}/-/tokens",
-            SpaceRoute::TokenRevoke(_) => "/{space}/-/tokens/{id}/revoke",
-            SpaceRoute::Members => "/{space}/-/members",
-            SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
-            SpaceRoute::ApiTokenRevoke(_) => "/{space}/-/api/tokens/{id}/revoke",
-            SpaceRoute::QueryList(None, _) => "/{space}/-/queries",
-            SpaceRoute::QueryList(Some(_), _) => "/{space}/{db}/-/queries",
-            SpaceRoute::QueryStore(_) => "/{space}/{db}/-/queries/store",
-            SpaceRoute::StoredQuery(_, _, QueryAction::Definition) => {
-                "/{space}/{db}/{query}/-/definition"
-            }
-            SpaceRoute::StoredQuery(_, _, QueryAction::Update) => "/{space}/{db}/{query}/-/update",
-            SpaceRoute::StoredQuery(_, _, QueryAction::Delete) => "/{space}/{db}/{query}/-/delete",
-        }
-    }
-
     /// Whether the route answers `method` (GET and HEAD, or POST).
     pub fn accepts(&self, post: bool) -> bool {
         use SpaceRoute::*;
         match self {
-            TableCount(..) | Create(..) | ExecuteWrite(..) | TableWrite(..) | RowWrite(..)
-            | TokenRevoke(_) | ApiTokenRevoke(_) | QueryStore(_) => post,
+            TableCount(..) | Create(..) | TableWrite(..) | RowWrite(..) | TokenRevoke(_)
+            | ApiTokenRevoke(_) | QueryStore(_) => post,
             StoredQuery(_, _, action) => post == (*action != QueryAction::Definition),
             // POST runs a writable stored query.
-            Tokens | Members | ApiTokens | Table(..) => true,
+            Tokens | Members | ApiTokens | Table(..) | ExecuteWrite(..) | RowForm(..) => true,
             _ => !post,
         }
     }
@@ -212,6 +178,7 @@ impl SpaceRoute {
                 | SpaceRoute::ExecuteWrite(..)
                 | SpaceRoute::TableWrite(..)
                 | SpaceRoute::RowWrite(..)
+                | SpaceRoute::RowForm(..)
         )
     }
 
@@ -235,7 +202,7 @@ impl SpaceRoute {
                 *f == Format::Html
             }
             QueryList(_, f) => *f == Format::Html,
-            Tokens | TokenRevoke(_) | Members => true,
+            Tokens | TokenRevoke(_) | Members | RowForm(..) => true,
             _ => false,
         }
     }
@@ -261,7 +228,13 @@ pub async fn run(
     }
     match route {
         SpaceRoute::Create(db) => write::create::create(req, db, payload(body)).await,
+        SpaceRoute::ExecuteWrite(db) if ui::execute::wants_page(post, headers) => {
+            ui::execute::page(req, db, post, body).await
+        }
         SpaceRoute::ExecuteWrite(db) => write::execute::execute(req, db, payload(body)).await,
+        SpaceRoute::RowForm(db, table, key, form) => {
+            ui::rows::form(req, db, table, key, *form, post, body).await
+        }
         SpaceRoute::TableWrite(db, table, action) => {
             write::table(req, db, table, *action, payload(body)).await
         }
@@ -313,11 +286,12 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
                 .map_or_else(|| format!("{}/", req.base), str::to_owned);
             Ok(redirect(&location, *status))
         }
-        // Routes with a body never reach here (see `run`).
+        // Routes with a body, and forms, never reach here (see `run`).
         SpaceRoute::Create(..)
         | SpaceRoute::ExecuteWrite(..)
         | SpaceRoute::TableWrite(..)
         | SpaceRoute::RowWrite(..)
+        | SpaceRoute::RowForm(..)
         | SpaceRoute::Tokens
         | SpaceRoute::TokenRevoke(_)
         | SpaceRoute::Members
@@ -443,6 +417,7 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
         "upsert" => write(TableWrite::Upsert),
         "alter" => write(TableWrite::Alter),
         "drop" => write(TableWrite::Drop),
+        "insert-row" => Some(SpaceRoute::RowForm(db, table, vec![], RowForm::Insert)),
         "definition" => stored(QueryAction::Definition),
         "update" => stored(QueryAction::Update),
         "delete" => stored(QueryAction::Delete),
@@ -452,17 +427,23 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
 
 /// `/{db}/{table}/{pk}/-/{endpoint}`
 fn row_endpoint(db: &str, table: &str, pk: &str, endpoint: &str) -> Option<SpaceRoute> {
+    let (db, table, key) = (decode_name(db)?, decode_name(table)?, row_key(pk)?);
+    let form = |form| {
+        Some(SpaceRoute::RowForm(
+            db.clone(),
+            table.clone(),
+            key.clone(),
+            form,
+        ))
+    };
     let action = match endpoint {
         "update" => RowWrite::Update,
         "delete" => RowWrite::Delete,
+        "edit" => return form(RowForm::Edit),
+        "delete-row" => return form(RowForm::Delete),
         _ => return None,
     };
-    Some(SpaceRoute::RowWrite(
-        decode_name(db)?,
-        decode_name(table)?,
-        row_key(pk)?,
-        action,
-    ))
+    Some(SpaceRoute::RowWrite(db, table, key, action))
 }
 
 /// A row's key from its URL segment: comma-separated, each value tilde-encoded.
@@ -480,5 +461,6 @@ pub fn split_space(path: &str) -> Option<(&str, &str)> {
     }
 }
 
+mod template;
 #[cfg(test)]
 mod tests;
