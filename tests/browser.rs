@@ -1,7 +1,8 @@
 //! End-to-end in headless Chromium, driven over WebDriver (Debian's
 //! `chromium-driver`, installed by `scripts/browser-setup`): log in, open a
 //! table, apply a filter and a facet, create a token restricted to one
-//! table, use it against the JSON API, revoke it and see it refused. Every
+//! table, use it against the JSON API, revoke it and see it refused; insert,
+//! edit and delete a row, run an UPDATE on the execute-write page. Every
 //! step leaves a screenshot in `target/ui-screenshots/`. Loopback only.
 //! `LIBSETTE_SKIP_BROWSER_TESTS=1` skips this on machines without Chromium.
 
@@ -451,4 +452,142 @@ async fn save_a_query_run_it_with_a_parameter_and_find_it_listed() {
     d.go(&format!("{base}/acme/-/queries")).await;
     assert!(d.text("#queries").await.contains("Products of a kind"));
     d.shot("stored-queries-list").await;
+}
+
+/// Logs alice in through the login form.
+async fn log_in_alice(d: &Driver, base: &str) {
+    d.go(&format!("{base}/-/login")).await;
+    d.type_into("#username", "alice").await;
+    d.type_into("#password", "alice-pw").await;
+    d.click_nav("#login button[type=submit]").await;
+}
+
+/// The products table as JSON, read by the test with a token of alice's.
+async fn products_json(server: &Server, token: &str) -> Vec<Value> {
+    let reply = server
+        .get(
+            "/acme/shop/products.json?_shape=array&_sort=id",
+            Some(token),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    serde_json::from_str(&reply.text).unwrap()
+}
+
+#[tokio::test]
+async fn insert_edit_delete_a_row_and_run_an_update_from_the_pages() {
+    if !browser_available() {
+        eprintln!("skipping: LIBSETTE_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let server = Server::start_in(world(), &[]);
+    let base = server.base.trim_end_matches('/').to_owned();
+    let token = server.token(&["acme", "alice"]);
+    let mut d = Driver::start().await;
+    log_in_alice(&d, &base).await;
+
+    // Insert a row from the table page's button.
+    d.go(&format!("{base}/acme/shop/products")).await;
+    d.shot("write-table-controls").await;
+    d.click_nav("#insert-row").await;
+    d.type_into("input[name='value.title']", "Jet boots").await;
+    d.type_into("input[name='value.kind']", "fast").await;
+    d.type_into("input[name='value.price']", "120.5").await;
+    d.type_into("input[name='value.maker_id']", "2").await;
+    d.shot("write-insert-form").await;
+    d.click_nav("#save-row").await;
+    assert_eq!(d.text("#flash").await, "Row inserted.");
+    assert!(d.text("#row-count").await.contains("7 rows"));
+    let rows = products_json(&server, &token).await;
+    assert_eq!(rows[6]["title"], "Jet boots");
+    assert_eq!(rows[6]["price"], 120.5);
+
+    // Edit it from its row: a new title, and kind set to NULL.
+    d.click_nav("#rows tbody tr:last-child a.edit-row").await;
+    d.script("document.querySelector(\"input[name='value.title']\").value = ''")
+        .await;
+    d.type_into("input[name='value.title']", "Jet boots II")
+        .await;
+    d.click("input[name='null.kind']").await;
+    d.shot("write-edit-form").await;
+    d.click_nav("#save-row").await;
+    assert_eq!(d.text("#flash").await, "Row saved.");
+    let rows = products_json(&server, &token).await;
+    assert_eq!(rows[6]["title"], "Jet boots II");
+    assert_eq!(rows[6]["kind"], Value::Null);
+
+    // Delete it through the confirmation dialog.
+    d.click("#rows tbody tr:last-child a.delete-row").await;
+    assert!(
+        d.text("#confirm-delete-dialog")
+            .await
+            .contains("Delete row 7?")
+    );
+    d.shot("write-delete-dialog").await;
+    d.click_nav("#confirm-delete-dialog button.danger").await;
+    assert_eq!(d.text("#flash").await, "Row deleted.");
+    assert!(d.text("#row-count").await.contains("6 rows"));
+    assert_eq!(products_json(&server, &token).await.len(), 6);
+    // Without script, the same delete is a page.
+    d.go(&format!("{base}/acme/shop/products/6/-/delete-row"))
+        .await;
+    d.shot("write-delete-page").await;
+
+    // An UPDATE through the execute-write page: analyse, then run.
+    d.go(&format!("{base}/acme/shop")).await;
+    d.click_nav("#execute-write-link").await;
+    d.type_into(
+        "#sql",
+        "update products set price = price * 2 where kind = :kind",
+    )
+    .await;
+    d.click_nav("#analyse").await;
+    let analysis = d.text("#analysis").await;
+    assert!(
+        analysis.contains("update") && analysis.contains("allowed"),
+        "{analysis}"
+    );
+    d.type_into("input[name='_param_kind']", "heavy").await;
+    d.shot("write-execute-analysed").await;
+    d.click_nav("#run").await;
+    assert_eq!(
+        d.text("#execute-result").await,
+        "Query executed, 2 rows affected"
+    );
+    d.shot("write-execute-ran").await;
+    let rows = products_json(&server, &token).await;
+    assert_eq!(rows[0]["price"], 199.0);
+    assert_eq!(rows[2]["price"], 24.0);
+
+    // The column chooser: hide the price.
+    d.go(&format!("{base}/acme/shop/products")).await;
+    d.click("#column-chooser summary").await;
+    d.click("#column-form input[value=price]").await;
+    d.shot("write-column-chooser").await;
+    d.click_nav("#show-columns").await;
+    let url = d.current_url().await;
+    assert!(
+        url.contains("_col=title") && !url.contains("_col=price"),
+        "{url}"
+    );
+    assert!(!d.text("#rows thead").await.contains("price"));
+
+    // Phone width.
+    d.resize(390, 844).await;
+    for (path, name) in [
+        ("/acme/shop/products", "phone-write-table"),
+        ("/acme/shop/products/-/insert-row", "phone-write-insert"),
+        ("/acme/shop/products/1/-/edit", "phone-write-edit"),
+        ("/acme/shop/products/1/-/delete-row", "phone-write-delete"),
+        (
+            "/acme/shop/-/execute-write?sql=delete+from+products+where+id+%3D+1",
+            "phone-write-execute",
+        ),
+    ] {
+        d.go(&format!("{base}{path}")).await;
+        d.shot(name).await;
+    }
+    d.go(&format!("{base}/acme/shop/products/1")).await;
+    d.click("#delete-row").await;
+    d.shot("phone-write-delete-dialog").await;
 }

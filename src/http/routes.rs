@@ -64,8 +64,11 @@ pub enum SpaceRoute {
     Audit,
     /// `POST /{db}/-/create`
     Create(String),
-    /// `POST /{db}/-/execute-write`
+    /// `POST /{db}/-/execute-write` (a browser's GET and form POST: the page)
     ExecuteWrite(String),
+    /// The row forms of the UI: `/{db}/{table}/-/insert-row` (no key),
+    /// `/{db}/{table}/{pk}/-/edit`, `/{db}/{table}/{pk}/-/delete-row`.
+    RowForm(String, String, Vec<String>, RowForm),
     /// `POST /{db}/{table}/-/insert`, `/-/upsert`, `/-/alter`, `/-/drop`
     TableWrite(String, String, TableWrite),
     /// `POST /{db}/{table}/{pk,…}/-/update`, `/-/delete`
@@ -110,6 +113,14 @@ pub enum TableWrite {
     Drop,
 }
 
+/// What a row form of the UI does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowForm {
+    Insert,
+    Edit,
+    Delete,
+}
+
 /// A write to one row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowWrite {
@@ -137,7 +148,13 @@ pub async fn run(
     }
     match route {
         SpaceRoute::Create(db) => write::create::create(req, db, payload(body)).await,
+        SpaceRoute::ExecuteWrite(db) if ui::execute::wants_page(post, headers) => {
+            ui::execute::page(req, db, post, body).await
+        }
         SpaceRoute::ExecuteWrite(db) => write::execute::execute(req, db, payload(body)).await,
+        SpaceRoute::RowForm(db, table, key, form) => {
+            ui::rows::form(req, db, table, key, *form, post, body).await
+        }
         SpaceRoute::TableWrite(db, table, action) => {
             write::table(req, db, table, *action, payload(body)).await
         }
@@ -191,11 +208,12 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
                 .map_or_else(|| format!("{}/", req.base), str::to_owned);
             Ok(redirect(&location, *status))
         }
-        // Routes with a body never reach here (see `run`).
+        // Routes with a body, and forms, never reach here (see `run`).
         SpaceRoute::Create(..)
         | SpaceRoute::ExecuteWrite(..)
         | SpaceRoute::TableWrite(..)
         | SpaceRoute::RowWrite(..)
+        | SpaceRoute::RowForm(..)
         | SpaceRoute::Tokens
         | SpaceRoute::TokenRevoke(_)
         | SpaceRoute::Members
@@ -324,6 +342,7 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
         "upsert" => write(TableWrite::Upsert),
         "alter" => write(TableWrite::Alter),
         "drop" => write(TableWrite::Drop),
+        "insert-row" => Some(SpaceRoute::RowForm(db, table, vec![], RowForm::Insert)),
         "definition" => stored(QueryAction::Definition),
         "update" => stored(QueryAction::Update),
         "delete" => stored(QueryAction::Delete),
@@ -333,17 +352,23 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
 
 /// `/{db}/{table}/{pk}/-/{endpoint}`
 fn row_endpoint(db: &str, table: &str, pk: &str, endpoint: &str) -> Option<SpaceRoute> {
+    let (db, table, key) = (decode_name(db)?, decode_name(table)?, row_key(pk)?);
+    let form = |form| {
+        Some(SpaceRoute::RowForm(
+            db.clone(),
+            table.clone(),
+            key.clone(),
+            form,
+        ))
+    };
     let action = match endpoint {
         "update" => RowWrite::Update,
         "delete" => RowWrite::Delete,
+        "edit" => return form(RowForm::Edit),
+        "delete-row" => return form(RowForm::Delete),
         _ => return None,
     };
-    Some(SpaceRoute::RowWrite(
-        decode_name(db)?,
-        decode_name(table)?,
-        row_key(pk)?,
-        action,
-    ))
+    Some(SpaceRoute::RowWrite(db, table, key, action))
 }
 
 /// A row's key from its URL segment: comma-separated, each value tilde-encoded.

@@ -41,6 +41,8 @@ pub struct SpaceRequest {
     pub credentialed: bool,
     /// The session, when the actor came from a session cookie.
     pub session: Option<crate::session::Session>,
+    /// The message a form's redirect left for this page (`ui::flash`).
+    pub flash: Option<&'static str>,
     /// The stamp of the database this request reads, once taken (by the
     /// result cache): the schema check reuses it rather than taking another.
     pub stamp: std::sync::OnceLock<(String, crate::stamp::Stamp)>,
@@ -170,6 +172,9 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
 fn wants_page(request: &Request) -> bool {
     let route = routes::split_space(request.uri().path()).and_then(|(_, rest)| routes::parse(rest));
     match route {
+        Some(SpaceRoute::ExecuteWrite(_)) => {
+            ui::execute::wants_page(request.method() == Method::POST, request.headers())
+        }
         Some(route) => route.is_page(),
         None => request
             .headers()
@@ -230,6 +235,7 @@ async fn serve(app: Arc<App>, request: Request, seen: &mut Seen) -> AppResult<Re
         database.as_ref(),
     )
     .await?;
+    ui::flash::shown(&req, &mut response);
     if route.reads_data() {
         let args = crate::read::args::Args::parse(req.query.as_deref());
         // A hashed URL's content can never change: cache it for a year.
@@ -298,6 +304,7 @@ fn space_request(
         credentialed,
         base,
         session: resolved.session,
+        flash: ui::flash::from_headers(&request.headers),
         stamp: std::sync::OnceLock::new(),
     }
 }

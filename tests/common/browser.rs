@@ -11,6 +11,8 @@ pub struct Browser {
     pub base: String,
     pub http: reqwest::Client,
     pub cookie: Option<String>,
+    /// Other cookies the server set (the one-time flash message), as `name=value`.
+    pub others: Vec<String>,
 }
 
 pub struct Page {
@@ -59,6 +61,7 @@ impl Browser {
                 .build()
                 .unwrap(),
             cookie: None,
+            others: Vec::new(),
         }
     }
 
@@ -69,16 +72,31 @@ impl Browser {
     /// Sends with the session cookie, and keeps whatever cookie comes back
     /// (an emptied one ends the session).
     pub async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
-        let request = match &self.cookie {
-            Some(c) => request.header("Cookie", c),
-            None => request,
+        let jar: Vec<&str> = self
+            .cookie
+            .iter()
+            .chain(&self.others)
+            .map(String::as_str)
+            .collect();
+        let request = if jar.is_empty() {
+            request
+        } else {
+            request.header("Cookie", jar.join("; "))
         };
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        if let Some(set) = headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
-            let pair = set.split(';').next().unwrap();
-            self.cookie = (!pair.ends_with('=')).then(|| pair.to_owned());
+        for set in headers.get_all("set-cookie").iter() {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let name = pair.split('=').next().unwrap();
+            if name == "ls_session" {
+                self.cookie = (!pair.ends_with('=')).then(|| pair.to_owned());
+            } else {
+                self.others.retain(|c| c.split('=').next() != Some(name));
+                if !pair.ends_with('=') {
+                    self.others.push(pair.to_owned());
+                }
+            }
         }
         Page {
             status,

@@ -33,6 +33,17 @@ impl Body {
         }
     }
 
+    /// A JSON body the server wrote itself (a UI form turned into the
+    /// write API's body), under the same limit.
+    pub fn from_json(body: &Json, settings: &Settings) -> Body {
+        Body {
+            body: axum::body::Body::from(body.to_string()),
+            declared: None,
+            json: true,
+            limit: settings.int("max_post_body_bytes"),
+        }
+    }
+
     pub fn is_json(&self) -> bool {
         self.json
     }

@@ -2,7 +2,7 @@
 //! bounded label for logs and metrics, the methods it answers, whether it
 //! writes, reads data or answers with a page.
 
-use super::{Format, QueryAction, RowWrite, SpaceRoute, TableWrite};
+use super::{Format, QueryAction, RowForm, RowWrite, SpaceRoute, TableWrite};
 
 impl SpaceRoute {
     /// The database segment the route names, as written in the URL (decoded).
@@ -19,6 +19,7 @@ impl SpaceRoute {
             | SpaceRoute::ExecuteWrite(db)
             | SpaceRoute::TableWrite(db, ..)
             | SpaceRoute::RowWrite(db, ..)
+            | SpaceRoute::RowForm(db, ..)
             | SpaceRoute::QueryList(Some(db), _)
             | SpaceRoute::QueryStore(db)
             | SpaceRoute::StoredQuery(db, ..) => Some(db),
@@ -83,6 +84,11 @@ impl SpaceRoute {
             }
             SpaceRoute::StoredQuery(_, _, QueryAction::Update) => "/{space}/{db}/{query}/-/update",
             SpaceRoute::StoredQuery(_, _, QueryAction::Delete) => "/{space}/{db}/{query}/-/delete",
+            SpaceRoute::RowForm(_, _, _, RowForm::Insert) => "/{space}/{db}/{table}/-/insert-row",
+            SpaceRoute::RowForm(_, _, _, RowForm::Edit) => "/{space}/{db}/{table}/{pk}/-/edit",
+            SpaceRoute::RowForm(_, _, _, RowForm::Delete) => {
+                "/{space}/{db}/{table}/{pk}/-/delete-row"
+            }
             SpaceRoute::Extra(extra) => extra.template(),
         }
     }
@@ -91,11 +97,12 @@ impl SpaceRoute {
     pub fn accepts(&self, post: bool) -> bool {
         use SpaceRoute::*;
         match self {
-            TableCount(..) | Create(..) | ExecuteWrite(..) | TableWrite(..) | RowWrite(..)
-            | TokenRevoke(_) | ApiTokenRevoke(_) | QueryStore(_) => post,
+            TableCount(..) | Create(..) | TableWrite(..) | RowWrite(..) | TokenRevoke(_)
+            | ApiTokenRevoke(_) | QueryStore(_) => post,
             StoredQuery(_, _, action) => post == (*action != QueryAction::Definition),
             // POST runs a writable stored query.
-            Tokens | Members | ApiTokens | Table(..) => true,
+            // The execute-write page and the row forms: GET shows, POST submits.
+            Tokens | Members | ApiTokens | Table(..) | ExecuteWrite(..) | RowForm(..) => true,
             _ => !post,
         }
     }
@@ -108,6 +115,7 @@ impl SpaceRoute {
                 | SpaceRoute::ExecuteWrite(..)
                 | SpaceRoute::TableWrite(..)
                 | SpaceRoute::RowWrite(..)
+                | SpaceRoute::RowForm(..)
         )
     }
 
@@ -131,7 +139,7 @@ impl SpaceRoute {
                 *f == Format::Html
             }
             QueryList(_, f) => *f == Format::Html,
-            Tokens | TokenRevoke(_) | Members => true,
+            Tokens | TokenRevoke(_) | Members | RowForm(..) => true,
             _ => false,
         }
     }

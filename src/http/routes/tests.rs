@@ -97,10 +97,37 @@ fn writes_and_forms() {
                 super::RowWrite::Delete,
             )),
         ),
+        (
+            "/db/t/-/insert-row",
+            Some(RowForm(s("db"), s("t"), vec![], super::RowForm::Insert)),
+        ),
+        (
+            "/db/t/a~2Cb,c/-/edit",
+            Some(RowForm(
+                s("db"),
+                s("t"),
+                vec![s("a,b"), s("c")],
+                super::RowForm::Edit,
+            )),
+        ),
+        (
+            "/db/t/7/-/delete-row",
+            Some(RowForm(
+                s("db"),
+                s("t"),
+                vec![s("7")],
+                super::RowForm::Delete,
+            )),
+        ),
+        ("/db/t/7/-/nope", None),
         ("/a/b/c/d/e", None),
         ("x", None),
     ];
     check(cases);
+    // The execute-write page answers GET; the API keeps its POST.
+    let page = ExecuteWrite(s("db"));
+    assert!(page.accepts(false) && page.accepts(true) && page.writes());
+    assert!(RowForm(s("db"), s("t"), vec![], super::RowForm::Insert).is_page());
 }
 
 fn check<const N: usize>(cases: [(&str, Option<SpaceRoute>); N]) {

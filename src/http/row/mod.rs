@@ -87,6 +87,19 @@ pub async fn show(
     respond(&output, body, &read.columns, &read.rows, None)
 }
 
+/// One row's columns (`rowid` first for a rowid table) and values, for
+/// the UI's row forms; `None` when no row has that key.
+pub(crate) async fn one(
+    req: &SpaceRequest,
+    handle: &Arc<TenantDb>,
+    info: &TableInfo,
+    table: &str,
+    key: &[String],
+) -> AppResult<Option<(Vec<String>, Vec<libsql::Value>)>> {
+    let read = read_row(req, handle, info, table, key, &Args::default()).await?;
+    Ok(read.rows.into_iter().next().map(|row| (read.columns, row)))
+}
+
 /// The statement that read a row and what it found (at most two rows).
 struct RowRead {
     columns: Vec<String>,

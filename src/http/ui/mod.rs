@@ -4,10 +4,13 @@
 
 pub(crate) mod pages;
 
+pub mod execute;
+pub mod flash;
 pub mod login;
 pub mod members;
 pub mod redirect;
 pub mod row;
+pub mod rows;
 pub mod spaces;
 pub mod stored;
 pub mod table;
@@ -37,6 +40,8 @@ pub struct Chrome {
     pub member: bool,
     /// The actor owns the space (may manage members).
     pub owner: bool,
+    /// A message left by the form that led here ("Row inserted.").
+    pub flash: Option<&'static str>,
 }
 
 impl Chrome {
@@ -65,6 +70,7 @@ impl Chrome {
                 .unwrap_or_default(),
             member: role.is_some(),
             owner: role.as_deref() == Some("owner") && req.actor.restrictions().is_none(),
+            flash: req.flash,
         })
     }
 }

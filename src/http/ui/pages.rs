@@ -94,6 +94,8 @@ struct DatabasePage {
     chrome: Chrome,
     database: DatabaseSummary,
     allow_sql: bool,
+    /// The actor holds `execute-write-sql` here (a link to that page).
+    allow_write_sql: bool,
     /// Stored queries the actor may view: (title or name, path).
     queries: Vec<(String, String)>,
 }
@@ -113,8 +115,14 @@ pub async fn database(
             (title.unwrap_or_else(|| q.name.clone()), path)
         })
         .collect();
+    let write_sql = Resource::Database(view.name.clone());
+    let allow_write_sql = req
+        .app
+        .allowed(req.space_id(), &req.actor, "execute-write-sql", write_sql)
+        .await?;
     html(DatabasePage {
         chrome: Chrome::for_space(req).await?,
+        allow_write_sql,
         queries,
         database: summary(&req.base, view),
         allow_sql: allow_sql && req.space.settings.flag("default_allow_sql"),

@@ -34,6 +34,8 @@ struct RowPage {
     fields: Vec<(String, Cell)>,
     incoming: Vec<Incoming>,
     json_url: String,
+    row_path: String,
+    controls: super::rows::RowControls,
 }
 
 /// The row page: the row's fields, then the tables that point at it.
@@ -57,11 +59,17 @@ pub async fn page(
         .map(|k| tilde_encode(k))
         .collect::<Vec<_>>()
         .join(",");
+    let row_path = format!("{table_path}/{key_path}");
+    let is_view = schema.table(table).is_none_or(|t| t.kind != "table");
+    let controls =
+        super::rows::RowControls::of(req, &database.name, table, is_view, &row_path).await?;
     html(RowPage {
         chrome: Chrome::for_space(req).await?,
         database: database.name.clone(),
         table: table.to_owned(),
         json_url: format!("{table_path}/{key_path}.json"),
+        row_path,
+        controls,
         table_path,
         key: key.join(", "),
         fields,

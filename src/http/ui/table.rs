@@ -12,6 +12,7 @@ use axum::response::Response;
 use libsql::Value;
 use serde_json::{Map, Value as Json};
 
+use super::rows::RowControls;
 use super::{Cell, Chrome, html};
 use crate::catalog::mirror::TableSchema;
 use crate::error::AppResult;
@@ -99,6 +100,10 @@ struct TablePage {
     first_href: Option<String>,
     json_url: String,
     csv_url: String,
+    controls: RowControls,
+    /// Every column, and whether it is shown (the column chooser).
+    column_choices: Vec<(String, bool)>,
+    keep_for_columns: Vec<(String, String)>,
 }
 
 /// The column filters of a request, as the form shows them.
@@ -264,6 +269,9 @@ pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
         None => count(&ctx).await,
     };
     let is_filter_key = |k: &str| !k.starts_with('_') || k.contains("__");
+    let here = with_query(&table_path, &query);
+    let (db, name) = (&ctx.database.name, &ctx.info.name);
+    let controls = RowControls::of(req, db, name, ctx.info.is_view, &here).await?;
     html(TablePage {
         chrome: Chrome::for_space(req).await?,
         database: ctx.database.name.clone(),
@@ -291,6 +299,14 @@ pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
         first_href,
         json_url: with_query(&format!("{table_path}.json"), &query),
         csv_url: with_query(&format!("{table_path}.csv"), &query),
+        controls,
+        column_choices: ctx
+            .info
+            .columns
+            .iter()
+            .map(|c| (c.clone(), ctx.plan.columns.contains(c)))
+            .collect(),
+        keep_for_columns: keep(args, |k| k == "_col" || k == "_nocol"),
         table_path,
     })
 }

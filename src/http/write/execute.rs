@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value as Json, json};
 
+use crate::catalog::databases::DatabaseRow;
 use crate::error::{AppError, AppResult};
 use crate::http::tenant::SpaceRequest;
 use crate::http::write::{Body, json_status, open, record, refresh_mirror};
@@ -82,33 +83,65 @@ async fn payload(headers_json: bool, body: Body) -> AppResult<(Option<String>, M
 }
 
 pub async fn execute(req: &SpaceRequest, db: &str, body: Body) -> AppResult<Response> {
+    let (database, handle) = open_for_sql(req, db).await?;
+    let (sql, params) = payload(body.is_json(), body).await?;
+    let (sql, names, ops) = analysed(&handle, sql, &database.name).await?;
+    let executed = run(req, &database, &handle, &sql, &names, &ops, &params).await?;
+    let mut response = json_status(StatusCode::OK, executed_json(&executed, &ops));
+    crate::http::render::shape::block_framing(&mut response);
+    Ok(response)
+}
+
+/// The database, opened for an actor who holds `execute-write-sql` on it.
+pub(crate) async fn open_for_sql(
+    req: &SpaceRequest,
+    db: &str,
+) -> AppResult<(DatabaseRow, Arc<TenantDb>)> {
     let (database, handle, _) = open(req, db).await?;
-    let db = database.name.clone();
     req.require(
         "execute-write-sql",
-        Resource::Database(db.clone()),
+        Resource::Database(database.name.clone()),
         "Permission denied: need execute-write-sql",
     )
     .await?;
-    let (sql, params) = payload(body.is_json(), body).await?;
+    Ok((database, handle))
+}
+
+/// The statement, its parameter names and what it would do (nothing run).
+pub(crate) async fn analysed(
+    handle: &Arc<TenantDb>,
+    sql: Option<String>,
+    db: &str,
+) -> AppResult<(String, Vec<String>, Vec<Operation>)> {
     let sql = one_statement(sql)?;
-    let (names, ops) = analyse(&handle, &sql, &db).await?;
-    check_parameters(&params, &names)?;
+    let (names, ops) = analyse(handle, &sql, db).await?;
+    Ok((sql, names, ops))
+}
+
+/// Checks an analysed statement against its parameters and the actor's
+/// rights, then runs it through the writer, audited.
+pub(crate) async fn run(
+    req: &SpaceRequest,
+    database: &DatabaseRow,
+    handle: &Arc<TenantDb>,
+    sql: &str,
+    names: &[String],
+    ops: &[Operation],
+    params: &Map<String, Json>,
+) -> AppResult<Executed> {
+    check_parameters(params, names)?;
     if !ops.iter().any(Operation::is_write) {
         return Err(AppError::invalid_one(
             "Use /-/query for read-only SQL; this endpoint only executes writes",
         ));
     }
-    check_permissions(req, &db, &ops).await?;
-    let bound = bind(&names, &params)?;
+    check_permissions(req, &database.name, ops).await?;
+    let bound = bind(names, params)?;
     let event = Audited {
         event: "execute-write",
         detail: json!({"sql": sql}),
     };
-    let executed = write(req, &database, &handle, &sql, &ops, bound, event).await?;
-    let mut response = json_status(StatusCode::OK, executed_json(&executed, &ops));
-    crate::http::render::shape::block_framing(&mut response);
-    Ok(response)
+    write(req, database, handle, sql, ops, bound, event).await
 }
 
 /// The SQL, present and a single statement.
@@ -174,7 +207,7 @@ fn bind(names: &[String], params: &Map<String, Json>) -> AppResult<Vec<(String, 
 
 /// The answer: a message, the rows the statement returned, and the
 /// analysis of what it did.
-fn executed_json(executed: &Executed, ops: &[Operation]) -> Json {
+pub(crate) fn executed_json(executed: &Executed, ops: &[Operation]) -> Json {
     let message = if executed.rowcount == -1 {
         "Query executed".to_owned()
     } else {
