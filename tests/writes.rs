@@ -252,7 +252,11 @@ async fn bad_requests_list_every_problem_and_change_nothing() {
     // Except execute-write, whose GET is the page that runs it (issue 16).
     let page = server.get("/w/data/-/execute-write", t).await;
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
 }
 
 #[tokio::test]

@@ -101,6 +101,8 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         max_open_databases: databases,
         result_cache_bytes: args.result_cache_mb.saturating_mul(1 << 20),
     };
+    // Links for people use the public URL: the bound address may be 0.0.0.0.
+    let public = config.public_url.with_scheme(false);
     let app = App::new(data.clone(), catalog, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,7 +113,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let dir = data.root().display();
         println!("libsette listening on http://{addr}");
-        println!("Browse the demo space:  http://{addr}/{}/", demo::SPACE);
+        println!("Browse the demo space:  {public}/{}/", demo::SPACE);
         println!("Mint an API token:      libsette --data-dir {dir} token create SPACE ACTOR");
         println!(
             "  for example:          libsette --data-dir {dir} token create {} {}",
@@ -120,7 +122,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         );
         if let Some(code) = root_code {
             println!(
-                "Log in as {} (works once, for 24 hours): http://{addr}/-/auth-token?token={code}",
+                "Log in as {} (works once, for 24 hours): {public}/-/auth-token?token={code}",
                 demo::OWNER
             );
         }
