@@ -56,6 +56,9 @@ pub struct SpaceInfo {
     pub settings: Settings,
     /// Origins allowed cross-origin (`space set --cors-origin`); empty: `--cors` applies.
     pub cors_origins: Vec<String>,
+    /// The space has stored queries: without any, `/{db}/{name}` is a table
+    /// and no request needs to load the list (a first visit stays cheap).
+    pub has_queries: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -155,6 +158,7 @@ impl App {
                         Ok(Some(Arc::new(SpaceInfo {
                             settings: instance.overlay(&own),
                             cors_origins: spaces::cors_origins(conn, space.id)?,
+                            has_queries: queries::any(conn, space.id)?,
                             space,
                         })))
                     })
@@ -210,6 +214,7 @@ impl App {
     pub fn queries_changed(&self) {
         self.queries.forget_all();
         self.decisions.forget_all();
+        self.spaces.forget_all();
     }
 
     /// The token whose secret is `secret`, whatever its state.

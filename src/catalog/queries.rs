@@ -97,6 +97,17 @@ fn from_row(row: &sqlite::SqlRow) -> Result<StoredQuery> {
     })
 }
 
+/// Whether the space has any stored query.
+pub fn any(conn: &Connection, space_id: i64) -> Result<bool> {
+    let found = sqlite::query_all(
+        conn,
+        "select 1 from stored_queries q join databases d on d.id = q.database_id
+          where d.space_id = ?1 limit 1",
+        [space_id],
+    )?;
+    Ok(!found.is_empty())
+}
+
 /// Every stored query of a space, by database and name.
 pub fn list(conn: &Connection, space_id: i64) -> Result<Vec<StoredQuery>> {
     sqlite::query_all(

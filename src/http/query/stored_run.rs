@@ -35,7 +35,7 @@ pub async fn find(
     database: Option<&DatabaseRow>,
     name: &str,
 ) -> AppResult<Option<Found>> {
-    let Some(database) = database else {
+    let Some(database) = database.filter(|_| req.space.has_queries) else {
         return Ok(None);
     };
     let stored = req.app.stored_query(req.space_id(), &database.name, name);
