@@ -230,3 +230,27 @@ async fn refused_without_the_action_or_the_setting_and_hidden_spaces_stay_hidden
     assert_eq!(off.status, 403, "{}", off.text);
     assert!(off.text.contains("Database download is forbidden"));
 }
+
+#[tokio::test]
+async fn no_snapshot_outlives_its_download_or_a_crash() {
+    let server = Server::start(&[]);
+    let token = server.token(&["demo", "root"]);
+    let snapshots = |data: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(data.join("spaces/demo"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".download-"))
+            .collect()
+    };
+    let got = server.get("/demo/library.db", Some(&token)).await;
+    assert_eq!(got.status, 200);
+    assert!(snapshots(&server.data()).is_empty());
+    // A process killed between taking a snapshot and unlinking it leaves
+    // one behind: the next start removes it.
+    let data = server.stop();
+    let leftover = data.path().join("spaces/demo/.download-0123abcd.db");
+    std::fs::write(&leftover, b"half a copy").unwrap();
+    let again = Server::start_in(data, &[]);
+    assert!(!leftover.exists(), "the leftover snapshot is still there");
+    assert!(snapshots(&again.data()).is_empty());
+}

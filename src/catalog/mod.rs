@@ -32,6 +32,9 @@ pub fn unix_now() -> i64 {
 }
 
 /// The data folder's layout.
+/// The names of download snapshots in a space's folder.
+const SNAPSHOT_PREFIX: &str = ".download-";
+
 #[derive(Clone, Debug)]
 pub struct DataDir(PathBuf);
 
@@ -50,6 +53,36 @@ impl DataDir {
     }
     pub fn space_dir(&self, space: &str) -> PathBuf {
         self.0.join("spaces").join(space)
+    }
+    /// A new name for a download's snapshot in the space's folder (unlinked
+    /// as soon as it is open; [`DataDir::remove_snapshots`] sweeps any that a
+    /// crash left behind).
+    pub fn snapshot_file(&self, space: &str) -> PathBuf {
+        let name = format!(
+            "{SNAPSHOT_PREFIX}{}.db",
+            hex::encode(rand::random::<[u8; 12]>())
+        );
+        self.space_dir(space).join(name)
+    }
+    /// Removes snapshots left by a process that stopped mid-download.
+    pub fn remove_snapshots(&self) {
+        let Ok(spaces) = std::fs::read_dir(self.0.join("spaces")) else {
+            return;
+        };
+        for space in spaces.flatten() {
+            let Ok(files) = std::fs::read_dir(space.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                if file
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(SNAPSHOT_PREFIX)
+                {
+                    let _ = std::fs::remove_file(file.path());
+                }
+            }
+        }
     }
     pub fn database_file(&self, space: &str, db: &str) -> PathBuf {
         // Built in one allocation: every cached read asks for it.

@@ -7,7 +7,7 @@
 //! and streamed from its open descriptor, never whole in memory.
 
 use std::io::{Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use axum::body::{Body, Bytes};
@@ -56,8 +56,8 @@ pub async fn show(req: &SpaceRequest, db: &str, headers: &HeaderMap) -> AppResul
         }
         None => {
             let _turn = SNAPSHOTS.acquire().await.context("snapshot turns")?;
-            let dir = req.app.data.space_dir(&req.space.space.name);
-            sqlite::blocking(move || snapshot(&path, &dir)).await?
+            let target = req.app.data.snapshot_file(&req.space.space.name);
+            sqlite::blocking(move || snapshot(&path, &target)).await?
         }
     };
     if not_modified(headers, &etag, true) {
@@ -89,17 +89,13 @@ fn unchanged(etag: &str) -> Response {
     response
 }
 
-/// A consistent copy of the database at `source`, taken into a new file in
-/// `dir`: its open descriptor (the file itself is already removed), its
+/// A consistent copy of the database at `source`, taken into the new file
+/// `target`: its open descriptor (the file itself is already removed), its
 /// size and an ETag of its SHA-256.
-fn snapshot(source: &Path, dir: &Path) -> anyhow::Result<(std::fs::File, u64, String)> {
-    let target: PathBuf = dir.join(format!(
-        ".download-{}.db",
-        hex::encode(rand::random::<[u8; 12]>())
-    ));
-    let taken = copy_and_open(source, &target);
+fn snapshot(source: &Path, target: &Path) -> anyhow::Result<(std::fs::File, u64, String)> {
+    let taken = copy_and_open(source, target);
     // Removed whatever happened: an open descriptor keeps the bytes readable.
-    let _ = std::fs::remove_file(&target);
+    let _ = std::fs::remove_file(target);
     let mut file = taken?;
     let size = file.metadata().context("sizing a snapshot")?.len();
     let mut hasher = Sha256::new();
