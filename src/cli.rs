@@ -203,6 +203,7 @@ pub enum TokenCommand {
 /// Runs the command line and turns errors into a message and exit status 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::sqlite::configure_process();
     if let Command::Healthcheck(args) = cli.command {
         return crate::healthcheck::run(args);
     }

@@ -39,6 +39,19 @@ where
     }
 }
 
+/// Process-wide SQLite configuration, before SQLite initialises (first
+/// thing in `main`; later it changes nothing). Memory statistics off: with
+/// them on, every SQLite allocation in every thread takes one global mutex,
+/// so a low-priority thread running a long query and holding it when
+/// preempted stalls every other tenant's reads.
+pub fn configure_process() {
+    // SAFETY: sqlite3_config is called before sqlite3_initialize (or
+    // refuses with SQLITE_MISUSE, changing nothing); MEMSTATUS takes an int.
+    unsafe {
+        libsql::ffi::sqlite3_config(libsql::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
+    }
+}
+
 /// Drives one of libsql's local futures, which complete without awaiting.
 pub fn now<F: Future>(fut: F) -> F::Output {
     futures::executor::block_on(fut)

@@ -310,21 +310,26 @@ fn yield_to_workers() {
     {
         thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
         if !LOWERED.with(|l| l.replace(true)) {
-            // SAFETY: gettid and setpriority only read their arguments; on
-            // Linux, PRIO_PROCESS with a thread id changes that thread alone.
+            // SAFETY: gettid, setpriority and sched_setscheduler only read
+            // their arguments; on Linux, a thread id changes that thread
+            // alone.
             unsafe {
-                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                libc::setpriority(libc::PRIO_PROCESS, tid, POOL_NICENESS);
+                let tid = libc::syscall(libc::SYS_gettid) as libc::pid_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, POOL_NICENESS);
+                let param = libc::sched_param { sched_priority: 0 };
+                libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param);
             }
         }
     }
 }
 
 /// The niceness of blocking threads that ran a long read (0 is the
-/// default, 19 the lowest priority): the lowest, so a worker's wake-up
-/// preempts them at once. Measured with `cargo bench --bench noisy`, the
-/// quiet space's p99 under a flood was 5.8-6.5x its solo p99 at nice 10 and
-/// 2.4-4.1x at 19; the flood still gets every idle cycle.
+/// default, 19 the lowest priority), in case SCHED_IDLE is refused. Under
+/// SCHED_IDLE a waking worker preempts such a thread at once; at nice 19 the
+/// scheduler may first let it finish its slice. Measured with `cargo bench
+/// --bench noisy`, the quiet space's p99 under a flood was 5.8-6.5x its solo
+/// p99 at nice 10 and 2.4-4.1x at 19 (see BENCHMARKS.md for SCHED_IDLE);
+/// the flood still gets every idle cycle.
 #[cfg(target_os = "linux")]
 const POOL_NICENESS: libc::c_int = 19;
 
