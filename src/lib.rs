@@ -42,6 +42,8 @@ pub mod permissions;
 pub mod rate_limit;
 /// Reading tenant databases: user SQL checks, time-limited execution, table SQL.
 pub mod read;
+/// Embedded replicas of a sqld primary: namespaces, sync, the admin API.
+pub mod replica;
 /// `libsette serve`: binding, start-up and shutdown.
 pub mod server;
 /// Signed session cookies, CSRF tokens and the login rate limiter.

@@ -1,0 +1,197 @@
+//! Embedded replicas of a sqld (libsql-server) primary: libSQL's own
+//! replication, never a protocol of ours.
+//!
+//! The primary holds every database as a namespace (the catalog one, each
+//! tenant database another, named from catalog ids); a node keeps a replica
+//! file of each in its data folder. A [`Replica`] syncs that file from the
+//! primary and sends writes there; reads, with their authorizer and time
+//! limits, run on plain read-only connections to the same file
+//! ([`Replica::open_reader`]), because libsql's replica connections have no
+//! authorizer, no `interrupt()` and no busy timeout.
+
+pub mod admin;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The longest a sync or an admin call may take: libsql's client sets no
+/// timeout of its own.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the primary is and how a node proves itself to it.
+#[derive(Clone, Debug)]
+pub struct Primary {
+    /// sqld's HTTP listener, which also serves replication (gRPC).
+    pub url: String,
+    /// sqld's admin listener.
+    pub admin_url: String,
+    /// A JWT the primary accepts (`--auth-jwt-key-file`), or empty.
+    pub token: String,
+    /// The admin listener's `--admin-auth-key`, if it has one.
+    pub admin_key: Option<String>,
+}
+
+/// A namespace name on the primary. sqld only checks that a name is not
+/// empty and then uses it as a folder name, so libsette makes every name
+/// itself, from catalog ids, and checks it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Namespace(String);
+
+impl Namespace {
+    /// The catalog's namespace.
+    pub fn catalog() -> Namespace {
+        Namespace("libsette-catalog".to_owned())
+    }
+
+    /// A tenant database's namespace, from its catalog id (never reused).
+    pub fn database(id: i64) -> Result<Namespace> {
+        if id <= 0 {
+            bail!("database id {id} cannot name a namespace");
+        }
+        Ok(Namespace(format!("libsette-db-{id}")))
+    }
+
+    /// Checks a name found elsewhere (a URL, a file name).
+    pub fn parse(name: &str) -> Result<Namespace> {
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && name.starts_with("libsette-")
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            bail!("{name:?} is not a libsette namespace");
+        }
+        Ok(Namespace(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One embedded replica: its file, its sync state, and the libsql database
+/// that syncs it and delegates writes to the primary.
+pub struct Replica {
+    db: libsql::Database,
+    path: PathBuf,
+    namespace: Namespace,
+    /// The frame the file holds, as of the last sync (0: none yet).
+    frame: AtomicU64,
+    last_sync: Mutex<Option<Instant>>,
+}
+
+impl Replica {
+    /// Opens (creating if needed) the replica file at `path` of namespace
+    /// `ns`. Must run inside the tokio runtime; it does not sync.
+    pub async fn open(primary: &Primary, ns: &Namespace, path: &Path) -> Result<Replica> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let mut http = hyper014::client::HttpConnector::new();
+        http.set_nodelay(true);
+        let db =
+            libsql::Builder::new_remote_replica(path, primary.url.clone(), primary.token.clone())
+                .connector(http)
+                .namespace(ns.as_str())
+                .read_your_writes(true)
+                .build()
+                .await
+                .with_context(|| format!("opening the replica of {ns}"))?;
+        let replica = Replica {
+            db,
+            path: path.to_owned(),
+            namespace: ns.clone(),
+            frame: AtomicU64::new(0),
+            last_sync: Mutex::new(None),
+        };
+        if let Ok(Some(frame)) = replica.db.replication_index().await {
+            replica.frame.store(frame, Ordering::Release);
+        }
+        Ok(replica)
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The frame the replica file holds, as of its last sync.
+    pub fn frame(&self) -> u64 {
+        self.frame.load(Ordering::Acquire)
+    }
+
+    /// How long ago the last successful sync ended.
+    pub fn since_sync(&self) -> Option<Duration> {
+        self.last_sync
+            .lock()
+            .expect("sync time")
+            .map(|at| at.elapsed())
+    }
+
+    /// Pulls what the primary has; the frame the file then holds.
+    pub async fn sync(&self) -> Result<u64> {
+        let synced = tokio::time::timeout(SYNC_TIMEOUT, self.db.sync())
+            .await
+            .with_context(|| {
+                format!(
+                    "syncing {}: the primary did not answer in time",
+                    self.namespace
+                )
+            })?
+            .with_context(|| format!("syncing {}", self.namespace))?;
+        Ok(self.note_synced(synced.frame_no()))
+    }
+
+    /// Syncs until the file holds at least `frame`, or `wait` ran out.
+    pub async fn sync_until(&self, frame: u64, wait: Duration) -> Result<u64> {
+        if self.frame() >= frame {
+            return Ok(self.frame());
+        }
+        let synced = tokio::time::timeout(wait.min(SYNC_TIMEOUT), self.db.sync_until(frame))
+            .await
+            .with_context(|| format!("{} did not reach frame {frame} in time", self.namespace))?
+            .with_context(|| format!("syncing {}", self.namespace))?;
+        Ok(self.note_synced(synced.frame_no()))
+    }
+
+    fn note_synced(&self, frame: Option<u64>) -> u64 {
+        if let Some(frame) = frame {
+            self.frame.fetch_max(frame, Ordering::AcqRel);
+        }
+        *self.last_sync.lock().expect("sync time") = Some(Instant::now());
+        self.frame()
+    }
+
+    /// A connection whose writes go to the primary (reads on it are local).
+    /// Writes must run inside the tokio runtime.
+    pub fn writer(&self) -> Result<libsql::Connection> {
+        self.db.connect().context("connecting to the replica")
+    }
+
+    /// The frame the latest write through this replica produced.
+    pub fn written_frame(&self) -> Option<u64> {
+        self.db.max_write_replication_index()
+    }
+
+    /// A plain read-only database on the replica file, for user SQL under
+    /// the authorizer and time limits local files get.
+    pub fn open_reader(&self) -> Result<libsql::Database> {
+        crate::sqlite::open_file_read_only(&self.path)
+    }
+}
