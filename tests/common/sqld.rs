@@ -11,7 +11,12 @@ pub fn binary(test: &str) -> Option<PathBuf> {
     match std::env::var_os("LIBSETTE_SQLD") {
         Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
         _ => {
-            eprintln!("{test} skipped: set LIBSETTE_SQLD to a sqld binary to run it");
+            // Straight to stderr: the test harness captures eprintln!.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test} skipped: set LIBSETTE_SQLD to a sqld binary to run it"
+            );
             None
         }
     }
