@@ -297,3 +297,87 @@ fn db_create_and_import_stop_at_max_databases_and_max_database_mb() {
     assert!(!data.join("spaces/alpha/f.db").exists());
     assert!(!data.join("spaces/alpha/small.db").exists());
 }
+
+/// GET from loopback with an X-Forwarded-For header.
+async fn forwarded(server: &Server, path: &str, client: &str) -> u16 {
+    server
+        .client
+        .get(format!("{}{path}", server.base))
+        .header("X-Forwarded-For", client)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_rate() {
+    // Trusted: each client behind the proxy is counted apart, and a
+    // client's own claim before the proxy's entry changes nothing.
+    let server = Server::start_in(
+        folder(&["alpha"]),
+        &[
+            "--setting",
+            "rate_limit_anonymous_per_minute",
+            "3",
+            "--trusted-proxy",
+            "127.0.0.0/8",
+        ],
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            forwarded(&server, "/alpha/d.json", "203.0.113.1").await,
+            200
+        );
+    }
+    assert_eq!(
+        forwarded(&server, "/alpha/d.json", "203.0.113.1").await,
+        429
+    );
+    assert_eq!(
+        forwarded(&server, "/alpha/d.json", "198.51.100.9, 203.0.113.1").await,
+        429,
+        "a forged first hop does not make a new client"
+    );
+    assert_eq!(
+        forwarded(&server, "/alpha/d.json", "203.0.113.2").await,
+        200
+    );
+    // The proxy's own requests (no header) are a client of their own.
+    assert_eq!(server.get("/alpha/d.json", None).await.status, 200);
+
+    // Not trusted: the header is anyone's claim and is ignored.
+    let server = Server::start_in(
+        folder(&["alpha"]),
+        &["--setting", "rate_limit_anonymous_per_minute", "3"],
+    );
+    for i in 0..3 {
+        let client = format!("203.0.113.{}", 10 + i);
+        assert_eq!(forwarded(&server, "/alpha/d.json", &client).await, 200);
+    }
+    assert_eq!(
+        forwarded(&server, "/alpha/d.json", "203.0.113.99").await,
+        429
+    );
+}
+
+#[test]
+fn a_bad_trusted_proxy_range_stops_serve() {
+    let dir = folder(&["alpha"]);
+    let output = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--trusted-proxy",
+            "10.0.0.0/40",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("prefix length"), "{stderr}");
+}

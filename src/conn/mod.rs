@@ -3,6 +3,7 @@
 //! open connections overall and per client address) and a graceful drain.
 
 mod body;
+pub mod proxies;
 mod slots;
 mod watch;
 
@@ -43,6 +44,8 @@ pub struct Limits {
     /// How long requests in flight may take to finish once a stop is asked
     /// for; connections still open then are cut.
     pub drain: Option<Duration>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub proxies: Arc<proxies::TrustedProxies>,
 }
 
 /// While answers sit in the kernel's buffer, how often to check that the
@@ -142,17 +145,21 @@ async fn connection(
         watch: watch.clone(),
     };
     let body_limit = limits.body;
+    let proxies = limits.proxies.clone();
     let service = {
         let watch = watch.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             watch.request_started();
-            let (watch, router) = (watch.clone(), router.clone());
+            let (watch, router, proxies) = (watch.clone(), router.clone(), proxies.clone());
             async move {
                 let (mut parts, body) = request.into_parts();
                 let (body, deadline) = TimedBody::new(body, body_limit);
                 parts.extensions.insert(deadline);
-                // What `into_make_service_with_connect_info` would insert.
-                parts.extensions.insert(ConnectInfo(peer));
+                // What `into_make_service_with_connect_info` would insert,
+                // with the client behind a trusted proxy in its place.
+                parts
+                    .extensions
+                    .insert(ConnectInfo(proxies.client(peer, &parts.headers)));
                 let request =
                     axum::extract::Request::from_parts(parts, axum::body::Body::new(body));
                 let response = match router.oneshot(request).await {

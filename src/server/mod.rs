@@ -90,7 +90,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| crate::origin::Origin::from_bind(addr));
     let descriptors = descriptor_limit();
     let databases = open_database_budget(descriptors);
-    let limits = connection_limits(&args.connections, descriptors, databases);
+    let limits = connection_limits(&args.connections, descriptors, databases)?;
     let config = Config {
         settings,
         cors: args.cors,
@@ -218,12 +218,12 @@ fn connection_limits(
     args: &ConnectionArgs,
     descriptors: Option<u64>,
     databases: u64,
-) -> conn::Limits {
+) -> Result<conn::Limits> {
     let secs = |n: u64| (n > 0).then(|| Duration::from_secs(n));
     let left = descriptors.map_or(MAX_CONNECTIONS, |n| {
         n.saturating_sub(RESERVED_DESCRIPTORS + databases * DESCRIPTORS_PER_DATABASE)
     });
-    conn::Limits {
+    Ok(conn::Limits {
         header: secs(args.header_timeout_secs),
         idle: secs(args.idle_timeout_secs),
         body: secs(args.body_timeout_secs),
@@ -232,7 +232,8 @@ fn connection_limits(
             .unwrap_or(left.clamp(128, MAX_CONNECTIONS) as usize),
         max_per_address: args.max_connections_per_address,
         drain: secs(args.shutdown_timeout_secs),
-    }
+        proxies: std::sync::Arc::new(conn::proxies::TrustedProxies::parse(&args.trusted_proxies)?),
+    })
 }
 
 /// Resolves on the first SIGTERM or Ctrl-C (SIGINT). The handlers are in

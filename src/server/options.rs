@@ -125,6 +125,15 @@ pub struct ConnectionArgs {
         default_value_t = 256
     )]
     pub max_connections_per_address: usize,
+    /// A reverse proxy's address or range (CIDR), repeatable: requests
+    /// from it are counted against the client address its
+    /// X-Forwarded-For names (rate limits, login lockouts).
+    #[arg(
+        long = "trusted-proxy",
+        env = "LIBSETTE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
