@@ -436,3 +436,379 @@ async fn the_column_chooser_keeps_the_choice_in_the_url() {
     assert!(!nocol.text.contains("name=\"_col\" value=\"stock\" checked"));
     assert!(nocol.text.contains("name=\"_col\" value=\"kind\" checked"));
 }
+
+/// The columns of a table, as its JSON says.
+async fn columns_of(b: &mut Browser, table: &str) -> Vec<String> {
+    let page = b
+        .get(&format!("/acme/shop/{table}.json?_extra=columns"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let data: Value = serde_json::from_str(&page.text).unwrap();
+    data["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The tables of `shop`, as its JSON says.
+async fn tables_of(b: &mut Browser) -> Vec<String> {
+    let page = b.get("/acme/shop.json").await;
+    let data: Value = serde_json::from_str(&page.text).unwrap();
+    let mut names: Vec<String> = data["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn create_alter_and_drop_a_table_from_forms() {
+    let server = Server::start_in(world(), &[]);
+    let mut b = logged_in(&server, "alice").await;
+    let db = b.get("/acme/shop").await;
+    assert!(db.text.contains("id=\"create-table-link\""), "{}", db.text);
+    assert!(db.text.contains("id=\"jump\""), "the jump box");
+    let form = b.get("/acme/shop/-/create-table").await;
+    assert_eq!(form.status, 200);
+    let csrf = form.csrf();
+    let more = b
+        .post(
+            "/acme/shop/-/create-table",
+            &[
+                ("csrftoken", &csrf),
+                ("table", "notes"),
+                ("column.0", "id"),
+                ("op", "more"),
+            ],
+        )
+        .await;
+    assert_eq!(more.status, 200);
+    assert!(more.text.contains("name=\"column.1\"") && more.text.contains("value=\"notes\""));
+
+    // Bad input is shown in place, the form kept, nothing created.
+    let base = [("csrftoken", csrf.as_str()), ("op", "create")];
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("table", "products"), ("column.0", "x"), ("pk", "rowid")],
+            "already exists",
+        ),
+        (
+            &[("table", "empty"), ("column.0", ""), ("pk", "rowid")],
+            "at least one column",
+        ),
+        (
+            &[
+                ("table", "odd"),
+                ("column.0", "a"),
+                ("type.0", "varchar"),
+                ("pk", "0"),
+            ],
+            "Unsupported column type: varchar",
+        ),
+    ];
+    for (fields, message) in cases {
+        let all: Vec<(&str, &str)> = base.iter().chain(fields).copied().collect();
+        let bad = b.post("/acme/shop/-/create-table", &all).await;
+        assert_eq!(bad.status, 400, "{message}: {}", bad.text);
+        assert!(bad.text.contains(message), "{message}: {}", bad.text);
+        assert!(bad.text.contains("id=\"form-error\""));
+        assert!(
+            bad.text.contains(&format!("value=\"{}\"", fields[0].1)),
+            "form kept"
+        );
+    }
+    assert_eq!(tables_of(&mut b).await, ["products"]);
+
+    let created = b
+        .post(
+            "/acme/shop/-/create-table",
+            &[
+                ("csrftoken", &csrf),
+                ("table", "notes"),
+                ("column.0", "id"),
+                ("type.0", "integer"),
+                ("column.1", "body"),
+                ("type.1", "text"),
+                ("column.2", ""),
+                ("type.2", "text"),
+                ("pk", "0"),
+                ("op", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.text);
+    assert_eq!(created.location(), "/acme/shop/notes");
+    let table = b.get("/acme/shop/notes").await;
+    assert!(table.text.contains("Table created."));
+    assert!(
+        table.text.contains("id=\"alter-table-link\"")
+            && table.text.contains("id=\"drop-table-link\"")
+    );
+    assert_eq!(columns_of(&mut b, "notes").await, ["id", "body"]);
+    let schema = b.get("/acme/shop/notes/-/schema.json").await;
+    assert!(schema.text.contains("PRIMARY KEY"), "{}", schema.text);
+
+    // Alter: add a column, then rename it and change a type, then drop it.
+    let alter = b.get("/acme/shop/notes/-/alter-table").await;
+    assert_eq!(alter.status, 200);
+    assert!(alter.text.contains("name=\"col.1\" value=\"body\""));
+    let post_alter = |extra: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![
+            ("col.0", "id"),
+            ("name.0", "id"),
+            ("type.0", "integer"),
+            ("col.1", "body"),
+            ("name.1", "body"),
+            ("type.1", "text"),
+        ];
+        for (k, v) in extra {
+            form.retain(|(key, _)| *key != k);
+            form.push((k, v));
+        }
+        form
+    };
+    let send = async |b: &mut Browser, form: Vec<(&str, &str)>| {
+        let mut all = vec![("csrftoken", csrf.as_str())];
+        all.extend(form);
+        b.post("/acme/shop/notes/-/alter-table", &all).await
+    };
+    let added = send(
+        &mut b,
+        post_alter(vec![("add.name", "tags"), ("add.type", "text")]),
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.text);
+    assert_eq!(added.location(), "/acme/shop/notes");
+    assert!(
+        b.get("/acme/shop/notes")
+            .await
+            .text
+            .contains("Table altered.")
+    );
+    assert_eq!(columns_of(&mut b, "notes").await, ["id", "body", "tags"]);
+    let renamed = send(
+        &mut b,
+        post_alter(vec![
+            ("col.2", "tags"),
+            ("name.2", "labels"),
+            ("type.2", "text"),
+            ("type.1", "blob"),
+        ]),
+    )
+    .await;
+    assert_eq!(renamed.status, 303, "{}", renamed.text);
+    assert_eq!(columns_of(&mut b, "notes").await, ["id", "body", "labels"]);
+    let schema = b.get("/acme/shop/notes/-/schema.json").await;
+    let schema: Value = serde_json::from_str(&schema.text).unwrap();
+    let schema = schema["schema"].as_str().unwrap();
+    assert!(schema.contains("\"body\" BLOB"), "{schema}");
+
+    // Bad alterations: shown in place, nothing changed.
+    let now = || {
+        vec![
+            ("type.1", "blob"),
+            ("col.2", "labels"),
+            ("name.2", "labels"),
+            ("type.2", "text"),
+        ]
+    };
+    let nothing = send(&mut b, post_alter(now())).await;
+    assert_eq!(nothing.status, 400);
+    assert!(nothing.text.contains("Nothing to change"));
+    let clash = send(&mut b, post_alter([now(), vec![("name.1", "id")]].concat())).await;
+    assert_eq!(clash.status, 400, "{}", clash.text);
+    assert!(clash.text.contains("id=\"form-error\""), "{}", clash.text);
+    assert!(
+        clash.text.contains("name=\"name.1\" value=\"id\""),
+        "form kept"
+    );
+    assert_eq!(columns_of(&mut b, "notes").await, ["id", "body", "labels"]);
+
+    let dropped = send(&mut b, post_alter([now(), vec![("drop.2", "1")]].concat())).await;
+    assert_eq!(dropped.status, 303, "{}", dropped.text);
+    assert_eq!(columns_of(&mut b, "notes").await, ["id", "body"]);
+
+    // Drop: the name must be typed.
+    let page = b.get("/acme/shop/notes/-/drop-table").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("data-table=\"notes\""));
+    let wrong = b
+        .post(
+            "/acme/shop/notes/-/drop-table",
+            &[("csrftoken", &csrf), ("confirm", "note")],
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong
+            .text
+            .contains("Type the table&#39;s name, notes, to drop it"),
+        "{}",
+        wrong.text
+    );
+    assert_eq!(tables_of(&mut b).await, ["notes", "products"]);
+    let gone = b
+        .post(
+            "/acme/shop/notes/-/drop-table",
+            &[("csrftoken", &csrf), ("confirm", "notes")],
+        )
+        .await;
+    assert_eq!(gone.status, 303, "{}", gone.text);
+    assert_eq!(gone.location(), "/acme/shop");
+    assert!(b.get("/acme/shop").await.text.contains("Table dropped."));
+    assert_eq!(tables_of(&mut b).await, ["products"]);
+    let audit = server.cli(&["audit", "acme", "--table", "notes", "--json"]);
+    for event in ["create-table", "alter-table", "drop-table"] {
+        assert!(audit.contains(event), "{event}: {audit}");
+    }
+    assert!(audit.contains("alice"));
+}
+
+#[tokio::test]
+async fn table_forms_only_for_actors_with_the_right() {
+    let server = Server::start_in(world(), &[]);
+    let mut bob = logged_in(&server, "bob").await;
+    let db = bob.get("/acme/shop").await;
+    assert!(!db.text.contains("create-table-link"));
+    assert!(db.text.contains("id=\"jump\""), "viewers may jump");
+    let table = bob.get("/acme/shop/products").await;
+    assert!(!table.text.contains("alter-table-link") && !table.text.contains("drop-table-link"));
+    let csrf = table.csrf();
+    for path in [
+        "/acme/shop/-/create-table",
+        "/acme/shop/products/-/alter-table",
+        "/acme/shop/products/-/drop-table",
+    ] {
+        assert_eq!(bob.get(path).await.status, 403, "{path}");
+        let posted = bob
+            .post(
+                path,
+                &[
+                    ("csrftoken", &csrf),
+                    ("table", "sneaky"),
+                    ("column.0", "a"),
+                    ("pk", "rowid"),
+                    ("add.name", "sneaky"),
+                    ("confirm", "products"),
+                ],
+            )
+            .await;
+        assert_eq!(posted.status, 403, "{path}: {}", posted.text);
+    }
+
+    // A token narrowed to viewing and altering products: only "Alter table".
+    let token = server.token(&[
+        "acme",
+        "alice",
+        "-r",
+        "shop",
+        "products",
+        "view-table",
+        "-r",
+        "shop",
+        "products",
+        "alter-table",
+    ]);
+    let page = server.get("/acme/shop/products", Some(&token)).await;
+    assert!(
+        page.text.contains("id=\"alter-table-link\""),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("drop-table-link"));
+    let db = server.get("/acme/shop", Some(&token)).await;
+    assert!(!db.text.contains("create-table-link"));
+    assert_eq!(
+        server
+            .get("/acme/shop/products/-/drop-table", Some(&token))
+            .await
+            .status,
+        403
+    );
+    let form = "application/x-www-form-urlencoded";
+    for (path, body) in [
+        (
+            "/acme/shop/-/create-table",
+            "table=sneaky&column.0=a&pk=rowid",
+        ),
+        ("/acme/shop/products/-/drop-table", "confirm=products"),
+    ] {
+        let refused = server.post_raw(path, Some(&token), body, form).await;
+        assert_eq!(refused.status, 403, "{path}");
+    }
+    let altered = server
+        .post_raw(
+            "/acme/shop/products/-/alter-table",
+            Some(&token),
+            "add.name=note",
+            form,
+        )
+        .await;
+    // (This client follows the 303 to the table page.)
+    assert_eq!(altered.status, 200, "the token may alter: {}", altered.text);
+    let mut alice = logged_in(&server, "alice").await;
+    assert_eq!(tables_of(&mut alice).await, ["products"]);
+    assert!(
+        columns_of(&mut alice, "products")
+            .await
+            .contains(&"note".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn table_forms_without_the_form_token_or_from_another_site_change_nothing() {
+    let server = Server::start_in(world(), &[]);
+    let mut b = logged_in(&server, "alice").await;
+    let csrf = b.get("/acme/shop/-/create-table").await.csrf();
+    let forms: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "/acme/shop/-/create-table",
+            &[("table", "sneaky"), ("column.0", "a"), ("pk", "rowid")],
+        ),
+        (
+            "/acme/shop/products/-/alter-table",
+            &[("col.0", "id"), ("drop.0", "1"), ("add.name", "x")],
+        ),
+        (
+            "/acme/shop/products/-/drop-table",
+            &[("confirm", "products")],
+        ),
+    ];
+    for (path, fields) in forms {
+        assert_eq!(b.post(path, fields).await.status, 403, "no token: {path}");
+        let forged: Vec<(&str, &str)> = [("csrftoken", "forged")]
+            .iter()
+            .chain(fields)
+            .copied()
+            .collect();
+        assert_eq!(b.post(path, &forged).await.status, 403, "forged: {path}");
+        let good: Vec<(&str, &str)> = [("csrftoken", csrf.as_str())]
+            .iter()
+            .chain(fields)
+            .copied()
+            .collect();
+        let request = b
+            .http
+            .post(format!("{}{path}", b.base))
+            .header("Origin", "http://evil.test")
+            .form(&good);
+        assert_eq!(b.send(request).await.status, 403, "cross-site: {path}");
+    }
+    assert_eq!(tables_of(&mut b).await, ["products"]);
+    assert_eq!(
+        columns_of(&mut b, "products").await,
+        ["id", "title", "kind", "price", "stock", "photo"]
+    );
+    let audit = server.cli(&["audit", "acme", "--json"]);
+    assert!(
+        !audit.contains("create-table")
+            && !audit.contains("alter-table")
+            && !audit.contains("drop-table"),
+        "{audit}"
+    );
+}

@@ -69,6 +69,9 @@ pub enum SpaceRoute {
     /// The row forms of the UI: `/{db}/{table}/-/insert-row` (no key),
     /// `/{db}/{table}/{pk}/-/edit`, `/{db}/{table}/{pk}/-/delete-row`.
     RowForm(String, String, Vec<String>, RowForm),
+    /// The table forms of the UI: `/{db}/-/create-table` (no table),
+    /// `/{db}/{table}/-/alter-table`, `/{db}/{table}/-/drop-table`.
+    TableForm(String, Option<String>, TableForm),
     /// `POST /{db}/{table}/-/insert`, `/-/upsert`, `/-/alter`, `/-/drop`
     TableWrite(String, String, TableWrite),
     /// `POST /{db}/{table}/{pk,…}/-/update`, `/-/delete`
@@ -121,6 +124,14 @@ pub enum RowForm {
     Delete,
 }
 
+/// What a table form of the UI does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableForm {
+    Create,
+    Alter,
+    Drop,
+}
+
 /// A write to one row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowWrite {
@@ -154,6 +165,9 @@ pub async fn run(
         SpaceRoute::ExecuteWrite(db) => write::execute::execute(req, db, payload(body)).await,
         SpaceRoute::RowForm(db, table, key, form) => {
             ui::rows::form(req, db, table, key, *form, post, body).await
+        }
+        SpaceRoute::TableForm(db, table, form) => {
+            ui::tables::form(req, db, table.as_deref(), *form, post, body).await
         }
         SpaceRoute::TableWrite(db, table, action) => {
             write::table(req, db, table, *action, payload(body)).await
@@ -214,6 +228,7 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
         | SpaceRoute::TableWrite(..)
         | SpaceRoute::RowWrite(..)
         | SpaceRoute::RowForm(..)
+        | SpaceRoute::TableForm(..)
         | SpaceRoute::Tokens
         | SpaceRoute::TokenRevoke(_)
         | SpaceRoute::Members
@@ -323,6 +338,7 @@ fn database_endpoint(db: &str, endpoint: &str) -> Option<SpaceRoute> {
         ("schema", Format::Json) => Some(SpaceRoute::DatabaseSchema(db)),
         ("create", Format::Html) => Some(SpaceRoute::Create(db)),
         ("execute-write", Format::Html) => Some(SpaceRoute::ExecuteWrite(db)),
+        ("create-table", Format::Html) => Some(SpaceRoute::TableForm(db, None, TableForm::Create)),
         ("queries", format @ (Format::Html | Format::Json)) => {
             Some(SpaceRoute::QueryList(Some(db), format))
         }
@@ -335,6 +351,7 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
     let (db, table) = (decode_name(db)?, decode_name(table)?);
     let write = |action| Some(SpaceRoute::TableWrite(db.clone(), table.clone(), action));
     let stored = |action| Some(SpaceRoute::StoredQuery(db.clone(), table.clone(), action));
+    let form = |form| Some(SpaceRoute::TableForm(db.clone(), Some(table.clone()), form));
     match endpoint {
         "schema.json" => Some(SpaceRoute::TableSchema(db, table)),
         "count" => Some(SpaceRoute::TableCount(db, table)),
@@ -343,6 +360,8 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
         "alter" => write(TableWrite::Alter),
         "drop" => write(TableWrite::Drop),
         "insert-row" => Some(SpaceRoute::RowForm(db, table, vec![], RowForm::Insert)),
+        "alter-table" => form(TableForm::Alter),
+        "drop-table" => form(TableForm::Drop),
         "definition" => stored(QueryAction::Definition),
         "update" => stored(QueryAction::Update),
         "delete" => stored(QueryAction::Delete),

@@ -2,7 +2,7 @@
 //! bounded label for logs and metrics, the methods it answers, whether it
 //! writes, reads data or answers with a page.
 
-use super::{Format, QueryAction, RowForm, RowWrite, SpaceRoute, TableWrite};
+use super::{Format, QueryAction, RowForm, RowWrite, SpaceRoute, TableForm, TableWrite};
 
 impl SpaceRoute {
     /// The database segment the route names, as written in the URL (decoded).
@@ -20,6 +20,7 @@ impl SpaceRoute {
             | SpaceRoute::TableWrite(db, ..)
             | SpaceRoute::RowWrite(db, ..)
             | SpaceRoute::RowForm(db, ..)
+            | SpaceRoute::TableForm(db, ..)
             | SpaceRoute::QueryList(Some(db), _)
             | SpaceRoute::QueryStore(db)
             | SpaceRoute::StoredQuery(db, ..) => Some(db),
@@ -89,6 +90,9 @@ impl SpaceRoute {
             SpaceRoute::RowForm(_, _, _, RowForm::Delete) => {
                 "/{space}/{db}/{table}/{pk}/-/delete-row"
             }
+            SpaceRoute::TableForm(_, _, TableForm::Create) => "/{space}/{db}/-/create-table",
+            SpaceRoute::TableForm(_, _, TableForm::Alter) => "/{space}/{db}/{table}/-/alter-table",
+            SpaceRoute::TableForm(_, _, TableForm::Drop) => "/{space}/{db}/{table}/-/drop-table",
             SpaceRoute::Extra(extra) => extra.template(),
         }
     }
@@ -101,8 +105,9 @@ impl SpaceRoute {
             | ApiTokenRevoke(_) | QueryStore(_) => post,
             StoredQuery(_, _, action) => post == (*action != QueryAction::Definition),
             // POST runs a writable stored query.
-            // The execute-write page and the row forms: GET shows, POST submits.
-            Tokens | Members | ApiTokens | Table(..) | ExecuteWrite(..) | RowForm(..) => true,
+            // The execute-write page and the row and table forms: GET shows, POST submits.
+            Tokens | Members | ApiTokens | Table(..) | ExecuteWrite(..) | RowForm(..)
+            | TableForm(..) => true,
             _ => !post,
         }
     }
@@ -116,6 +121,7 @@ impl SpaceRoute {
                 | SpaceRoute::TableWrite(..)
                 | SpaceRoute::RowWrite(..)
                 | SpaceRoute::RowForm(..)
+                | SpaceRoute::TableForm(..)
         )
     }
 
@@ -139,7 +145,7 @@ impl SpaceRoute {
                 *f == Format::Html
             }
             QueryList(_, f) => *f == Format::Html,
-            Tokens | TokenRevoke(_) | Members | RowForm(..) => true,
+            Tokens | TokenRevoke(_) | Members | RowForm(..) | TableForm(..) => true,
             _ => false,
         }
     }

@@ -130,6 +130,31 @@ fn writes_and_forms() {
     assert!(RowForm(s("db"), s("t"), vec![], super::RowForm::Insert).is_page());
 }
 
+#[test]
+fn table_forms() {
+    use SpaceRoute::*;
+    let cases = [
+        (
+            "/db/-/create-table",
+            Some(TableForm(s("db"), None, super::TableForm::Create)),
+        ),
+        (
+            "/db/t/-/alter-table",
+            Some(TableForm(s("db"), Some(s("t")), super::TableForm::Alter)),
+        ),
+        (
+            "/db/t/-/drop-table",
+            Some(TableForm(s("db"), Some(s("t")), super::TableForm::Drop)),
+        ),
+        ("/db/-/create-table.json", None),
+    ];
+    check(cases);
+    let form = TableForm(s("db"), None, super::TableForm::Create);
+    assert!(form.accepts(false) && form.accepts(true) && form.writes() && form.is_page());
+    // The JSON API's endpoints keep their methods.
+    assert!(!Create(s("db")).accepts(false));
+}
+
 fn check<const N: usize>(cases: [(&str, Option<SpaceRoute>); N]) {
     for (path, expected) in cases {
         assert_eq!(parse(path), expected, "{path}");

@@ -14,6 +14,9 @@ const MESSAGES: &[(&str, &str)] = &[
     ("row-inserted", "Row inserted."),
     ("row-updated", "Row saved."),
     ("row-deleted", "Row deleted."),
+    ("table-created", "Table created."),
+    ("table-altered", "Table altered."),
+    ("table-dropped", "Table dropped."),
 ];
 
 /// The message a request's flash cookie names, if any.

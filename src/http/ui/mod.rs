@@ -4,6 +4,7 @@
 
 pub(crate) mod pages;
 
+pub mod alter;
 pub mod execute;
 pub mod flash;
 pub mod login;
@@ -14,6 +15,7 @@ pub mod rows;
 pub mod spaces;
 pub mod stored;
 pub mod table;
+pub mod tables;
 pub mod tokens;
 
 use askama::Template;

@@ -96,6 +96,8 @@ struct DatabasePage {
     allow_sql: bool,
     /// The actor holds `execute-write-sql` here (a link to that page).
     allow_write_sql: bool,
+    /// The actor holds `create-table` here (a link to that form).
+    allow_create_table: bool,
     /// Stored queries the actor may view: (title or name, path).
     queries: Vec<(String, String)>,
 }
@@ -123,6 +125,7 @@ pub async fn database(
     html(DatabasePage {
         chrome: Chrome::for_space(req).await?,
         allow_write_sql,
+        allow_create_table: super::tables::may_create(req, &view.name).await?,
         queries,
         database: summary(&req.base, view),
         allow_sql: allow_sql && req.space.settings.flag("default_allow_sql"),

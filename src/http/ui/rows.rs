@@ -67,6 +67,9 @@ pub struct RowControls {
     pub insert: bool,
     pub edit: bool,
     pub delete: bool,
+    /// The table forms: alter and drop.
+    pub alter: bool,
+    pub drop: bool,
     /// `back=…` for the forms' links: the page they are shown on.
     pub back: String,
 }
@@ -85,11 +88,13 @@ impl RowControls {
             .append_pair("back", here)
             .finish();
         if is_view {
-            let (insert, edit, delete) = (false, false, false);
+            let (insert, edit, delete, alter, drop) = (false, false, false, false, false);
             return Ok(RowControls {
                 insert,
                 edit,
                 delete,
+                alter,
+                drop,
                 back,
             });
         }
@@ -97,6 +102,8 @@ impl RowControls {
             insert: may(req, "insert-row", db, table).await?,
             edit: may(req, "update-row", db, table).await?,
             delete: may(req, "delete-row", db, table).await?,
+            alter: may(req, "alter-table", db, table).await?,
+            drop: may(req, "drop-table", db, table).await?,
             back,
         })
     }
