@@ -2,7 +2,8 @@
 //! `chromium-driver`, installed by `scripts/browser-setup`): log in, open a
 //! table, apply a filter and a facet, create a token restricted to one
 //! table, use it against the JSON API, revoke it and see it refused; insert,
-//! edit and delete a row, run an UPDATE on the execute-write page. Every
+//! edit and delete a row, run an UPDATE on the execute-write page; create a
+//! table, add a column, rename it, find it with the jump box, drop it. Every
 //! step leaves a screenshot in `target/ui-screenshots/`. Loopback only.
 //! `LIBSETTE_SKIP_BROWSER_TESTS=1` skips this on machines without Chromium.
 
@@ -590,4 +591,122 @@ async fn insert_edit_delete_a_row_and_run_an_update_from_the_pages() {
     d.go(&format!("{base}/acme/shop/products/1")).await;
     d.click("#delete-row").await;
     d.shot("phone-write-delete-dialog").await;
+}
+
+/// The table names of `shop`, read by the test with a token of alice's.
+async fn shop_tables(server: &Server, token: &str) -> Vec<String> {
+    let reply = server.get("/acme/shop.json", Some(token)).await;
+    assert_eq!(reply.status, 200);
+    reply.table_names()
+}
+
+/// The columns of a table, read by the test with a token of alice's.
+async fn columns(server: &Server, token: &str, table: &str) -> Vec<Value> {
+    let path = format!("/acme/shop/{table}.json?_extra=columns");
+    let reply = server.get(&path, Some(token)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()["columns"].as_array().unwrap().clone()
+}
+
+/// Waits until the jump box lists links, and returns their text.
+async fn jump_results(d: &Driver) -> String {
+    for _ in 0..100 {
+        let found = d
+            .script("return document.querySelectorAll('#jump-results a').length")
+            .await;
+        if found.as_u64().unwrap_or(0) > 0 {
+            return d.text("#jump-results").await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the jump box listed nothing");
+}
+
+#[tokio::test]
+async fn create_a_table_add_and_rename_a_column_jump_to_it_and_drop_it() {
+    if !browser_available() {
+        eprintln!("skipping: LIBSETTE_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let server = Server::start_in(world(), &[]);
+    let base = server.base.trim_end_matches('/').to_owned();
+    let token = server.token(&["acme", "alice"]);
+    let mut d = Driver::start().await;
+    log_in_alice(&d, &base).await;
+
+    // Create: a name, three columns (one added by the page's script), a key.
+    d.go(&format!("{base}/acme/shop")).await;
+    d.shot("tables-database").await;
+    d.click_nav("#create-table-link").await;
+    d.type_into("#table-name", "gadgets").await;
+    d.type_into("input[name='column.1']", "name").await;
+    d.click("#more-columns").await;
+    d.type_into("input[name='column.3']", "weight").await;
+    d.script("document.querySelector(\"select[name='type.3']\").value = 'float'")
+        .await;
+    d.shot("tables-create-form").await;
+    d.click_nav("#create-table").await;
+    assert_eq!(d.text("#flash").await, "Table created.");
+    assert!(d.current_url().await.ends_with("/acme/shop/gadgets"));
+    assert_eq!(
+        columns(&server, &token, "gadgets").await,
+        ["id", "name", "weight"]
+    );
+
+    // Add a column, then rename it.
+    d.click_nav("#alter-table-link").await;
+    d.type_into("#add-name", "colour").await;
+    d.shot("tables-alter-add").await;
+    d.click_nav("#alter-table").await;
+    assert_eq!(d.text("#flash").await, "Table altered.");
+    d.click_nav("#alter-table-link").await;
+    d.script("document.querySelector(\"input[name='name.3']\").value = ''")
+        .await;
+    d.type_into("input[name='name.3']", "color").await;
+    d.shot("tables-alter-rename").await;
+    d.click_nav("#alter-table").await;
+    assert_eq!(d.text("#flash").await, "Table altered.");
+    assert_eq!(
+        columns(&server, &token, "gadgets").await,
+        ["id", "name", "weight", "color"]
+    );
+
+    // The jump box finds it.
+    d.type_into("#jump", "gadg").await;
+    let found = jump_results(&d).await;
+    assert!(found.contains("shop: gadgets"), "{found}");
+    assert!(!found.contains("products"), "{found}");
+    d.shot("tables-jump").await;
+    d.click_nav("#jump-results a").await;
+    assert!(d.current_url().await.ends_with("/acme/shop/gadgets"));
+
+    // Drop it: the button waits for the typed name.
+    d.click_nav("#drop-table-link").await;
+    let disabled = "return document.getElementById('drop-table').disabled";
+    assert_eq!(d.script(disabled).await, json!(true));
+    d.type_into("#confirm-name", "gadgets").await;
+    assert_eq!(d.script(disabled).await, json!(false));
+    d.shot("tables-drop").await;
+    d.click_nav("#drop-table").await;
+    assert_eq!(d.text("#flash").await, "Table dropped.");
+    assert!(
+        !shop_tables(&server, &token)
+            .await
+            .contains(&"gadgets".to_owned())
+    );
+
+    // Phone width.
+    d.resize(390, 844).await;
+    for (path, name) in [
+        ("/acme/shop/-/create-table", "phone-tables-create"),
+        ("/acme/shop/products/-/alter-table", "phone-tables-alter"),
+        ("/acme/shop/products/-/drop-table", "phone-tables-drop"),
+    ] {
+        d.go(&format!("{base}{path}")).await;
+        d.shot(name).await;
+    }
+    d.go(&format!("{base}/acme/shop/products")).await;
+    d.type_into("#jump", "prod").await;
+    assert!(jump_results(&d).await.contains("shop: products"));
+    d.shot("phone-tables-jump").await;
 }
