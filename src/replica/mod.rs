@@ -10,11 +10,13 @@
 //! authorizer, no `interrupt()` and no busy timeout.
 
 pub mod admin;
+pub mod options;
+pub mod point;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -24,7 +26,7 @@ use anyhow::{Context, Result, bail};
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the primary is and how a node proves itself to it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Primary {
     /// sqld's HTTP listener, which also serves replication (gRPC).
     pub url: String,
@@ -34,6 +36,90 @@ pub struct Primary {
     pub token: String,
     /// The admin listener's `--admin-auth-key`, if it has one.
     pub admin_key: Option<String>,
+}
+
+/// A node's link to its primary: where it is, and its admin API.
+pub struct Replication {
+    pub primary: Primary,
+    pub admin: admin::Admin,
+    /// How old a tenant replica's last sync may be before a read syncs it.
+    pub max_staleness: Duration,
+}
+
+impl fmt::Debug for Replication {
+    // Never the credentials.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replication")
+            .field("primary", &self.primary.url)
+            .field("admin", &self.primary.admin_url)
+            .finish()
+    }
+}
+
+impl Replication {
+    pub fn new(primary: Primary) -> Replication {
+        let admin = admin::Admin::new(&primary.admin_url, primary.admin_key.clone());
+        Replication {
+            primary,
+            admin,
+            max_staleness: Duration::from_millis(500),
+        }
+    }
+
+    /// Opens the replica of tenant database `id` at `path`, creating its
+    /// namespace on the primary if needed, and syncs it once.
+    pub async fn open_database(&self, id: i64, path: &Path) -> Result<Replica> {
+        let ns = Namespace::database(id)?;
+        let replica = Replica::open(&self.primary, &ns, path).await?;
+        replica.sync().await?;
+        Ok(replica)
+    }
+}
+
+tokio::task_local! {
+    static READ_AT: std::cell::Cell<ReadAt>;
+}
+
+/// A write the primary could not take (unreachable, or it failed to
+/// answer): the client may retry, nothing was acknowledged.
+#[derive(Debug, thiserror::Error)]
+#[error("The primary cannot take writes right now: try again shortly")]
+pub struct PrimaryUnavailable;
+
+/// Where a request read or wrote on replicas: the highest frame, and
+/// whether a replica it read could not sync.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReadAt {
+    pub frame: Option<u64>,
+    pub stale: bool,
+}
+
+/// Runs a request, also returning where it read or wrote on replicas.
+pub async fn framed<F: std::future::Future>(work: F) -> (F::Output, ReadAt) {
+    READ_AT
+        .scope(std::cell::Cell::new(ReadAt::default()), async move {
+            let output = work.await;
+            (output, READ_AT.with(|r| r.get()))
+        })
+        .await
+}
+
+/// Notes the frame the current request read or wrote at (the highest wins).
+pub fn note_frame(frame: u64) {
+    let _ = READ_AT.try_with(|r| {
+        let mut at = r.get();
+        at.frame = Some(at.frame.map_or(frame, |had| had.max(frame)));
+        r.set(at);
+    });
+}
+
+/// Notes that the current request read a replica that could not sync.
+pub fn note_stale() {
+    let _ = READ_AT.try_with(|r| {
+        let mut at = r.get();
+        at.stale = true;
+        r.set(at);
+    });
 }
 
 /// A namespace name on the primary. sqld only checks that a name is not
@@ -84,7 +170,7 @@ impl fmt::Display for Namespace {
 /// One embedded replica: its file, its sync state, and the libsql database
 /// that syncs it and delegates writes to the primary.
 pub struct Replica {
-    db: libsql::Database,
+    db: Arc<libsql::Database>,
     path: PathBuf,
     namespace: Namespace,
     /// The frame the file holds, as of the last sync (0: none yet).
@@ -111,7 +197,7 @@ impl Replica {
                 .await
                 .with_context(|| format!("opening the replica of {ns}"))?;
         let replica = Replica {
-            db,
+            db: Arc::new(db),
             path: path.to_owned(),
             namespace: ns.clone(),
             frame: AtomicU64::new(0),
@@ -178,6 +264,11 @@ impl Replica {
         self.frame()
     }
 
+    /// The replica's libsql database (reads local, writes to the primary).
+    pub fn database(&self) -> Arc<libsql::Database> {
+        self.db.clone()
+    }
+
     /// A connection whose writes go to the primary (reads on it are local).
     /// Writes must run inside the tokio runtime.
     pub fn writer(&self) -> Result<libsql::Connection> {
@@ -193,5 +284,29 @@ impl Replica {
     /// the authorizer and time limits local files get.
     pub fn open_reader(&self) -> Result<libsql::Database> {
         crate::sqlite::open_file_read_only(&self.path)
+    }
+}
+
+/// Syncs `replica` every `every` for as long as the runtime runs; failures
+/// are logged and counted, and the replica keeps serving what it has.
+pub async fn keep_synced(replica: Arc<Replica>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match replica.sync().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!(namespace = %replica.namespace(), "syncing works again");
+            }
+            Ok(_) => {}
+            Err(err) => {
+                if !failing {
+                    tracing::warn!(namespace = %replica.namespace(), "sync failed: {err:#}");
+                }
+                failing = true;
+            }
+        }
     }
 }
