@@ -169,6 +169,7 @@ impl TenantDb {
         let max_value = self.max_value();
         let max_bytes = self.gate.max_bytes();
         let replica = self.replica.clone();
+        let started = std::time::Instant::now();
         let written = sqlite::blocking(move || {
             let mut guard = guard;
             if guard.is_none() {
@@ -199,8 +200,12 @@ impl TenantDb {
             result
         })
         .await;
-        if let Some(frame) = self.replica.as_ref().and_then(|r| r.written_frame()) {
-            crate::replica::note_frame(frame);
+        if let Some(replica) = &self.replica {
+            let m = &crate::metrics::metrics().replica;
+            m.write_seconds.observe(started.elapsed().as_secs_f64());
+            if let Some(frame) = replica.written_frame() {
+                crate::replica::note_frame(frame);
+            }
         }
         written
     }

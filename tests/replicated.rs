@@ -171,6 +171,22 @@ async fn two_nodes_share_one_primary() {
         Some("1"),
         "a read the replica could not sync says so"
     );
+    let metrics = b.get("/metrics", None).await.text;
+    assert!(common::metric(&metrics, "libsette_replica_stale_reads_total") >= 1);
+    assert!(
+        common::metric(
+            &metrics,
+            r#"libsette_replica_sync_errors_total{kind="database"}"#
+        ) >= 1
+    );
+    assert!(
+        common::metric(
+            &metrics,
+            r#"libsette_replica_sync_seconds_count{kind="catalog"}"#
+        ) > 0
+    );
+    let on_a = a.get("/metrics", None).await.text;
+    assert!(common::metric(&on_a, "libsette_replica_write_seconds_count") >= 2);
     let refused = post(
         &a,
         "/acme/main/t/-/insert",

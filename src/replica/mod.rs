@@ -10,6 +10,7 @@
 //! authorizer, no `interrupt()` and no busy timeout.
 
 pub mod admin;
+pub mod metrics;
 pub mod options;
 pub mod point;
 
@@ -232,16 +233,16 @@ impl Replica {
 
     /// Pulls what the primary has; the frame the file then holds.
     pub async fn sync(&self) -> Result<u64> {
-        let synced = tokio::time::timeout(SYNC_TIMEOUT, self.db.sync())
-            .await
-            .with_context(|| {
-                format!(
-                    "syncing {}: the primary did not answer in time",
-                    self.namespace
-                )
-            })?
-            .with_context(|| format!("syncing {}", self.namespace))?;
-        Ok(self.note_synced(synced.frame_no()))
+        let started = Instant::now();
+        let synced = match tokio::time::timeout(SYNC_TIMEOUT, self.db.sync()).await {
+            Ok(synced) => synced.with_context(|| format!("syncing {}", self.namespace)),
+            Err(_) => Err(anyhow::anyhow!(
+                "syncing {}: the primary did not answer in time",
+                self.namespace
+            )),
+        };
+        self.measure(started, synced.is_ok());
+        Ok(self.note_synced(synced?.frame_no()))
     }
 
     /// Syncs until the file holds at least `frame`, or `wait` ran out.
@@ -249,11 +250,32 @@ impl Replica {
         if self.frame() >= frame {
             return Ok(self.frame());
         }
-        let synced = tokio::time::timeout(wait.min(SYNC_TIMEOUT), self.db.sync_until(frame))
-            .await
-            .with_context(|| format!("{} did not reach frame {frame} in time", self.namespace))?
-            .with_context(|| format!("syncing {}", self.namespace))?;
-        Ok(self.note_synced(synced.frame_no()))
+        let started = Instant::now();
+        let wait = wait.min(SYNC_TIMEOUT);
+        let synced = match tokio::time::timeout(wait, self.db.sync_until(frame)).await {
+            Ok(synced) => synced.with_context(|| format!("syncing {}", self.namespace)),
+            Err(_) => Err(anyhow::anyhow!(
+                "{} did not reach frame {frame} in time",
+                self.namespace
+            )),
+        };
+        self.measure(started, synced.is_ok());
+        Ok(self.note_synced(synced?.frame_no()))
+    }
+
+    /// Counts a sync's time, and its failure.
+    fn measure(&self, started: Instant, ok: bool) {
+        let m = &crate::metrics::metrics().replica;
+        let kind = match self.namespace == Namespace::catalog() {
+            true => "catalog",
+            false => "database",
+        };
+        m.sync_seconds
+            .with_label_values(&[kind])
+            .observe(started.elapsed().as_secs_f64());
+        if !ok {
+            m.sync_errors.with_label_values(&[kind]).inc();
+        }
     }
 
     fn note_synced(&self, frame: Option<u64>) -> u64 {
@@ -289,12 +311,23 @@ impl Replica {
 
 /// Syncs `replica` every `every` for as long as the runtime runs; failures
 /// are logged and counted, and the replica keeps serving what it has.
-pub async fn keep_synced(replica: Arc<Replica>, every: Duration) {
+pub async fn keep_synced(replica: Arc<Replica>, admin: admin::Admin, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
-    loop {
+    let metrics = &crate::metrics::metrics().replica;
+    for round in 0u64.. {
         tick.tick().await;
+        if let Some(age) = replica.since_sync() {
+            metrics.catalog_since_sync_seconds.set(age.as_secs_f64());
+        }
+        // The lag as the primary counts it, every few seconds.
+        if round % 20 == 0
+            && let Ok(primary) = admin.frame(replica.namespace()).await
+        {
+            let lag = primary.saturating_sub(replica.frame());
+            metrics.catalog_lag_frames.set(lag as i64);
+        }
         match replica.sync().await {
             Ok(_) if failing => {
                 failing = false;

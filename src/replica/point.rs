@@ -51,6 +51,7 @@ pub async fn reach(replica: &Arc<Replica>, staleness: Duration, min: Option<u64>
         if let Err(err) = synced {
             tracing::debug!(namespace = %replica.namespace(), "serving stale: {err:#}");
             super::note_stale();
+            crate::metrics::metrics().replica.stale_reads.inc();
         }
     }
     super::note_frame(replica.frame());

@@ -117,7 +117,9 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     data.remove_snapshots();
     let app = App::new(data.clone(), catalog, config);
     if let Some(replica) = app.catalog.replica.clone() {
-        runtime.spawn(crate::replica::keep_synced(replica, CATALOG_SYNC));
+        let admin = app.data.replication().map(|r| r.admin.clone());
+        let admin = admin.expect("a catalog replica comes with its primary");
+        runtime.spawn(crate::replica::keep_synced(replica, admin, CATALOG_SYNC));
     }
     let served = runtime.block_on(async move {
         // Before anything is printed: whoever reads the address may stop us at once.
