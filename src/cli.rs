@@ -29,6 +29,8 @@ pub struct Cli {
         default_value = "./data"
     )]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub primary: crate::replica::options::PrimaryArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -227,14 +229,37 @@ fn setting_pairs(flat: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let data = DataDir::new(cli.data_dir);
+    let data = match cli.primary.replication()? {
+        Some(replication) => DataDir::replicated(cli.data_dir, replication),
+        None => DataDir::new(cli.data_dir),
+    };
+    if let Command::Serve(args) = cli.command {
+        return server::run(data, args);
+    }
+    // A replicated node's commands write through to the primary: they need
+    // a runtime for the network (local files need none).
+    let runtime = match data.replication() {
+        Some(_) => Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?,
+        ),
+        None => None,
+    };
+    let _entered = runtime.as_ref().map(|r| r.enter());
     match cli.command {
-        Command::Serve(args) => return server::run(data, args),
+        Command::Serve(_) => unreachable!("served above"),
         Command::Healthcheck(args) => {
             println!("{}", crate::healthcheck::check(&args)?);
             return Ok(());
         }
         // Neither creates nor migrates the catalog of the folder first.
+        Command::Backup(_) | Command::Restore(_) if data.replication().is_some() => {
+            anyhow::bail!(
+                "backup and restore work on a local data folder; back up the primary's namespaces with sqld's own tools"
+            )
+        }
         Command::Backup(args) => return crate::backup::backup(&data, args),
         Command::Restore(args) => return crate::backup::restore(&data, args),
         _ => {}

@@ -35,9 +35,23 @@ pub enum AppError {
     /// 403: a space's quota (database size, number of databases) is used up.
     #[error("{0}")]
     Quota(String),
+    /// 503: the primary cannot be reached (or this node is behind it);
+    /// retry after this many seconds.
+    #[error("{0}")]
+    Unavailable(String, u64),
     /// 500: the cause is logged, never sent.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> AppError {
+        // The primary of a replicated node could not take a write.
+        if let Some(down) = err.downcast_ref::<crate::replica::PrimaryUnavailable>() {
+            return AppError::Unavailable(down.to_string(), 1);
+        }
+        AppError::Internal(err)
+    }
 }
 
 impl AppError {
@@ -86,6 +100,7 @@ impl AppError {
             AppError::Errors(status, _) => *status,
             AppError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Quota(_) => StatusCode::FORBIDDEN,
+            AppError::Unavailable(..) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -133,7 +148,7 @@ impl AppError {
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),
                 );
             }
-            AppError::TooMany(_, seconds) => {
+            AppError::TooMany(_, seconds) | AppError::Unavailable(_, seconds) => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*seconds));

@@ -24,8 +24,30 @@ pub fn create(catalog: &Connection, data: &DataDir, space: &str, db: &DbName) ->
         bail!("database '{db}' already exists in space '{}'", space.name);
     }
     check_room(catalog, &space)?;
+    if let Some(replication) = data.replication() {
+        // The catalog row first: its id names the namespace.
+        let row = databases::register(catalog, space.id, db.as_str())?;
+        let ns = crate::replica::Namespace::database(row.id)?;
+        let made = sqlite::now(replication.admin.create(&ns));
+        if let Err(err) = made {
+            let _ = databases::delete(catalog, row.id);
+            return Err(err);
+        }
+        return Ok(());
+    }
     tenant::create_file(data, &space.name, db.as_str())?;
     register(catalog, data, &space, db)
+}
+
+/// Refuses what a replicated node cannot do yet: files are laid down only
+/// on a local data folder.
+pub fn local_only(data: &DataDir, what: &str) -> Result<()> {
+    if data.replication().is_some() {
+        bail!(
+            "{what} is not available on a replicated node yet (issue 14); create the database empty and write to it through the API"
+        );
+    }
+    Ok(())
 }
 
 /// Deletes a database: the catalog row first (so no request finds it), then its files.
@@ -35,6 +57,13 @@ pub fn delete(catalog: &Connection, data: &DataDir, space: &str, db: &str) -> Re
         bail!("no database '{db}' in space '{}'", space.name);
     };
     databases::delete(catalog, row.id)?;
+    if let Some(replication) = data.replication() {
+        sqlite::now(
+            replication
+                .admin
+                .delete(&crate::replica::Namespace::database(row.id)?),
+        )?;
+    }
     let file = data.database_file(&space.name, &row.name);
     for suffix in ["", "-wal", "-shm"] {
         let mut path = file.clone().into_os_string();
@@ -150,6 +179,7 @@ pub fn import(
     name: Option<&str>,
     replace: bool,
 ) -> Result<DbName> {
+    local_only(data, "db import")?;
     let space_row = spaces::require(catalog, space)?;
     let stem = source
         .file_stem()
@@ -178,6 +208,7 @@ pub fn set_immutable(
     db: &str,
     immutable: bool,
 ) -> Result<Option<String>> {
+    local_only(data, "immutable databases")?;
     let space = spaces::require(catalog, space)?;
     let Some(row) = databases::find(catalog, space.id, db)? else {
         bail!("no database named '{db}' in space '{}'", space.name);

@@ -43,6 +43,8 @@ pub struct Metrics {
     /// Requests refused by a limit: `token`, `user` or `address` (rate),
     /// `queries` (a space's concurrent queries).
     pub rate_limited: IntCounterVec,
+    /// Replication (nodes of a replicated deployment).
+    pub replica: crate::replica::metrics::ReplicaMetrics,
 }
 
 fn must<T>(result: prometheus::Result<T>) -> T {
@@ -145,7 +147,9 @@ impl Metrics {
         must(registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         )));
+        let replica = crate::replica::metrics::ReplicaMetrics::new(&registry);
         Metrics {
+            replica,
             registry,
             requests,
             latency,

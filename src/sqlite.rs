@@ -307,6 +307,8 @@ pub struct Pool {
     max_idle: usize,
     /// SQL run on each new connection of the pool.
     setup: Option<Arc<str>>,
+    /// A replica's connections: no pragmas of ours (see [`Pool::replica`]).
+    replica: bool,
 }
 
 /// A connection with the statements it has prepared (dropped first).
@@ -327,6 +329,21 @@ impl Pool {
             idle: Arc::new(Mutex::new(Vec::new())),
             max_idle,
             setup: None,
+            replica: false,
+        }
+    }
+
+    /// A pool on a replica's database, shared with the replica. Its
+    /// connections are libsql's replica connections as they come: they
+    /// refuse most pragmas that set something, and send writes (and
+    /// pragmas that read the primary's state) to the primary.
+    pub fn replica(db: Arc<Database>, max_idle: usize) -> Self {
+        Pool {
+            db,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            max_idle,
+            setup: None,
+            replica: true,
         }
     }
 
@@ -354,7 +371,10 @@ impl Pool {
     /// A new connection outside the pool, without the pool's `setup` (the
     /// writer's), with its raw handle.
     pub fn unpooled(&self) -> Result<(Connection, Handle)> {
-        crate::sqlite_limit::caught(|| connect(&self.db))
+        match self.replica {
+            true => crate::sqlite_limit::caught(|| Ok(self.db.connect()?)),
+            false => crate::sqlite_limit::caught(|| connect(&self.db)),
+        }
     }
 
     /// A connection from the pool, or a new one; it returns to the pool when dropped.
@@ -411,6 +431,12 @@ impl Pooled {
         f: impl FnOnce(&libsql::Statement) -> T,
     ) -> libsql::Result<T> {
         let inner = self.inner.as_ref().expect("connection present until drop");
+        if self.pool.replica {
+            // A replica's statements ignore reset(): one kept would hold its
+            // read snapshot forever. Each is prepared afresh and dropped.
+            let statement = now(inner.conn.prepare(sql))?;
+            return Ok(f(&statement));
+        }
         let mut statements = inner.statements.borrow_mut();
         match statements.iter().position(|(kept, _)| kept == sql) {
             Some(i) => {

@@ -66,6 +66,9 @@ pub struct TenantDb {
     /// Hashes of SQL that overran its time in place: it goes straight to the
     /// blocking pool (see [`crate::read::in_place`]). The newest last.
     overran: Mutex<Vec<u64>>,
+    /// On a replicated node, the replica the file is (reads run on plain
+    /// read-only connections to it; writes go through it to the primary).
+    pub replica: Option<Arc<crate::replica::Replica>>,
 }
 
 /// SQL remembered as too slow to run in place, per database.
@@ -165,10 +168,15 @@ impl TenantDb {
         let pool = self.pool.clone();
         let max_value = self.max_value();
         let max_bytes = self.gate.max_bytes();
-        sqlite::blocking(move || {
+        let replica = self.replica.clone();
+        let started = std::time::Instant::now();
+        let written = sqlite::blocking(move || {
             let mut guard = guard;
             if guard.is_none() {
-                let (conn, handle) = open_writer(&pool)?;
+                let (conn, handle) = match &replica {
+                    Some(replica) => crate::sqlite_limit::caught(|| replica.writer())?,
+                    None => open_writer(&pool)?,
+                };
                 *guard = Some(Writer {
                     conn,
                     handle,
@@ -178,36 +186,36 @@ impl TenantDb {
             let writer = guard.as_mut().expect("writer just opened");
             // Writes run user SQL too (execute-write): the same cap on values.
             writer.handle.set_max_value(max_value);
-            if writer.max_bytes != Some(max_bytes) {
+            // (A replica's size is the primary's to keep.)
+            if replica.is_none() && writer.max_bytes != Some(max_bytes) {
                 limit_size(&writer.conn, max_bytes)?;
                 writer.max_bytes = Some(max_bytes);
             }
-            let conn = &writer.conn;
-            sqlite::execute_batch(conn, "begin immediate")?;
-            match f(conn) {
-                Ok(value) => match sqlite::execute_batch(conn, "commit") {
-                    Ok(()) => Ok(value),
-                    Err(err) => {
-                        let _ = sqlite::execute_batch(conn, "rollback");
-                        Err(err.into())
-                    }
-                },
-                Err(err) => {
-                    if !conn.is_autocommit() {
-                        let _ = sqlite::execute_batch(conn, "rollback");
-                    }
-                    Err(err)
-                }
+            let result = transaction(&writer.conn, replica.is_some(), f);
+            // A replica's connection may be left mid-transaction by a
+            // primary that went away: the next write starts on a new one.
+            if replica.is_some() && result.is_err() {
+                *guard = None;
             }
+            result
         })
-        .await
+        .await;
+        if let Some(replica) = &self.replica {
+            let m = &crate::metrics::metrics().replica;
+            m.write_seconds.observe(started.elapsed().as_secs_f64());
+            if let Some(frame) = replica.written_frame() {
+                crate::replica::note_frame(frame);
+            }
+        }
+        written
     }
 
     /// Moves everything in the WAL into the database file and empties the
     /// WAL (at shutdown), after the write in progress, if any; `false` when
     /// a reader kept it from finishing. An immutable file has no WAL.
     pub async fn checkpoint(&self) -> Result<bool> {
-        if !self.identity.is_empty() {
+        // An immutable file has no WAL; a replica's is libsql's to manage.
+        if !self.identity.is_empty() || self.replica.is_some() {
             return Ok(true);
         }
         let guard = self.writer.clone().lock_owned().await;
@@ -256,6 +264,40 @@ impl TenantDb {
         };
         *self.checked.lock().expect("schema lock") = Some((stamp, schema.clone()));
         Ok(schema)
+    }
+}
+
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction on `conn`: committed when
+/// it succeeds, rolled back when it fails. On a replica, BEGIN and COMMIT
+/// are the primary's to answer: when they fail it is away (503, retry), not
+/// broken (500).
+fn transaction<T, E>(
+    conn: &Connection,
+    replica: bool,
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<anyhow::Error>,
+{
+    let away = |err: anyhow::Error| match replica {
+        true => err.context(crate::replica::PrimaryUnavailable),
+        false => err,
+    };
+    sqlite::execute_batch(conn, "begin immediate").map_err(away)?;
+    match f(conn) {
+        Ok(value) => match sqlite::execute_batch(conn, "commit") {
+            Ok(()) => Ok(value),
+            Err(err) => {
+                let _ = sqlite::execute_batch(conn, "rollback");
+                Err(away(err).into())
+            }
+        },
+        Err(err) => {
+            if !conn.is_autocommit() {
+                let _ = sqlite::execute_batch(conn, "rollback");
+            }
+            Err(err)
+        }
     }
 }
 
@@ -353,13 +395,20 @@ impl TenantStore {
         self.handles
             .try_get_with(key, || {
                 let path = self.data.database_file(space, db);
-                // Never create a tenant file here: a missing file is an error, not an empty db.
-                if !path.exists() {
-                    anyhow::bail!("database file {} is missing", path.display());
-                }
-                let db = match immutable_hash {
-                    Some(_) => sqlite::open_immutable(&path)?,
-                    None => sqlite::open_file(&path)?,
+                let (db, replica) = match self.data.replication() {
+                    Some(replication) => {
+                        // A replica file is made by syncing, never by hand.
+                        let replica = sqlite::now(replication.open_database(database_id, &path))?;
+                        (replica.open_reader()?, Some(Arc::new(replica)))
+                    }
+                    // Never create a tenant file here: a missing file is an error, not an empty db.
+                    None if !path.exists() => {
+                        anyhow::bail!("database file {} is missing", path.display())
+                    }
+                    None => match immutable_hash {
+                        Some(_) => (sqlite::open_immutable(&path)?, None),
+                        None => (sqlite::open_file(&path)?, None),
+                    },
                 };
                 crate::metrics::metrics().open_handles.inc();
                 let handle = TenantDb {
@@ -378,6 +427,7 @@ impl TenantStore {
                     // Defaults until the request that opened it fits the
                     // gate to the space's settings.
                     gate: self.gates.get(space, &Default::default()),
+                    replica,
                 };
                 // The defaults until a request brings its space's settings.
                 handle.set_limits(&Settings::default());

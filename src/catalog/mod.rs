@@ -36,11 +36,22 @@ pub fn unix_now() -> i64 {
 const SNAPSHOT_PREFIX: &str = ".download-";
 
 #[derive(Clone, Debug)]
-pub struct DataDir(PathBuf);
+pub struct DataDir(PathBuf, Option<Arc<crate::replica::Replication>>);
 
 impl DataDir {
     pub fn new(path: impl Into<PathBuf>) -> DataDir {
-        DataDir(path.into())
+        DataDir(path.into(), None)
+    }
+    /// The folder as a node of a replicated deployment: its catalog and
+    /// databases are replicas of the primary's namespaces.
+    pub fn replicated(
+        path: impl Into<PathBuf>,
+        replication: crate::replica::Replication,
+    ) -> DataDir {
+        DataDir(path.into(), Some(Arc::new(replication)))
+    }
+    pub fn replication(&self) -> Option<&Arc<crate::replica::Replication>> {
+        self.1.as_ref()
     }
     pub fn root(&self) -> &Path {
         &self.0
@@ -108,6 +119,22 @@ pub struct Catalog {
     turns: Arc<tokio::sync::Semaphore>,
     /// How many migrations opening this catalog applied.
     pub migrations_applied: usize,
+    /// On a node of a replicated deployment, the catalog's replica:
+    /// connections read it and write through to the primary.
+    pub replica: Option<Arc<crate::replica::Replica>>,
+}
+
+/// The catalog's replica, its namespace made sure of on the primary and
+/// synced once (inside the tokio runtime).
+async fn open_replica(
+    replication: &crate::replica::Replication,
+    path: &Path,
+) -> Result<crate::replica::Replica> {
+    let ns = crate::replica::Namespace::catalog();
+    replication.admin.create(&ns).await?;
+    let replica = crate::replica::Replica::open(&replication.primary, &ns, path).await?;
+    replica.sync().await?;
+    Ok(replica)
 }
 
 impl Catalog {
@@ -115,11 +142,23 @@ impl Catalog {
     pub fn open(data: &DataDir) -> Result<Catalog> {
         std::fs::create_dir_all(data.root())
             .with_context(|| format!("creating data folder {}", data.root().display()))?;
-        let db = sqlite::open_file(&data.catalog())?;
-        let pool = Pool::new(db, CALLS_AT_ONCE);
+        let (pool, replica) = match data.replication() {
+            None => (
+                Pool::new(sqlite::open_file(&data.catalog())?, CALLS_AT_ONCE),
+                None,
+            ),
+            Some(replication) => {
+                let replica = sqlite::now(open_replica(replication, &data.catalog()))?;
+                (
+                    Pool::replica(replica.database(), CALLS_AT_ONCE),
+                    Some(Arc::new(replica)),
+                )
+            }
+        };
         let migrations_applied = migrate::apply(&*pool.get()?)?;
         Ok(Catalog {
             pool,
+            replica,
             turns: Arc::new(tokio::sync::Semaphore::new(CALLS_AT_ONCE)),
             migrations_applied,
         })

@@ -44,7 +44,9 @@ pub async fn serve(
         let response = trace.collect(dispatch(req, route)).await?;
         return Ok(with_trace(response, &trace).await);
     }
-    let Some(database) = database else {
+    // A replica's answers would key on its frame; until they do, a
+    // replicated node reads afresh.
+    let Some(database) = database.filter(|_| req.app.data.replication().is_none()) else {
         return dispatch(req, route).await;
     };
     let Some((action, resource)) = guard(route, &database.name) else {

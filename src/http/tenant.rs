@@ -46,6 +46,9 @@ pub struct SpaceRequest {
     /// The stamp of the database this request reads, once taken (by the
     /// result cache): the schema check reuses it rather than taking another.
     pub stamp: std::sync::OnceLock<(String, crate::stamp::Stamp)>,
+    /// On a replicated node, the raw frame the request asked to read at
+    /// least (header or `_min_frame`), checked when a replica is read.
+    pub min_frame: Option<String>,
 }
 
 impl SpaceRequest {
@@ -150,13 +153,19 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         csv: false,
     };
     let page = wants_page(&request);
-    let mut response = match serve(app, request, &mut seen).await {
+    let replicated = app.data.replication().is_some();
+    let (served, read_at) = match replicated {
+        true => crate::replica::framed(serve(app, request, &mut seen)).await,
+        false => (serve(app, request, &mut seen).await, Default::default()),
+    };
+    let mut response = match served {
         Ok(response) => response,
         Err(err) if seen.csv => err.into_text_response(),
         Err(err) if page => crate::http::edge::error_page::render(err),
         Err(err) => err.into_response(),
     };
     response.extensions_mut().insert(seen.label);
+    crate::replica::point::mark(&mut response, read_at);
     // Answers differ by credentials: shared caches must key on them.
     if !response.headers().contains_key(header::VARY) {
         response.headers_mut().insert(
@@ -306,7 +315,18 @@ fn space_request(
         session: resolved.session,
         flash: ui::flash::from_headers(&request.headers),
         stamp: std::sync::OnceLock::new(),
+        min_frame: min_frame_asked(&request.headers, request.uri.query()),
     }
+}
+
+/// The frame a request asks to read at least, as sent (parsed when read).
+fn min_frame_asked(headers: &axum::http::HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(value) = headers.get(crate::replica::point::MIN_FRAME_HEADER) {
+        return Some(value.to_str().unwrap_or("-").to_owned());
+    }
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == "_min_frame")
+        .map(|(_, value)| value.into_owned())
 }
 
 /// Where the database a route names was found.

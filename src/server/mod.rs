@@ -48,6 +48,11 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// How often a node syncs its catalog replica: revocations and grants made
+/// through any node reach this one within about this (plus the catalog
+/// caches' second).
+const CATALOG_SYNC: Duration = Duration::from_millis(250);
+
 pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     init_tracing(args.log_format);
     // Secrets first: a missing secret file must stop us before the data folder changes.
@@ -60,7 +65,13 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         .collect();
     let settings = Settings::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
         .map_err(anyhow::Error::msg)?;
-    let fresh = !data.catalog().exists();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    // A replicated catalog opens over the network: inside the runtime.
+    let entered = runtime.enter();
+    // A node of a replicated deployment gets no demo: its catalog is shared.
+    let fresh = !data.catalog().exists() && data.replication().is_none();
     let catalog = Catalog::open(&data)?;
     // A new data folder: the demo space, and a one-time login link for its
     // owner, the instance admin (as `datasette --root` prints one).
@@ -105,9 +116,11 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     let public = config.public_url.with_scheme(false);
     data.remove_snapshots();
     let app = App::new(data.clone(), catalog, config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    if let Some(replica) = app.catalog.replica.clone() {
+        let admin = app.data.replication().map(|r| r.admin.clone());
+        let admin = admin.expect("a catalog replica comes with its primary");
+        runtime.spawn(crate::replica::keep_synced(replica, admin, CATALOG_SYNC));
+    }
     let served = runtime.block_on(async move {
         // Before anything is printed: whoever reads the address may stop us at once.
         let stop = stop_signal()?;
@@ -133,6 +146,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         Ok::<_, anyhow::Error>(())
     });
     // Work cut off by the drain may still hold a blocking thread: wait a little, not forever.
+    drop(entered);
     runtime.shutdown_timeout(Duration::from_secs(5));
     served?;
     tracing::info!("stopped");

@@ -73,6 +73,19 @@ pub async fn open_synced(
         .get()
         .filter(|(db, _)| *db == name)
         .map(|(_, s)| *s);
+    if let Some(replication) = app.data.replication() {
+        let min = crate::replica::point::min_frame(req.min_frame.as_deref())?;
+        let handle = match app.tenants.open_already(&space, &name, hash.as_deref()) {
+            Some(handle) => handle,
+            None => {
+                let (app, space, name) = (app.clone(), space.clone(), name.clone());
+                sqlite::blocking(move || app.tenants.open(&space, &name, id, None)).await?
+            }
+        };
+        if let Some(replica) = &handle.replica {
+            crate::replica::point::reach(replica, replication.max_staleness, min).await?;
+        }
+    }
     if let Some(handle) = app.tenants.open_already(&space, &name, hash.as_deref())
         && let Some(schema) = handle.schema_if_unchanged(taken)
     {

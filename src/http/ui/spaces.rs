@@ -113,6 +113,9 @@ pub async fn create(State(app): State<Arc<App>>, request: Request) -> Response {
         let created = app
             .catalog
             .call(move |conn| {
+                if db.is_some() {
+                    crate::import::local_only(&data, "a space's first database from this form")?;
+                }
                 let row = spaces::create(conn, &space, &owner, false)?;
                 if let Some(db) = db {
                     crate::tenant::create_file(&data, space.as_str(), db.as_str())?;

@@ -34,7 +34,7 @@ impl From<WriteError> for AppError {
         match err {
             WriteError::Invalid(errors) => AppError::invalid(errors),
             WriteError::NotFound(message) => AppError::Errors(StatusCode::NOT_FOUND, vec![message]),
-            WriteError::Internal(err) if !crate::write::is_full(&err) => AppError::Internal(err),
+            WriteError::Internal(err) if !crate::write::is_full(&err) => AppError::from(err),
             // SQLITE_FULL, typed or not (schema changes and commits are untyped).
             WriteError::Full | WriteError::Internal(_) => AppError::Quota(FULL_MESSAGE.into()),
         }
