@@ -217,3 +217,160 @@ async fn two_nodes_share_one_primary() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Every id in `t`, as node `server` reads it at `frame` or later.
+async fn ids_on(server: &Server, token: &str, frame: u64) -> Vec<i64> {
+    // One value, however many rows (a query answers at most 1,000 rows).
+    let url = format!(
+        "{}/acme/main/-/query.json?sql=select+group_concat(id)+from+(select+id+from+t+order+by+id)&_shape=arrayfirst",
+        server.base
+    );
+    let read = server
+        .client
+        .get(url)
+        .bearer_auth(token)
+        .header("x-libsette-min-frame", frame.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let joined: Vec<Option<String>> = read.json().await.unwrap();
+    joined[0]
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_clients_on_two_nodes_end_identical() {
+    let Some(binary) = sqld::binary("eight_clients_on_two_nodes_end_identical") else {
+        return;
+    };
+    let seconds: u64 = std::env::var("LIBSETTE_REPLICATED_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let primary = Sqld::start(binary);
+    let setup = tempfile::tempdir().unwrap();
+    node_cli(&primary, setup.path(), &["user", "create", "alice"]);
+    node_cli(
+        &primary,
+        setup.path(),
+        &["space", "create", "acme", "--owner", "alice"],
+    );
+    node_cli(
+        &primary,
+        setup.path(),
+        &[
+            "space",
+            "set",
+            "acme",
+            "--setting",
+            "rate_limit_token_per_minute",
+            "0",
+        ],
+    );
+    node_cli(&primary, setup.path(), &["db", "create", "acme", "main"]);
+    let token = node_cli(
+        &primary,
+        setup.path(),
+        &["token", "create", "acme", "alice"],
+    )
+    .trim()
+    .to_owned();
+    let nodes = std::sync::Arc::new([node(&primary), node(&primary)]);
+    let created = post(
+        &nodes[0],
+        "/acme/main/-/create",
+        &token,
+        json!({"table": "t", "columns": [{"name": "id", "type": "integer"}, {"name": "client", "type": "integer"}], "pk": "id"}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut clients = Vec::new();
+    for client in 0..8i64 {
+        let (nodes, token) = (nodes.clone(), token.clone());
+        clients.push(tokio::spawn(async move {
+            let node = &nodes[(client % 2) as usize];
+            let (mut acked, mut frame, mut i) = (Vec::new(), 0u64, 0i64);
+            while Instant::now() < until {
+                i += 1;
+                let id = client * 1_000_000 + i;
+                let reply = post(
+                    node,
+                    "/acme/main/t/-/insert",
+                    &token,
+                    json!({"row": {"id": id, "client": client}}),
+                )
+                .await;
+                if reply.status() == 201 {
+                    frame = frame.max(frame_of(&reply));
+                    acked.push(id);
+                }
+                // Now and then, read back at our own frame: our rows are there.
+                if i % 10 == 0 {
+                    let seen = ids_on(node, &token, frame).await;
+                    let last = *acked.last().unwrap();
+                    assert!(
+                        seen.binary_search(&last).is_ok(),
+                        "client {client} misses its row {last}"
+                    );
+                }
+            }
+            (acked, frame)
+        }));
+    }
+    let (mut acked, mut frame) = (Vec::new(), 0);
+    for client in clients {
+        let (ids, last) = client.await.unwrap();
+        acked.extend(ids);
+        frame = frame.max(last);
+    }
+    acked.sort();
+    assert!(
+        acked.len() > 100,
+        "only {} writes were acknowledged",
+        acked.len()
+    );
+    let on_a = ids_on(&nodes[0], &token, frame).await;
+    let on_b = ids_on(&nodes[1], &token, frame).await;
+    let on_primary = primary_ids(&primary).await;
+    assert_eq!(on_a, acked, "node A holds exactly the acknowledged rows");
+    assert_eq!(on_b, acked, "node B holds exactly the acknowledged rows");
+    assert_eq!(
+        on_primary, acked,
+        "the primary holds exactly the acknowledged rows"
+    );
+    eprintln!(
+        "{} acknowledged writes in {seconds} s from 8 clients on 2 nodes; identical on both replicas and the primary (frame {frame})",
+        acked.len()
+    );
+}
+
+/// Every id in `t` on the primary itself, over sqld's HTTP API.
+async fn primary_ids(primary: &Sqld) -> Vec<i64> {
+    let body = json!({"requests": [
+        {"type": "execute", "stmt": {"sql": "select id from t order by id"}},
+        {"type": "close"}
+    ]});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/v2/pipeline", primary.url()))
+        .header("x-namespace", "libsette-db-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["results"][0]["response"]["result"]["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|row| row[0]["value"].as_str().unwrap().parse().unwrap())
+        .collect()
+}

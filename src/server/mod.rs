@@ -275,7 +275,13 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIBSETTE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // libsql's replication logs every sync's handshake at info, and
+        // tower_http every refused connection to a primary that is away.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,libsql=warn,libsql_replication=warn,tower_http=off",
+            )
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
