@@ -275,11 +275,12 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIBSETTE_LOG")
-        // libsql's replication logs every sync's handshake at info, and
+        // libsql's replication logs every sync's handshake (info) and each
+        // failed one while the primary is away (warn; libsette says it once),
         // tower_http every refused connection to a primary that is away.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new(
-                "info,libsql=warn,libsql_replication=warn,tower_http=off",
+                "info,libsql=error,libsql_replication=error,tower_http=off",
             )
         });
     let builder = tracing_subscriber::fmt()
