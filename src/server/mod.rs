@@ -121,13 +121,18 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
         let admin = admin.expect("a catalog replica comes with its primary");
         runtime.spawn(crate::replica::keep_synced(replica, admin, CATALOG_SYNC));
     }
+    let replicated = app.data.replication().is_some();
     let served = runtime.block_on(async move {
         // Before anything is printed: whoever reads the address may stop us at once.
         let stop = stop_signal()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let dir = data.root().display();
         println!("libsette listening on http://{addr}");
-        println!("Browse the demo space:  {public}/{}/", demo::SPACE);
+        if replicated {
+            println!("A node on the primary's replicas: spaces come from its catalog");
+        } else {
+            println!("Browse the demo space:  {public}/{}/", demo::SPACE);
+        }
         println!("Mint an API token:      libsette --data-dir {dir} token create SPACE ACTOR");
         println!(
             "  for example:          libsette --data-dir {dir} token create {} {}",

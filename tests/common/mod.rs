@@ -65,7 +65,10 @@ impl Server {
             .arg(dir.path())
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(extra)
-            .env("LIBSETTE_LOG", "warn,libsql=error,libsql_replication=error,tower_http=off")
+            .env(
+                "LIBSETTE_LOG",
+                "warn,libsql=error,libsql_replication=error,tower_http=off",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
