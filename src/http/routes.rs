@@ -130,6 +130,8 @@ pub enum TableForm {
     Create,
     Alter,
     Drop,
+    /// `/{db}/-/upload`, `/{db}/{table}/-/upload`
+    Upload,
 }
 
 /// A write to one row.
@@ -165,6 +167,9 @@ pub async fn run(
         SpaceRoute::ExecuteWrite(db) => write::execute::execute(req, db, payload(body)).await,
         SpaceRoute::RowForm(db, table, key, form) => {
             ui::rows::form(req, db, table, key, *form, post, body).await
+        }
+        SpaceRoute::TableForm(db, table, TableForm::Upload) => {
+            ui::upload::form(req, db, table.as_deref(), post, headers, body).await
         }
         SpaceRoute::TableForm(db, table, form) => {
             ui::tables::form(req, db, table.as_deref(), *form, post, body).await
@@ -339,6 +344,7 @@ fn database_endpoint(db: &str, endpoint: &str) -> Option<SpaceRoute> {
         ("create", Format::Html) => Some(SpaceRoute::Create(db)),
         ("execute-write", Format::Html) => Some(SpaceRoute::ExecuteWrite(db)),
         ("create-table", Format::Html) => Some(SpaceRoute::TableForm(db, None, TableForm::Create)),
+        ("upload", Format::Html) => Some(SpaceRoute::TableForm(db, None, TableForm::Upload)),
         ("queries", format @ (Format::Html | Format::Json)) => {
             Some(SpaceRoute::QueryList(Some(db), format))
         }
@@ -362,6 +368,7 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
         "insert-row" => Some(SpaceRoute::RowForm(db, table, vec![], RowForm::Insert)),
         "alter-table" => form(TableForm::Alter),
         "drop-table" => form(TableForm::Drop),
+        "upload" => form(TableForm::Upload),
         "definition" => stored(QueryAction::Definition),
         "update" => stored(QueryAction::Update),
         "delete" => stored(QueryAction::Delete),

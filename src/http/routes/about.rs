@@ -93,6 +93,10 @@ impl SpaceRoute {
             SpaceRoute::TableForm(_, _, TableForm::Create) => "/{space}/{db}/-/create-table",
             SpaceRoute::TableForm(_, _, TableForm::Alter) => "/{space}/{db}/{table}/-/alter-table",
             SpaceRoute::TableForm(_, _, TableForm::Drop) => "/{space}/{db}/{table}/-/drop-table",
+            SpaceRoute::TableForm(_, None, TableForm::Upload) => "/{space}/{db}/-/upload",
+            SpaceRoute::TableForm(_, Some(_), TableForm::Upload) => {
+                "/{space}/{db}/{table}/-/upload"
+            }
             SpaceRoute::Extra(extra) => extra.template(),
         }
     }

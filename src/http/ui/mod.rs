@@ -9,6 +9,7 @@ pub mod execute;
 pub mod flash;
 pub mod login;
 pub mod members;
+pub mod multipart;
 pub mod redirect;
 pub mod row;
 pub mod rows;
@@ -17,6 +18,7 @@ pub mod stored;
 pub mod table;
 pub mod tables;
 pub mod tokens;
+pub mod upload;
 
 use askama::Template;
 use axum::body::Body;
