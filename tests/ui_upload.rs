@@ -401,3 +401,59 @@ async fn uploads_without_the_form_token_or_from_another_site_write_nothing() {
     );
     assert!(tables(&mut alice).await.contains(&"forged".to_owned()));
 }
+
+/// `VmRSS` or `VmHWM` of a process, in KB.
+fn memory_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A 100 MB CSV uploaded into a new table: prints how much the server's
+/// resident memory grew (its peak during the upload over its size before),
+/// which should stay under 64 MB. `cargo test --test ui_upload -- --ignored`.
+#[tokio::test]
+#[ignore]
+async fn a_100_mb_csv_keeps_the_server_rss_growth_small() {
+    let server = Server::start_in(world(), &["--setting", "max_upload_mb", "120"]);
+    let mut alice = logged_in(&server, "alice").await;
+    let csrf = alice.get("/acme/shop/-/upload").await.csrf();
+    let mut csv = Vec::with_capacity(101 << 20);
+    csv.extend_from_slice(b"id,name,score,note\n");
+    let mut rows = 0u64;
+    while csv.len() < 100 << 20 {
+        rows += 1;
+        csv.extend_from_slice(
+            format!(
+                "{rows},name {rows},{}.{},\"a note, with a comma, for row {rows}\"\n",
+                rows % 997,
+                rows % 10
+            )
+            .as_bytes(),
+        );
+    }
+    let size_mb = csv.len() as f64 / (1 << 20) as f64;
+    let body = multipart(
+        &[("csrftoken", &csrf), ("target", "new"), ("table", "big")],
+        Some(("big.csv", &csv)),
+    );
+    drop(csv);
+    let pid = server.pid();
+    let before = memory_kb(pid, "VmRSS");
+    let started = std::time::Instant::now();
+    let page = upload(&mut alice, "/acme/shop/-/upload", body).await;
+    let took = started.elapsed();
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(by_id(&page, "rows-written"), rows.to_string());
+    let peak = memory_kb(pid, "VmHWM");
+    let growth_mb = peak.saturating_sub(before) as f64 / 1024.0;
+    println!(
+        "uploaded {size_mb:.1} MB ({rows} rows) in {took:.1?}: server RSS {:.1} MB before, peak {:.1} MB, growth {growth_mb:.1} MB",
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    assert!(growth_mb < 64.0, "RSS grew by {growth_mb:.1} MB");
+}
