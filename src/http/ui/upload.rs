@@ -109,6 +109,7 @@ pub async fn form(
     page.form = fields(&spooled, table);
     match run(req, &page, spooled).await {
         Ok(report) => {
+            page.form.new_table.clear();
             let (_, table_path) = paths(req, &page.database, &report.table);
             page.report = Some(ReportView {
                 created: report.schema.is_some(),
