@@ -810,3 +810,55 @@ async fn upload_a_50000_row_csv_and_paste_json_into_a_table() {
     wait_for(&d, "#upload-report").await;
     d.shot("phone-upload-report").await;
 }
+
+#[tokio::test]
+async fn the_api_explorer_sends_a_get_and_a_post_from_the_page() {
+    if !browser_available() {
+        eprintln!("skipping: LIBSETTE_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let server = Server::start_in(world(), &[]);
+    let base = server.base.trim_end_matches('/').to_owned();
+    let token = server.token(&["acme", "alice"]);
+    let mut d = Driver::start().await;
+    log_in_alice(&d, &base).await;
+    d.go(&format!("{base}/acme/shop")).await;
+    d.click_nav("#api-link").await;
+    assert!(d.current_url().await.ends_with("/acme/-/api"));
+
+    // GET the products from the page.
+    d.click("button.try[data-path='/acme/shop/products.json']")
+        .await;
+    d.click("#api-send").await;
+    wait_for(&d, "#api-answer:not([hidden])").await;
+    assert_eq!(d.text("#api-status").await, "200 OK");
+    assert!(d.text("#api-answer").await.contains("Rocket skates"));
+    d.shot("api-explorer-get").await;
+
+    // POST an insert with a body typed in.
+    d.click("button.try[data-path='/acme/shop/products/-/insert']")
+        .await;
+    d.script("document.getElementById('api-body').value = ''")
+        .await;
+    d.type_into(
+        "#api-body",
+        r#"{"rows": [{"id": 70, "title": "Explorer kite"}]}"#,
+    )
+    .await;
+    d.script("document.getElementById('api-answer').hidden = true")
+        .await;
+    d.click("#api-send").await;
+    wait_for(&d, "#api-answer:not([hidden])").await;
+    assert_eq!(d.text("#api-status").await, "201 Created");
+    d.shot("api-explorer-post").await;
+    let titles: Vec<Value> = products_json(&server, &token)
+        .await
+        .iter()
+        .map(|p| p["title"].clone())
+        .collect();
+    assert!(titles.contains(&json!("Explorer kite")));
+
+    d.resize(390, 844).await;
+    d.go(&format!("{base}/acme/-/api")).await;
+    d.shot("phone-api-explorer").await;
+}

@@ -82,6 +82,8 @@ pub enum SpaceRoute {
     TokenRevoke(i64),
     /// `/-/members`: the members page (GET), changing members (POST).
     Members,
+    /// `/-/api`: the API explorer page.
+    ApiExplorer,
     /// `/-/api/tokens`: list (GET) and create (POST) tokens as JSON.
     ApiTokens,
     /// `POST /-/api/tokens/{id}/revoke`
@@ -180,6 +182,7 @@ pub async fn run(
         SpaceRoute::RowWrite(db, table, key, action) => {
             write::row(req, db, table, key, *action, payload(body)).await
         }
+        SpaceRoute::ApiExplorer => ui::explorer::page(req).await,
         SpaceRoute::Tokens if post => ui::tokens::create(req, body).await,
         SpaceRoute::Tokens => ui::tokens::page(req).await,
         SpaceRoute::TokenRevoke(id) => ui::tokens::revoke(req, *id, body).await,
@@ -235,6 +238,7 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
         | SpaceRoute::RowForm(..)
         | SpaceRoute::TableForm(..)
         | SpaceRoute::Tokens
+        | SpaceRoute::ApiExplorer
         | SpaceRoute::TokenRevoke(_)
         | SpaceRoute::Members
         | SpaceRoute::ApiTokens
@@ -327,6 +331,7 @@ fn fixed(rest: &str) -> Option<SpaceRoute> {
         "/-/threads.json" => SpaceRoute::Threads,
         "/-/audit.json" => SpaceRoute::Audit,
         "/-/tokens" => SpaceRoute::Tokens,
+        "/-/api" => SpaceRoute::ApiExplorer,
         "/-/members" => SpaceRoute::Members,
         "/-/api/tokens" => SpaceRoute::ApiTokens,
         "/-/queries" => SpaceRoute::QueryList(None, Format::Html),

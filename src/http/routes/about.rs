@@ -33,6 +33,7 @@ impl SpaceRoute {
             | SpaceRoute::Threads
             | SpaceRoute::Audit
             | SpaceRoute::Tokens
+            | SpaceRoute::ApiExplorer
             | SpaceRoute::TokenRevoke(_)
             | SpaceRoute::Members
             | SpaceRoute::ApiTokens
@@ -73,6 +74,7 @@ impl SpaceRoute {
                 "/{space}/{db}/{table}/{pk}/-/delete"
             }
             SpaceRoute::Tokens => "/{space}/-/tokens",
+            SpaceRoute::ApiExplorer => "/{space}/-/api",
             SpaceRoute::TokenRevoke(_) => "/{space}/-/tokens/{id}/revoke",
             SpaceRoute::Members => "/{space}/-/members",
             SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
@@ -149,7 +151,7 @@ impl SpaceRoute {
                 *f == Format::Html
             }
             QueryList(_, f) => *f == Format::Html,
-            Tokens | TokenRevoke(_) | Members | RowForm(..) | TableForm(..) => true,
+            Tokens | TokenRevoke(_) | Members | RowForm(..) | TableForm(..) | ApiExplorer => true,
             _ => false,
         }
     }

@@ -6,6 +6,7 @@ pub(crate) mod pages;
 
 pub mod alter;
 pub mod execute;
+pub mod explorer;
 pub mod flash;
 pub mod login;
 pub mod members;
