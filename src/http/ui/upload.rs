@@ -85,7 +85,7 @@ pub async fn form(
         return html_status(StatusCode::OK, page);
     }
     let limit_mb = page.limit_mb;
-    let dir = req.app.data.root().join("tmp");
+    let dir = req.app.data.uploads();
     let spooled = match multipart::spool(body, headers, &dir, limit_mb).await {
         Ok(spooled) => spooled,
         Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
