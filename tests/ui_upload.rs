@@ -1,7 +1,8 @@
 //! Upload and paste over real HTTP (`/{db}/-/upload`, `/{db}/{table}/-/upload`):
 //! a CSV into a new table with inferred types and a broken line reported by
 //! its number, JSON pasted into an existing table (appended, then upserted),
-//! the `max_upload_mb` cap (413, nothing written), refusals for actors
+//! the `max_upload_mb` cap (413, nothing written), an upload cut off
+//! mid-body (nothing written, no file left), refusals for actors
 //! without the rights, CSRF refusals, and the audit rows. Multipart bodies
 //! are written here by hand, as a browser sends them.
 
@@ -456,4 +457,52 @@ async fn a_100_mb_csv_keeps_the_server_rss_growth_small() {
         peak as f64 / 1024.0
     );
     assert!(growth_mb < 64.0, "RSS grew by {growth_mb:.1} MB");
+}
+
+/// An upload cut off mid-body (the client goes away) writes nothing and
+/// leaves no temporary file.
+#[tokio::test]
+async fn an_upload_cut_off_mid_body_writes_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start_in(world(), &[]);
+    let token = server.token(&["acme", "alice"]);
+    let mut csv = String::from("n,text\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},row {i}\n"));
+    }
+    let body = multipart(
+        &[("target", "new"), ("table", "cut")],
+        Some(("cut.csv", csv.as_bytes())),
+    );
+    let host = server
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /acme/shop/-/upload HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+        content_type(),
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&body[..body.len() / 2]).await.unwrap();
+    socket.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let tmp = server.data().join("tmp");
+    let during: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
+    assert_eq!(during.len(), 1, "the body waits on disk while it arrives");
+    drop(socket);
+    for _ in 0..50 {
+        if std::fs::read_dir(&tmp).unwrap().next().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_none(),
+        "the temporary file went"
+    );
+    let reply = server.get("/acme/shop.json", Some(&token)).await;
+    assert!(!reply.table_names().contains(&"cut".to_owned()));
 }
