@@ -53,6 +53,8 @@ const SETTINGS: &[(&str, Kind, &str)] = &[
     // Each database file's size, and databases per space.
     ("max_database_mb", Kind::Int, "1024"),
     ("max_databases", Kind::Int, "100"),
+    // The largest file (or pasted text) the UI's upload takes.
+    ("max_upload_mb", Kind::Int, "100"),
 ];
 
 /// The last of Datasette's own settings: those after it are libsette's,

@@ -3,7 +3,8 @@
 //! table, apply a filter and a facet, create a token restricted to one
 //! table, use it against the JSON API, revoke it and see it refused; insert,
 //! edit and delete a row, run an UPDATE on the execute-write page; create a
-//! table, add a column, rename it, find it with the jump box, drop it. Every
+//! table, add a column, rename it, find it with the jump box, drop it;
+//! upload a 50,000-row CSV with a broken line, paste JSON into a table. Every
 //! step leaves a screenshot in `target/ui-screenshots/`. Loopback only.
 //! `LIBSETTE_SKIP_BROWSER_TESTS=1` skips this on machines without Chromium.
 
@@ -709,4 +710,155 @@ async fn create_a_table_add_and_rename_a_column_jump_to_it_and_drop_it() {
     d.type_into("#jump", "prod").await;
     assert!(jump_results(&d).await.contains("shop: products"));
     d.shot("phone-tables-jump").await;
+}
+
+/// Waits until `css` matches an element of the page.
+async fn wait_for(d: &Driver, css: &str) {
+    let script = format!("return document.querySelector({css:?}) !== null");
+    for _ in 0..600 {
+        if d.script(&script).await == json!(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never appeared");
+}
+
+#[tokio::test]
+async fn upload_a_50000_row_csv_and_paste_json_into_a_table() {
+    if !browser_available() {
+        eprintln!("skipping: LIBSETTE_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let server = Server::start_in(world(), &[]);
+    let base = server.base.trim_end_matches('/').to_owned();
+    let token = server.token(&["acme", "alice"]);
+    let mut d = Driver::start().await;
+    log_in_alice(&d, &base).await;
+
+    // A CSV of 50,000 rows, line 1,235 broken (a value short).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("readings.csv");
+    let mut csv = String::from("sensor,reading,place\n");
+    for i in 1..=50_000 {
+        if i == 1234 {
+            csv.push_str("1234,broken\n");
+        } else {
+            csv.push_str(&format!("{i},{}.5,\"hall {}\"\n", i % 100, i % 7));
+        }
+    }
+    std::fs::write(&file, csv).unwrap();
+
+    d.go(&format!("{base}/acme/shop")).await;
+    d.click_nav("#upload-link").await;
+    d.type_into("#new-table", "readings").await;
+    d.type_into("#pk", "sensor").await;
+    d.type_into("#file", file.to_str().unwrap()).await;
+    d.shot("upload-form").await;
+    d.click("#upload-submit").await;
+    wait_for(&d, "#upload-report").await;
+    assert_eq!(d.text("#rows-written").await, "49999");
+    assert_eq!(d.text("#rows-bad").await, "1");
+    let bad = d.text("#bad-rows tbody").await;
+    assert_eq!(bad, "1235 Expected 3 values, found 2");
+    d.shot("upload-report").await;
+    let reply = server
+        .get(
+            "/acme/shop.json?_shape=array&sql=select+count(*)+as+n,+sum(typeof(reading)='real')+as+reals+from+readings",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        reply.json(),
+        json!([{"n": 49_999, "reals": 49_999}]),
+        "{}",
+        reply.text
+    );
+
+    // Paste JSON lines into products: one new row, one already there.
+    d.go(&format!("{base}/acme/shop/products")).await;
+    d.click_nav("#upload-link").await;
+    d.type_into(
+        "#text",
+        "{\"id\": 7, \"title\": \"Bird seed\", \"kind\": \"tasty\", \"price\": 1.5}\n{\"id\": 1, \"title\": \"Anvil again\"}",
+    )
+    .await;
+    d.shot("upload-paste").await;
+    d.click("#upload-submit").await;
+    wait_for(&d, "#upload-report").await;
+    assert_eq!(d.text("#rows-written").await, "1");
+    assert!(
+        d.text("#bad-rows")
+            .await
+            .contains("UNIQUE constraint failed")
+    );
+    d.shot("upload-paste-report").await;
+    let titles: Vec<Value> = products_json(&server, &token)
+        .await
+        .iter()
+        .map(|p| p["title"].clone())
+        .collect();
+    assert!(titles.contains(&json!("Bird seed")) && titles.contains(&json!("Anvil")));
+
+    // Phone width.
+    d.resize(390, 844).await;
+    d.go(&format!("{base}/acme/shop/-/upload")).await;
+    d.shot("phone-upload-form").await;
+    d.go(&format!("{base}/acme/shop/products/-/upload")).await;
+    d.type_into("#text", "id,title\n8,Kite\n9\n").await;
+    d.click("#upload-submit").await;
+    wait_for(&d, "#upload-report").await;
+    d.shot("phone-upload-report").await;
+}
+
+#[tokio::test]
+async fn the_api_explorer_sends_a_get_and_a_post_from_the_page() {
+    if !browser_available() {
+        eprintln!("skipping: LIBSETTE_SKIP_BROWSER_TESTS=1");
+        return;
+    }
+    let server = Server::start_in(world(), &[]);
+    let base = server.base.trim_end_matches('/').to_owned();
+    let token = server.token(&["acme", "alice"]);
+    let mut d = Driver::start().await;
+    log_in_alice(&d, &base).await;
+    d.go(&format!("{base}/acme/shop")).await;
+    d.click_nav("#api-link").await;
+    assert!(d.current_url().await.ends_with("/acme/-/api"));
+
+    // GET the products from the page.
+    d.click("button.try[data-path='/acme/shop/products.json']")
+        .await;
+    d.click("#api-send").await;
+    wait_for(&d, "#api-answer:not([hidden])").await;
+    assert_eq!(d.text("#api-status").await, "200 OK");
+    assert!(d.text("#api-answer").await.contains("Rocket skates"));
+    d.shot("api-explorer-get").await;
+
+    // POST an insert with a body typed in.
+    d.click("button.try[data-path='/acme/shop/products/-/insert']")
+        .await;
+    d.script("document.getElementById('api-body').value = ''")
+        .await;
+    d.type_into(
+        "#api-body",
+        r#"{"rows": [{"id": 70, "title": "Explorer kite"}]}"#,
+    )
+    .await;
+    d.script("document.getElementById('api-answer').hidden = true")
+        .await;
+    d.click("#api-send").await;
+    wait_for(&d, "#api-answer:not([hidden])").await;
+    assert_eq!(d.text("#api-status").await, "201 Created");
+    d.shot("api-explorer-post").await;
+    let titles: Vec<Value> = products_json(&server, &token)
+        .await
+        .iter()
+        .map(|p| p["title"].clone())
+        .collect();
+    assert!(titles.contains(&json!("Explorer kite")));
+
+    d.resize(390, 844).await;
+    d.go(&format!("{base}/acme/-/api")).await;
+    d.shot("phone-api-explorer").await;
 }

@@ -76,6 +76,24 @@ impl DataDir {
         self.space_dir(space).join(name)
     }
     /// Removes snapshots left by a process that stopped mid-download.
+    /// Where uploads wait while they are imported (`tmp/upload-*.tmp`).
+    pub fn uploads(&self) -> PathBuf {
+        self.0.join("tmp")
+    }
+
+    /// Removes uploads a stopped server left behind (at start).
+    pub fn remove_uploads(&self) {
+        let Ok(files) = std::fs::read_dir(self.uploads()) else {
+            return;
+        };
+        for file in files.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if name.starts_with("upload-") && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(file.path());
+            }
+        }
+    }
+
     pub fn remove_snapshots(&self) {
         let Ok(spaces) = std::fs::read_dir(self.0.join("spaces")) else {
             return;

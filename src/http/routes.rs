@@ -82,6 +82,8 @@ pub enum SpaceRoute {
     TokenRevoke(i64),
     /// `/-/members`: the members page (GET), changing members (POST).
     Members,
+    /// `/-/api`: the API explorer page.
+    ApiExplorer,
     /// `/-/api/tokens`: list (GET) and create (POST) tokens as JSON.
     ApiTokens,
     /// `POST /-/api/tokens/{id}/revoke`
@@ -130,6 +132,8 @@ pub enum TableForm {
     Create,
     Alter,
     Drop,
+    /// `/{db}/-/upload`, `/{db}/{table}/-/upload`
+    Upload,
 }
 
 /// A write to one row.
@@ -166,6 +170,9 @@ pub async fn run(
         SpaceRoute::RowForm(db, table, key, form) => {
             ui::rows::form(req, db, table, key, *form, post, body).await
         }
+        SpaceRoute::TableForm(db, table, TableForm::Upload) => {
+            ui::upload::form(req, db, table.as_deref(), post, headers, body).await
+        }
         SpaceRoute::TableForm(db, table, form) => {
             ui::tables::form(req, db, table.as_deref(), *form, post, body).await
         }
@@ -175,6 +182,7 @@ pub async fn run(
         SpaceRoute::RowWrite(db, table, key, action) => {
             write::row(req, db, table, key, *action, payload(body)).await
         }
+        SpaceRoute::ApiExplorer => ui::explorer::page(req).await,
         SpaceRoute::Tokens if post => ui::tokens::create(req, body).await,
         SpaceRoute::Tokens => ui::tokens::page(req).await,
         SpaceRoute::TokenRevoke(id) => ui::tokens::revoke(req, *id, body).await,
@@ -230,6 +238,7 @@ pub async fn read(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response>
         | SpaceRoute::RowForm(..)
         | SpaceRoute::TableForm(..)
         | SpaceRoute::Tokens
+        | SpaceRoute::ApiExplorer
         | SpaceRoute::TokenRevoke(_)
         | SpaceRoute::Members
         | SpaceRoute::ApiTokens
@@ -322,6 +331,7 @@ fn fixed(rest: &str) -> Option<SpaceRoute> {
         "/-/threads.json" => SpaceRoute::Threads,
         "/-/audit.json" => SpaceRoute::Audit,
         "/-/tokens" => SpaceRoute::Tokens,
+        "/-/api" => SpaceRoute::ApiExplorer,
         "/-/members" => SpaceRoute::Members,
         "/-/api/tokens" => SpaceRoute::ApiTokens,
         "/-/queries" => SpaceRoute::QueryList(None, Format::Html),
@@ -339,6 +349,7 @@ fn database_endpoint(db: &str, endpoint: &str) -> Option<SpaceRoute> {
         ("create", Format::Html) => Some(SpaceRoute::Create(db)),
         ("execute-write", Format::Html) => Some(SpaceRoute::ExecuteWrite(db)),
         ("create-table", Format::Html) => Some(SpaceRoute::TableForm(db, None, TableForm::Create)),
+        ("upload", Format::Html) => Some(SpaceRoute::TableForm(db, None, TableForm::Upload)),
         ("queries", format @ (Format::Html | Format::Json)) => {
             Some(SpaceRoute::QueryList(Some(db), format))
         }
@@ -362,6 +373,7 @@ fn table_endpoint(db: &str, table: &str, endpoint: &str) -> Option<SpaceRoute> {
         "insert-row" => Some(SpaceRoute::RowForm(db, table, vec![], RowForm::Insert)),
         "alter-table" => form(TableForm::Alter),
         "drop-table" => form(TableForm::Drop),
+        "upload" => form(TableForm::Upload),
         "definition" => stored(QueryAction::Definition),
         "update" => stored(QueryAction::Update),
         "delete" => stored(QueryAction::Delete),

@@ -115,6 +115,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
     // Links for people use the public URL: the bound address may be 0.0.0.0.
     let public = config.public_url.with_scheme(false);
     data.remove_snapshots();
+    data.remove_uploads();
     let app = App::new(data.clone(), catalog, config);
     if let Some(replica) = app.catalog.replica.clone() {
         let admin = app.data.replication().map(|r| r.admin.clone());

@@ -6,8 +6,10 @@
 
 pub mod analysis;
 pub mod json;
+pub mod records;
 pub mod rows;
 pub mod schema;
+pub mod upload;
 pub mod values;
 
 use libsql::{Connection, Value};

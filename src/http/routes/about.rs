@@ -33,6 +33,7 @@ impl SpaceRoute {
             | SpaceRoute::Threads
             | SpaceRoute::Audit
             | SpaceRoute::Tokens
+            | SpaceRoute::ApiExplorer
             | SpaceRoute::TokenRevoke(_)
             | SpaceRoute::Members
             | SpaceRoute::ApiTokens
@@ -73,6 +74,7 @@ impl SpaceRoute {
                 "/{space}/{db}/{table}/{pk}/-/delete"
             }
             SpaceRoute::Tokens => "/{space}/-/tokens",
+            SpaceRoute::ApiExplorer => "/{space}/-/api",
             SpaceRoute::TokenRevoke(_) => "/{space}/-/tokens/{id}/revoke",
             SpaceRoute::Members => "/{space}/-/members",
             SpaceRoute::ApiTokens => "/{space}/-/api/tokens",
@@ -93,6 +95,10 @@ impl SpaceRoute {
             SpaceRoute::TableForm(_, _, TableForm::Create) => "/{space}/{db}/-/create-table",
             SpaceRoute::TableForm(_, _, TableForm::Alter) => "/{space}/{db}/{table}/-/alter-table",
             SpaceRoute::TableForm(_, _, TableForm::Drop) => "/{space}/{db}/{table}/-/drop-table",
+            SpaceRoute::TableForm(_, None, TableForm::Upload) => "/{space}/{db}/-/upload",
+            SpaceRoute::TableForm(_, Some(_), TableForm::Upload) => {
+                "/{space}/{db}/{table}/-/upload"
+            }
             SpaceRoute::Extra(extra) => extra.template(),
         }
     }
@@ -145,7 +151,7 @@ impl SpaceRoute {
                 *f == Format::Html
             }
             QueryList(_, f) => *f == Format::Html,
-            Tokens | TokenRevoke(_) | Members | RowForm(..) | TableForm(..) => true,
+            Tokens | TokenRevoke(_) | Members | RowForm(..) | TableForm(..) | ApiExplorer => true,
             _ => false,
         }
     }

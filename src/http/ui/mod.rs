@@ -6,9 +6,11 @@ pub(crate) mod pages;
 
 pub mod alter;
 pub mod execute;
+pub mod explorer;
 pub mod flash;
 pub mod login;
 pub mod members;
+pub mod multipart;
 pub mod redirect;
 pub mod row;
 pub mod rows;
@@ -17,6 +19,7 @@ pub mod stored;
 pub mod table;
 pub mod tables;
 pub mod tokens;
+pub mod upload;
 
 use askama::Template;
 use axum::body::Body;
