@@ -328,7 +328,13 @@ pub async fn keep_synced(replica: Arc<Replica>, admin: admin::Admin, every: Dura
             let lag = primary.saturating_sub(replica.frame());
             metrics.catalog_lag_frames.set(lag as i64);
         }
-        match replica.sync().await {
+        // Applying frames writes the file: on the blocking pool, not on a
+        // worker that serves requests.
+        let r = replica.clone();
+        let synced =
+            crate::sqlite::blocking(move || tokio::runtime::Handle::current().block_on(r.sync()))
+                .await;
+        match synced {
             Ok(_) if failing => {
                 failing = false;
                 tracing::info!(namespace = %replica.namespace(), "syncing works again");
