@@ -33,13 +33,21 @@ impl Cached {
     }
 }
 
+/// What a cached answer's database looked like: a local file's stamp, or
+/// the frame a replica held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Version {
+    Files(crate::stamp::Stamp),
+    Frame(u64),
+}
+
 /// Everything that makes one answer differ from another.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct CacheKey {
     pub space_id: i64,
     pub database: String,
-    /// The database's files when the answer was computed: any commit moves it.
-    pub version: crate::stamp::Stamp,
+    /// The database's state when the answer was computed: any commit moves it.
+    pub version: Version,
     /// Who asked: answers may differ by actor (permissions, labels).
     pub actor: (Option<i64>, Option<i64>),
     /// Method, path and query string.
@@ -188,7 +196,7 @@ mod tests {
         CacheKey {
             space_id: 1,
             database: "db".into(),
-            version: crate::stamp::take_at(&file, later).unwrap(),
+            version: Version::Files(crate::stamp::take_at(&file, later).unwrap()),
             actor: (None, None),
             request: request.into(),
             url_base: "http://localhost/s".into(),

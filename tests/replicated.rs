@@ -110,6 +110,50 @@ async fn two_nodes_share_one_primary() {
     assert!(frame_of(&read) >= frame);
     let rows: Value = read.json().await.unwrap();
     assert_eq!(rows, json!([{"id": 1, "v": "one"}, {"id": 2, "v": "two"}]));
+    // Answers are cached by the frame they were read at: the same read
+    // again is a hit with the same ETag; a write moves the frame and the
+    // answer with it.
+    let path = "/acme/main/t.json?_shape=array&_sort=id";
+    // (A cheap answer is kept on its second request, so the third hits.)
+    let first = b.get(path, Some(&token)).await;
+    b.get(path, Some(&token)).await;
+    let again = b.get(path, Some(&token)).await;
+    let hits = |m: &str| {
+        common::metric(
+            m,
+            r#"libsette_cache_events_total{cache="results",event="hit"}"#,
+        )
+    };
+    let metrics = b.get("/metrics", None).await.text;
+    assert!(
+        hits(&metrics) >= 1,
+        "a replicated node answers from its result cache"
+    );
+    assert_eq!(first.headers.get("etag"), again.headers.get("etag"));
+    let more = post(
+        &a,
+        "/acme/main/t/-/insert",
+        &token,
+        json!({"row": {"id": 9, "v": "nine"}}),
+    )
+    .await;
+    let moved = frame_of(&more);
+    let after = b
+        .client
+        .get(format!("{}{path}", b.base))
+        .bearer_auth(&token)
+        .header("x-libsette-min-frame", moved.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(after.headers().get("etag"), first.headers.get("etag"));
+    let rows: Value = after.json().await.unwrap();
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        3,
+        "the new row is in the new answer"
+    );
+
     // A frame no one wrote yet: a bounded wait, then 503 with Retry-After.
     let ahead = b
         .client

@@ -9,7 +9,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::cache::{CacheKey, not_modified};
+use crate::cache::{CacheKey, Version, not_modified};
 use crate::catalog::databases::DatabaseRow;
 use crate::error::AppResult;
 use crate::http::routes::read as dispatch;
@@ -44,9 +44,7 @@ pub async fn serve(
         let response = trace.collect(dispatch(req, route)).await?;
         return Ok(with_trace(response, &trace).await);
     }
-    // A replica's answers would key on its frame; until they do, a
-    // replicated node reads afresh.
-    let Some(database) = database.filter(|_| req.app.data.replication().is_none()) else {
+    let Some(database) = database else {
         return dispatch(req, route).await;
     };
     let Some((action, resource)) = guard(route, &database.name) else {
@@ -66,14 +64,22 @@ pub async fn serve(
     }
     // Taken before the answer is computed: a write after it can only make the
     // stored answer newer than its key, never older.
-    let file = req
-        .app
-        .data
-        .database_file(&req.space.space.name, &database.name);
-    let Some(version) = crate::stamp::take(&file) else {
-        return dispatch(req, route).await; // changed just now: read afresh
+    let version = match crate::http::database::replica_frame(req, database).await? {
+        // A replica: the frame it holds, once brought to where this request
+        // may read it. Frames only move forward.
+        Some(frame) => Version::Frame(frame),
+        None => {
+            let file = req
+                .app
+                .data
+                .database_file(&req.space.space.name, &database.name);
+            let Some(stamp) = crate::stamp::take(&file) else {
+                return dispatch(req, route).await; // changed just now: read afresh
+            };
+            let _ = req.stamp.set((database.name.clone(), stamp));
+            Version::Files(stamp)
+        }
     };
-    let _ = req.stamp.set((database.name.clone(), version));
     let key = CacheKey {
         space_id: req.space_id(),
         database: database.name.clone(),

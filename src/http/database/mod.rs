@@ -73,19 +73,7 @@ pub async fn open_synced(
         .get()
         .filter(|(db, _)| *db == name)
         .map(|(_, s)| *s);
-    if let Some(replication) = app.data.replication() {
-        let min = crate::replica::point::min_frame(req.min_frame.as_deref())?;
-        let handle = match app.tenants.open_already(&space, &name, hash.as_deref()) {
-            Some(handle) => handle,
-            None => {
-                let (app, space, name) = (app.clone(), space.clone(), name.clone());
-                sqlite::blocking(move || app.tenants.open(&space, &name, id, None)).await?
-            }
-        };
-        if let Some(replica) = &handle.replica {
-            crate::replica::point::reach(replica, replication.max_staleness, min).await?;
-        }
-    }
+    replica_frame(req, db).await?;
     if let Some(handle) = app.tenants.open_already(&space, &name, hash.as_deref())
         && let Some(schema) = handle.schema_if_unchanged(taken)
     {
@@ -104,6 +92,27 @@ pub async fn open_synced(
     // The space's limits as its settings say now (they may have changed).
     opened.0.gate.fit(&req.space.settings);
     Ok(opened)
+}
+
+/// On a replicated node, brings the database's replica to where this
+/// request may read it (see [`crate::replica::point`]) and gives its frame;
+/// `None` on a local data folder.
+pub async fn replica_frame(req: &SpaceRequest, db: &DatabaseRow) -> AppResult<Option<u64>> {
+    let Some(replication) = req.app.data.replication() else {
+        return Ok(None);
+    };
+    let min = crate::replica::point::min_frame(req.min_frame.as_deref())?;
+    let app = req.app.clone();
+    let (space, name, id) = (req.space.space.name.clone(), db.name.clone(), db.id);
+    let handle = match app.tenants.open_already(&space, &name, None) {
+        Some(handle) => handle,
+        None => sqlite::blocking(move || app.tenants.open(&space, &name, id, None)).await?,
+    };
+    let Some(replica) = &handle.replica else {
+        return Ok(None);
+    };
+    crate::replica::point::reach(replica, replication.max_staleness, min).await?;
+    Ok(Some(replica.frame()))
 }
 
 /// Tables of `db` that `actor` may view.
