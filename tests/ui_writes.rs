@@ -607,6 +607,33 @@ async fn create_alter_and_drop_a_table_from_forms() {
     let schema: Value = serde_json::from_str(&schema.text).unwrap();
     let schema = schema["schema"].as_str().unwrap();
     assert!(schema.contains("\"body\" BLOB"), "{schema}");
+    // Positions reorder: labels first, then id, then body.
+    let reordered = send(
+        &mut b,
+        post_alter(vec![
+            ("type.1", "blob"),
+            ("col.2", "labels"),
+            ("name.2", "labels"),
+            ("type.2", "text"),
+            ("pos.2", "1"),
+            ("pos.0", "2"),
+            ("pos.1", "3"),
+        ]),
+    )
+    .await;
+    assert_eq!(reordered.status, 303, "{}", reordered.text);
+    assert_eq!(columns_of(&mut b, "notes").await, ["labels", "id", "body"]);
+    let back = post_alter(vec![
+        ("type.1", "blob"),
+        ("col.2", "labels"),
+        ("name.2", "labels"),
+        ("type.2", "text"),
+        ("pos.0", "1"),
+        ("pos.1", "2"),
+        ("pos.2", "3"),
+    ]);
+    assert_eq!(send(&mut b, back).await.status, 303);
+    assert_eq!(columns_of(&mut b, "notes").await, ["id", "body", "labels"]);
 
     // Bad alterations: shown in place, nothing changed.
     let now = || {

@@ -28,6 +28,8 @@ pub struct ColumnRow {
     /// The type chosen (one of [`TYPES`]).
     pub kind: String,
     pub drop: bool,
+    /// Where the form puts it (1 is first); ties keep the table's order.
+    pub position: usize,
 }
 
 #[derive(Template)]
@@ -65,7 +67,9 @@ fn rows(table: &TableSchema, form: Option<&[(String, String)]>) -> Vec<ColumnRow
         .columns
         .iter()
         .filter(|c| !c.hidden)
-        .map(|c| ColumnRow {
+        .enumerate()
+        .map(|(i, c)| ColumnRow {
+            position: i + 1,
             name: c.name.clone(),
             decl_type: c.decl_type.clone(),
             key: c.pk > 0,
@@ -88,6 +92,11 @@ fn rows(table: &TableSchema, form: Option<&[(String, String)]>) -> Vec<ColumnRow
                 .unwrap_or(&row.kind)
                 .to_owned();
             row.drop = field(form, &format!("drop.{i}")).is_some();
+            if let Some(position) =
+                field(form, &format!("pos.{i}")).and_then(|p| p.trim().parse().ok())
+            {
+                row.position = position;
+            }
         }
     }
     rows
@@ -117,6 +126,15 @@ fn operations(rows: &[ColumnRow], add_name: &str, add_type: &str) -> AppResult<V
             let args = json!({"name": row.name, "to": row.new_name});
             ops.push(json!({"op": "rename_column", "args": args}));
         }
+    }
+    // The kept columns by the positions asked for (ties: the table's order),
+    // named as they are now, as `reorder_columns` wants.
+    let kept: Vec<&ColumnRow> = rows.iter().filter(|r| !r.drop).collect();
+    let mut ordered = kept.clone();
+    ordered.sort_by_key(|r| r.position);
+    if ordered.iter().zip(&kept).any(|(a, b)| a.name != b.name) {
+        let columns: Vec<&str> = ordered.iter().map(|r| r.name.as_str()).collect();
+        ops.push(json!({"op": "reorder_columns", "args": {"columns": columns}}));
     }
     if ops.is_empty() {
         return Err(AppError::invalid_one("Nothing to change"));
@@ -187,8 +205,9 @@ pub async fn form(
 mod tests {
     use super::*;
 
-    fn row(name: &str, decl: &str) -> ColumnRow {
+    fn row(name: &str, decl: &str, position: usize) -> ColumnRow {
         ColumnRow {
+            position,
             name: name.into(),
             decl_type: decl.into(),
             key: false,
@@ -203,7 +222,11 @@ mod tests {
         assert_eq!(api_type("VARCHAR(9)"), "text");
         assert_eq!(api_type(""), "text");
         assert_eq!(api_type("DOUBLE"), "float");
-        let mut columns = vec![row("a", "TEXT"), row("b", "INTEGER"), row("c", "REAL")];
+        let mut columns = vec![
+            row("a", "TEXT", 1),
+            row("b", "INTEGER", 2),
+            row("c", "REAL", 3),
+        ];
         assert!(operations(&columns, "", "text").is_err(), "nothing to do");
         columns[0].new_name = "A2".into();
         columns[1].kind = "text".into();
@@ -220,5 +243,21 @@ mod tests {
         );
         columns[0].new_name = String::new();
         assert!(operations(&columns, "", "text").is_err());
+        // Positions: b first; dropped columns are left out of the order.
+        let mut columns = vec![
+            row("a", "TEXT", 1),
+            row("b", "INTEGER", 2),
+            row("c", "REAL", 3),
+        ];
+        columns[1].position = 1;
+        columns[0].position = 2;
+        columns[2].drop = true;
+        assert_eq!(
+            Json::Array(operations(&columns, "", "text").unwrap()),
+            json!([
+                {"op": "drop_column", "args": {"name": "c"}},
+                {"op": "reorder_columns", "args": {"columns": ["b", "a"]}},
+            ])
+        );
     }
 }
