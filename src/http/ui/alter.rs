@@ -14,10 +14,9 @@ use super::tables::{TYPES, in_place, paths};
 use super::{Chrome, check_form_token, field, flash, html_status, read_form};
 use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
-use crate::http::database::open_viewable_table;
 use crate::http::routes::TableWrite;
 use crate::http::tenant::SpaceRequest;
-use crate::http::write::{self, Body as WriteBody, may};
+use crate::http::write::{self, Body as WriteBody};
 
 /// One column of the form: as it is, and as the form would have it.
 pub struct ColumnRow {
@@ -150,16 +149,8 @@ pub async fn form(
     post: bool,
     body: Body,
 ) -> AppResult<Response> {
-    let opened = open_viewable_table(req, db, table).await?;
-    if opened.table().kind != "table" {
-        return Err(AppError::NotFound("Table not found"));
-    }
+    let opened = super::rows::changeable_table(req, db, table, "alter-table").await?;
     let db = opened.database.name.as_str();
-    if !may(req, "alter-table", db, table).await? {
-        return Err(AppError::Forbidden(
-            "Permission denied: need alter-table".into(),
-        ));
-    }
     let (database_path, table_path) = paths(req, db, table);
     let mut page = AlterPage {
         chrome: Chrome::for_space(req).await?,

@@ -109,6 +109,26 @@ impl RowControls {
     }
 }
 
+/// A table (never a view) the actor may view and do `action` to: 404 as
+/// for any hidden table, else 403 naming the action.
+pub(super) async fn changeable_table(
+    req: &SpaceRequest,
+    db: &str,
+    table: &str,
+    action: &str,
+) -> AppResult<ViewableTable> {
+    let opened = open_viewable_table(req, db, table).await?;
+    if opened.table().kind != "table" {
+        return Err(AppError::NotFound("Table not found"));
+    }
+    if !may(req, action, &opened.database.name, table).await? {
+        return Err(AppError::Forbidden(format!(
+            "Permission denied: need {action}"
+        )));
+    }
+    Ok(opened)
+}
+
 /// `GET` shows a row form, `POST` submits it.
 pub async fn form(
     req: &SpaceRequest,
@@ -119,20 +139,12 @@ pub async fn form(
     post: bool,
     body: Body,
 ) -> AppResult<Response> {
-    let opened = open_viewable_table(req, db, table).await?;
-    if opened.table().kind != "table" {
-        return Err(AppError::NotFound("Table not found"));
-    }
     let action = match form {
         RowForm::Insert => "insert-row",
         RowForm::Edit => "update-row",
         RowForm::Delete => "delete-row",
     };
-    if !may(req, action, &opened.database.name, table).await? {
-        return Err(AppError::Forbidden(format!(
-            "Permission denied: need {action}"
-        )));
-    }
+    let opened = changeable_table(req, db, table, action).await?;
     let table_path = format!(
         "{}/{}/{}",
         req.base,

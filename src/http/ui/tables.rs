@@ -14,10 +14,9 @@ use serde_json::{Value as Json, json};
 
 use super::{Chrome, check_form_token, field, flash, html_status, read_form};
 use crate::error::{AppError, AppResult};
-use crate::http::database::open_viewable_table;
 use crate::http::routes::{TableForm, TableWrite};
 use crate::http::tenant::SpaceRequest;
-use crate::http::write::{self, Body as WriteBody, may};
+use crate::http::write::{self, Body as WriteBody};
 use crate::names::tilde_encode;
 use crate::permissions::Resource;
 
@@ -206,16 +205,8 @@ async fn drop(
     post: bool,
     body: Body,
 ) -> AppResult<Response> {
-    let opened = open_viewable_table(req, db, table).await?;
-    if opened.table().kind != "table" {
-        return Err(AppError::NotFound("Table not found"));
-    }
+    let opened = super::rows::changeable_table(req, db, table, "drop-table").await?;
     let db = opened.database.name.as_str();
-    if !may(req, "drop-table", db, table).await? {
-        return Err(AppError::Forbidden(
-            "Permission denied: need drop-table".into(),
-        ));
-    }
     let (database_path, table_path) = paths(req, db, table);
     let mut page = DropPage {
         chrome: Chrome::for_space(req).await?,
