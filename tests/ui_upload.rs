@@ -10,47 +10,17 @@ mod common;
 
 use common::Server;
 use common::browser::{Browser, Page};
-use libsette::catalog::{Catalog, DataDir, spaces, users};
-use libsette::import;
-use libsette::names::{DbName, SpaceName};
-use libsette::sqlite;
+use common::shop::logged_in;
 use serde_json::{Value, json};
 
 const BOUNDARY: &str = "----libsette-test-7MA4YWxkTrZu0gW";
 
 /// alice owns `acme` (database `shop` with `products`), bob views it.
 fn world() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let data = DataDir::new(dir.path());
-    let catalog = Catalog::open(&data).unwrap();
-    let conn = catalog.conn().unwrap();
-    users::create(&conn, "alice", Some("alice-pw")).unwrap();
-    users::create(&conn, "bob", Some("bob-pw")).unwrap();
-    let acme = spaces::create(&conn, &SpaceName::parse("acme").unwrap(), "alice", false).unwrap();
-    let bob = users::find_id(&conn, "bob").unwrap().unwrap();
-    spaces::set_member(&conn, acme.id, bob, "viewer").unwrap();
-    import::create(&conn, &data, "acme", &DbName::parse("shop").unwrap()).unwrap();
-    let file = sqlite::open_file(&data.database_file("acme", "shop")).unwrap();
-    let tenant = sqlite::connect(&file).unwrap();
-    sqlite::execute_batch(
-        &tenant,
+    common::shop::world(
         "create table products (id integer primary key, title text, price real);
          insert into products values (1, 'Anvil', 99.5), (2, 'Glue', 3.25);",
     )
-    .unwrap();
-    let id = libsette::catalog::databases::find(&conn, acme.id, "shop")
-        .unwrap()
-        .unwrap()
-        .id;
-    libsette::catalog::mirror::refresh(&conn, id, &tenant).unwrap();
-    dir
-}
-
-async fn logged_in(server: &Server, user: &str) -> Browser {
-    let mut b = Browser::new(server);
-    let page = b.login(user, &format!("{user}-pw")).await;
-    assert_eq!(page.status, 303, "{}", page.text);
-    b
 }
 
 /// A multipart body: the fields, then (if any) a file part.

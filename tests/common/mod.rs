@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod shop;
 pub mod sqld;
 
 use std::io::{BufRead, BufReader};
