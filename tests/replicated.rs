@@ -45,6 +45,18 @@ async fn post(server: &Server, path: &str, token: &str, body: Value) -> reqwest:
         .unwrap()
 }
 
+/// GET as `token`, asking for at least `frame`.
+async fn get_at(server: &Server, path: &str, token: &str, frame: u64) -> reqwest::Response {
+    server
+        .client
+        .get(format!("{}{path}", server.base))
+        .bearer_auth(token)
+        .header("x-libsette-min-frame", frame.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 fn frame_of(response: &reqwest::Response) -> u64 {
     response
         .headers()
@@ -98,14 +110,7 @@ async fn two_nodes_share_one_primary() {
     let frame = frame_of(&inserted);
 
     // B, asked for A's frame, has both rows at once.
-    let read = b
-        .client
-        .get(format!("{}/acme/main/t.json?_shape=array", b.base))
-        .bearer_auth(&token)
-        .header("x-libsette-min-frame", frame.to_string())
-        .send()
-        .await
-        .unwrap();
+    let read = get_at(&b, "/acme/main/t.json?_shape=array", &token, frame).await;
     assert_eq!(read.status(), 200);
     assert!(frame_of(&read) >= frame);
     let rows: Value = read.json().await.unwrap();
@@ -138,14 +143,7 @@ async fn two_nodes_share_one_primary() {
     )
     .await;
     let moved = frame_of(&more);
-    let after = b
-        .client
-        .get(format!("{}{path}", b.base))
-        .bearer_auth(&token)
-        .header("x-libsette-min-frame", moved.to_string())
-        .send()
-        .await
-        .unwrap();
+    let after = get_at(&b, path, &token, moved).await;
     assert_ne!(after.headers().get("etag"), first.headers.get("etag"));
     let rows: Value = after.json().await.unwrap();
     assert_eq!(
@@ -265,18 +263,8 @@ async fn two_nodes_share_one_primary() {
 /// Every id in `t`, as node `server` reads it at `frame` or later.
 async fn ids_on(server: &Server, token: &str, frame: u64) -> Vec<i64> {
     // One value, however many rows (a query answers at most 1,000 rows).
-    let url = format!(
-        "{}/acme/main/-/query.json?sql=select+group_concat(id)+from+(select+id+from+t+order+by+id)&_shape=arrayfirst",
-        server.base
-    );
-    let read = server
-        .client
-        .get(url)
-        .bearer_auth(token)
-        .header("x-libsette-min-frame", frame.to_string())
-        .send()
-        .await
-        .unwrap();
+    let path = "/acme/main/-/query.json?sql=select+group_concat(id)+from+(select+id+from+t+order+by+id)&_shape=arrayfirst";
+    let read = get_at(server, path, token, frame).await;
     assert_eq!(read.status(), 200);
     let joined: Vec<Option<String>> = read.json().await.unwrap();
     joined[0]
