@@ -217,12 +217,18 @@ impl App {
         self.spaces.forget_all();
     }
 
-    /// The token whose secret is `secret`, whatever its state.
-    pub async fn token(&self, secret: &str) -> Result<Option<TokenRecord>> {
+    /// The token whose secret hashes to `hash`, if it was looked up within
+    /// the catalog cache's time (`Some(None)`: looked up and not found).
+    pub fn known_token(&self, hash: &[u8]) -> Option<Option<TokenRecord>> {
+        self.tokens.fresh(hash)
+    }
+
+    /// The token whose secret is `secret` (hashing to `hash`), whatever its state.
+    pub async fn token(&self, secret: &str, hash: Vec<u8>) -> Result<Option<TokenRecord>> {
         let catalog = self.catalog.clone();
         let owned = secret.to_owned();
         self.tokens
-            .get_or_load(tokens::hash(secret), async move {
+            .get_or_load(hash, async move {
                 catalog
                     .call(move |conn| tokens::find_by_secret(conn, &owned))
                     .await

@@ -93,19 +93,29 @@ where
         self.entries.invalidate_all();
     }
 
+    /// A recent answer for `key`, if one is known (counted as a hit).
+    pub fn fresh<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entry = self.entries.get(key)?;
+        if entry.read_at.elapsed() < CATALOG_TTL || entry.epoch == self.watch.epoch() {
+            crate::metrics::metrics().cache_event(self.name, "hit");
+            return Some(entry.value);
+        }
+        None
+    }
+
     /// The answer for `key`, read with `load` unless a recent one is known.
     pub async fn get_or_load<F>(&self, key: K, load: F) -> anyhow::Result<V>
     where
         F: Future<Output = anyhow::Result<V>>,
     {
-        let metrics = crate::metrics::metrics();
-        if let Some(entry) = self.entries.get(&key)
-            && (entry.read_at.elapsed() < CATALOG_TTL || entry.epoch == self.watch.epoch())
-        {
-            metrics.cache_event(self.name, "hit");
-            return Ok(entry.value);
+        if let Some(value) = self.fresh(&key) {
+            return Ok(value);
         }
-        metrics.cache_event(self.name, "miss");
+        crate::metrics::metrics().cache_event(self.name, "miss");
         // Taken before reading: a change during the read moves the epoch
         // past this one, so the answer cannot outlive its second.
         let (epoch, read_at) = (self.watch.epoch(), Instant::now());

@@ -1,6 +1,10 @@
 //! Prometheus metrics. Labels stay bounded: route templates (never raw
 //! paths), statuses, cache and action names — no space names.
 
+use std::any::Any;
+use std::cell::RefCell;
+
+use prometheus::core::{MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -176,9 +180,53 @@ impl Metrics {
     }
 
     /// Counts one cache lookup.
-    pub fn cache_event(&self, cache: &str, event: &str) {
-        self.cache.with_label_values(&[cache, event]).inc();
+    pub fn cache_event(&self, cache: &'static str, event: &'static str) {
+        series(&self.cache, &[cache, event]).inc();
     }
+}
+
+/// Series already looked up by this thread: the metric vector's address and
+/// its label values' addresses, with the series.
+type Known = Vec<(usize, [(usize, usize); 2], Box<dyn Any>)>;
+
+thread_local! {
+    static KNOWN: RefCell<Known> = const { RefCell::new(Vec::new()) };
+}
+
+/// The series of `vec` with (at most two) static `labels`, found once per
+/// thread: `with_label_values` hashes the values and takes a lock, a cost
+/// the profile showed several times on every request (issue 17).
+pub fn series<P>(vec: &MetricVec<P>, labels: &[&'static str]) -> P::M
+where
+    P: MetricVecBuilder,
+    P::M: 'static,
+{
+    let id = vec as *const MetricVec<P> as usize;
+    let mut key = [(0, 0); 2];
+    for (slot, label) in key.iter_mut().zip(labels) {
+        *slot = (label.as_ptr() as usize, label.len());
+    }
+    KNOWN.with(|known| {
+        let mut known = known.borrow_mut();
+        let found = known
+            .iter()
+            .find(|(v, k, _)| *v == id && *k == key)
+            .and_then(|(_, _, m)| m.downcast_ref::<P::M>());
+        if let Some(metric) = found {
+            return metric.clone();
+        }
+        let metric = vec.with_label_values(labels);
+        // Bounded: labels are static strings (routes, statuses, names).
+        known.push((id, key, Box::new(metric.clone())));
+        metric
+    })
+}
+
+/// A status code as a static label.
+pub fn status_label(status: u16) -> &'static str {
+    static LABELS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| (0..600u16).map(|code| code.to_string()).collect());
+    LABELS.get(status as usize).map_or("other", String::as_str)
 }
 
 impl Default for Metrics {

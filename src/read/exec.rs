@@ -149,14 +149,10 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
         result.as_ref().err().map(|e| e.to_string()).as_deref(),
     );
     let m = crate::metrics::metrics();
-    m.reads.with_label_values(&[place]).inc();
-    m.query_seconds
-        .with_label_values(&[purpose])
-        .observe(elapsed.as_secs_f64());
+    crate::metrics::series(&m.reads, &[place]).inc();
+    crate::metrics::series(&m.query_seconds, &[purpose]).observe(elapsed.as_secs_f64());
     if let Ok(rows) = &result {
-        m.rows_returned
-            .with_label_values(&[purpose])
-            .inc_by(rows.rows.len() as u64);
+        crate::metrics::series(&m.rows_returned, &[purpose]).inc_by(rows.rows.len() as u64);
     }
     result
 }

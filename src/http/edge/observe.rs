@@ -45,12 +45,12 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .map(|r| r.0)
         .unwrap_or("other");
     let status = response.status();
-    m.requests
-        .with_label_values(&[route, status.as_str()])
-        .inc();
-    m.latency
-        .with_label_values(&[route])
-        .observe(started.elapsed().as_secs_f64());
+    crate::metrics::series(
+        &m.requests,
+        &[route, crate::metrics::status_label(status.as_u16())],
+    )
+    .inc();
+    crate::metrics::series(&m.latency, &[route]).observe(started.elapsed().as_secs_f64());
     span.record("route", route);
     span.record("status", status.as_u16());
     span.in_scope(|| {
