@@ -6,8 +6,8 @@ use std::cell::RefCell;
 
 use prometheus::core::{MetricVec, MetricVecBuilder};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The process's metrics. One set per process: every server in it shares
@@ -39,6 +39,10 @@ pub struct Metrics {
     pub open_handles: IntGauge,
     /// Writes by action.
     pub writes: IntCounterVec,
+    /// Transactions the local writers committed, and the writes they held
+    /// (more writes than commits: writes shared them, see `tenant::commits`).
+    pub commits: IntCounter,
+    pub commit_writes: IntCounter,
     /// Bearer tokens refused, by reason.
     pub token_refusals: IntCounterVec,
     /// Login attempts by outcome: `ok` and `wrong` ran a password check,
@@ -105,6 +109,14 @@ impl Metrics {
             Opts::new("writes_total", "Writes by action"),
             &["action"],
         ));
+        let commits = must(IntCounter::new(
+            "commits_total",
+            "Transactions committed by local writers",
+        ));
+        let commit_writes = must(IntCounter::new(
+            "commit_writes_total",
+            "Writes held by the transactions committed",
+        ));
         let token_refusals = must(IntCounterVec::new(
             Opts::new("token_refusals_total", "Bearer tokens refused by reason"),
             &["reason"],
@@ -140,6 +152,8 @@ impl Metrics {
             Box::new(cache.clone()),
             Box::new(open_handles.clone()),
             Box::new(writes.clone()),
+            Box::new(commits.clone()),
+            Box::new(commit_writes.clone()),
             Box::new(token_refusals.clone()),
             Box::new(logins.clone()),
             Box::new(rate_limited.clone()),
@@ -164,6 +178,8 @@ impl Metrics {
             cache,
             open_handles,
             writes,
+            commits,
+            commit_writes,
             token_refusals,
             logins,
             rate_limited,

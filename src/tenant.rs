@@ -16,6 +16,7 @@ use crate::space_gate::{SpaceGate, SpaceGates};
 use crate::sqlite::{self, Pool, Pooled};
 use crate::stamp::{self, Stamp};
 
+mod commits;
 mod writer;
 use writer::Writer;
 
@@ -48,6 +49,8 @@ pub struct TenantDb {
     readers: Arc<tokio::sync::Semaphore>,
     /// The single writer: every write to this file queues here, in turn.
     writer: Arc<tokio::sync::Mutex<Option<Writer>>>,
+    /// Writes waiting to share the writer's next transaction.
+    queue: commits::Queue,
     /// The space's `max_value_mb` in bytes, as its last request saw it.
     max_value: AtomicU64,
     /// The space's `max_response_mb` in bytes, as its last request saw it.
@@ -281,6 +284,7 @@ impl TenantStore {
                     identity: immutable_hash.unwrap_or_default().to_owned(),
                     overran: Mutex::new(Vec::new()),
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
+                    queue: Default::default(),
                     max_value: AtomicU64::new(0),
                     max_answer: AtomicU64::new(0),
                     // Defaults until the request that opened it fits the

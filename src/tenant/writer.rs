@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use libsql::Connection;
 
-use super::TenantDb;
+use super::{TenantDb, commits};
 use crate::sqlite::{self, Pool};
 use crate::sqlite_limit::Handle;
 
@@ -14,7 +14,54 @@ impl TenantDb {
     /// writer, on the blocking pool: committed when `f` succeeds, rolled back
     /// (changing nothing) when it fails. Writers to one database queue here;
     /// reads use their own connections and never wait.
+    ///
+    /// Writes that queue while another commits share the next transaction
+    /// ([`super::commits`]); on a replica each is its own, as the primary
+    /// answers for it.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        if self.replica.is_some() {
+            return self.write_alone(f).await;
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .expect("write queue")
+            .push(Box::new(commits::Queued {
+                write: Some(f),
+                result: None,
+                reply,
+            }));
+        // Whoever holds the writer commits everything queued, this write
+        // too unless an earlier holder already took it.
+        let guard = self.writer.clone().lock_owned().await;
+        let queued = !self.queue.lock().expect("write queue").is_empty();
+        if queued {
+            let (pool, queue) = (self.pool.clone(), self.queue.clone());
+            let (max_value, max_bytes) = (self.max_value(), self.gate.max_bytes());
+            sqlite::blocking(move || {
+                let mut guard = guard;
+                let writer = match ready_writer(&mut guard, &pool, max_value, max_bytes) {
+                    Ok(writer) => writer,
+                    Err(err) => return commits::fail_all(&queue, &err),
+                };
+                commits::drain(&queue, &writer.conn);
+            })
+            .await;
+        } else {
+            drop(guard);
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the write was abandoned").into()))
+    }
+
+    /// One write in its own transaction (on a replica).
+    async fn write_alone<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -117,6 +164,31 @@ where
             Err(err)
         }
     }
+}
+
+/// The local writer, opened if need be, with the space's limits set on it.
+fn ready_writer<'a>(
+    guard: &'a mut Option<Writer>,
+    pool: &Pool,
+    max_value: u64,
+    max_bytes: u64,
+) -> Result<&'a mut Writer> {
+    if guard.is_none() {
+        let (conn, handle) = open_writer(pool)?;
+        *guard = Some(Writer {
+            conn,
+            handle,
+            max_bytes: None,
+        });
+    }
+    let writer = guard.as_mut().expect("writer just opened");
+    // Writes run user SQL too (execute-write): the same cap on values.
+    writer.handle.set_max_value(max_value);
+    if writer.max_bytes != Some(max_bytes) {
+        limit_size(&writer.conn, max_bytes)?;
+        writer.max_bytes = Some(max_bytes);
+    }
+    Ok(writer)
 }
 
 /// A database's writer connection, with the size limit set on it.

@@ -1,0 +1,142 @@
+//! Group commit: writes to one database that queue up while another is
+//! committing share the next transaction, each in its own savepoint, so one
+//! `fsync` acknowledges several of them. A write's answer is sent only after
+//! the COMMIT that holds it (durable, as with one transaction each); a write
+//! that fails is rolled back to its savepoint and changes nothing, while the
+//! others in its transaction commit.
+
+use std::sync::{Arc, Mutex};
+
+use libsql::Connection;
+use tokio::sync::oneshot;
+
+use crate::sqlite;
+
+/// At most this many writes share one transaction.
+const MOST: usize = 64;
+
+/// Writes waiting for the writer, oldest first.
+pub type Queue = Arc<Mutex<Vec<Box<dyn Job>>>>;
+
+/// One queued write, its closure's types erased.
+pub trait Job: Send {
+    /// Runs the write in the open transaction; whether it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers its caller: its result once committed; else `failed` (a write
+    /// that failed on its own keeps its own error).
+    fn answer(self: Box<Self>, failed: Option<&anyhow::Error>);
+}
+
+/// A write and where its answer goes.
+pub struct Queued<F, T, E> {
+    pub write: Option<F>,
+    pub result: Option<Result<T, E>>,
+    pub reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for Queued<F, T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send,
+    T: Send,
+    E: From<anyhow::Error> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = self.write.take().map(|write| write(conn));
+        let ok = matches!(result, Some(Ok(_)));
+        self.result = result;
+        ok
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&anyhow::Error>) {
+        let result = match (self.result, failed) {
+            (Some(Err(err)), _) => Err(err),
+            (Some(Ok(value)), None) => Ok(value),
+            (_, Some(err)) => Err(anyhow::anyhow!("{err:#}").into()),
+            (None, None) => Err(anyhow::anyhow!("the write never ran").into()),
+        };
+        // The caller may have gone (its connection closed): nothing to tell.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Commits every queued write, at most [`MOST`] per transaction, on the
+/// writer connection (whose lock the caller holds).
+pub fn drain(queue: &Queue, conn: &Connection) {
+    loop {
+        let batch: Vec<Box<dyn Job>> = {
+            let mut queued = queue.lock().expect("write queue");
+            let n = queued.len().min(MOST);
+            queued.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let left = commit(conn, batch);
+        if !left.is_empty() {
+            // Never run (an earlier write aborted the transaction): first in line again.
+            let mut queued = queue.lock().expect("write queue");
+            queued.splice(0..0, left);
+        }
+    }
+}
+
+/// Fails every queued write with `err` (the writer could not be opened).
+pub fn fail_all(queue: &Queue, err: &anyhow::Error) {
+    let batch: Vec<Box<dyn Job>> = queue.lock().expect("write queue").drain(..).collect();
+    for job in batch {
+        job.answer(Some(err));
+    }
+}
+
+/// Runs `batch` in one transaction and answers its writes; gives back the
+/// writes that never ran because the transaction ended early.
+fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    if let Err(err) = sqlite::execute_batch(conn, "begin immediate") {
+        for job in batch {
+            job.answer(Some(&err));
+        }
+        return Vec::new();
+    }
+    let mut done: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut jobs = batch.into_iter();
+    let mut aborted = None;
+    for mut job in jobs.by_ref() {
+        if let Err(err) = sqlite::execute_batch(conn, "savepoint write") {
+            aborted = Some(err);
+            job.answer(aborted.as_ref());
+            break;
+        }
+        if job.run(conn) {
+            let _ = sqlite::execute_batch(conn, "release write");
+            done.push(job);
+            continue;
+        }
+        if conn.is_autocommit() {
+            // SQLite ended the whole transaction (it may on SQLITE_FULL or
+            // I/O errors): the writes before this one are gone with it.
+            job.answer(None);
+            aborted = Some(anyhow::anyhow!(
+                "another write in the same transaction failed; this one was not saved: retry it"
+            ));
+            break;
+        }
+        let _ = sqlite::execute_batch(conn, "rollback to write; release write");
+        done.push(job);
+    }
+    let left: Vec<Box<dyn Job>> = jobs.collect();
+    let outcome = match aborted {
+        Some(err) => Err(err),
+        None => sqlite::execute_batch(conn, "commit").inspect_err(|_| {
+            let _ = sqlite::execute_batch(conn, "rollback");
+        }),
+    };
+    if outcome.is_ok() {
+        let m = crate::metrics::metrics();
+        m.commits.inc();
+        m.commit_writes.inc_by(done.len() as u64);
+    }
+    for job in done {
+        job.answer(outcome.as_ref().err());
+    }
+    left
+}
