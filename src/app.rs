@@ -101,6 +101,8 @@ pub struct App {
     sessions: CatalogCache<Vec<u8>, Option<SessionRecord>>,
     /// Requests per minute per token, user and anonymous address.
     pub rate: crate::rate_limit::RateLimiter,
+    /// Writes' audit rows, committed together.
+    pub audit: crate::catalog::audit::Recorder,
 }
 
 impl App {
@@ -134,6 +136,7 @@ impl App {
             logins: Default::default(),
             sessions: CatalogCache::new("sessions", 100_000, &watch),
             rate: Default::default(),
+            audit: Default::default(),
         })
     }
 

@@ -91,6 +91,18 @@ async fn concurrent_writes_commit_together_and_fail_alone() {
         .collect();
     let expected: Vec<(i64, i64)> = saved.iter().map(|&b| (b, 100)).collect();
     assert_eq!(counts, expected);
+    // One audit row per acknowledged write (audit rows share commits too).
+    let log = server
+        .get("/g/-/audit.json?table=t&_size=1000", Some(&token))
+        .await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    let inserts = log.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "insert-rows" && e["rows_affected"] == 100)
+        .count();
+    assert_eq!(inserts, saved.len());
     // The metric shows writes shared transactions (else this proves little).
     let metrics = server.get("/metrics", None).await.text;
     let commits = common::metric(&metrics, "libsette_commits_total");

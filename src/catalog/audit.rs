@@ -119,3 +119,81 @@ pub fn list(
     }
     Ok((events, next))
 }
+
+/// A write's audit row, owned, waiting to be recorded.
+pub struct WriteEvent {
+    pub space_id: i64,
+    pub actor: Option<String>,
+    pub token_id: Option<i64>,
+    pub event: &'static str,
+    pub detail: Value,
+    pub database: String,
+    pub table: Option<String>,
+    pub rows_affected: Option<i64>,
+}
+
+type Reply = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
+
+/// Audit rows of writes that arrive together share one catalog transaction
+/// (one `fsync` for all, as tenant writes share theirs): every write used to
+/// wait for a commit of its own on the one catalog, whichever space it was in.
+#[derive(Default)]
+pub struct Recorder {
+    waiting: std::sync::Mutex<Vec<(WriteEvent, Reply)>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl Recorder {
+    /// Records `event`, returning once it is committed.
+    pub async fn record(&self, catalog: &super::Catalog, event: WriteEvent) -> Result<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("audit queue")
+            .push((event, reply));
+        {
+            // The holder records everything waiting, this row too unless an
+            // earlier holder took it.
+            let _turn = self.turn.lock().await;
+            let batch: Vec<_> = self
+                .waiting
+                .lock()
+                .expect("audit queue")
+                .drain(..)
+                .collect();
+            if !batch.is_empty() {
+                let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let result = catalog
+                    .call(move |conn| {
+                        sqlite::write_transaction(conn, |conn| {
+                            events.iter().try_for_each(|e| record(conn, e.as_event()))
+                        })
+                    })
+                    .await
+                    .map_err(|err| format!("{err:#}"));
+                for reply in replies {
+                    let _ = reply.send(result.clone());
+                }
+            }
+        }
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the audit row was abandoned"))?
+            .map_err(anyhow::Error::msg)
+    }
+}
+
+impl WriteEvent {
+    fn as_event(&self) -> Event<'_> {
+        Event {
+            space_id: Some(self.space_id),
+            actor: self.actor.as_deref(),
+            token_id: self.token_id,
+            event: self.event,
+            detail: self.detail.clone(),
+            database: Some(&self.database),
+            table: self.table.as_deref(),
+            rows_affected: self.rows_affected,
+        }
+    }
+}

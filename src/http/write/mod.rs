@@ -116,29 +116,17 @@ pub async fn record(
         .writes
         .with_label_values(&[event])
         .inc();
-    let space_id = req.space_id();
-    let actor = req.actor.name.clone();
-    let token_id = req.actor.token.as_ref().map(|t| t.id);
-    let (db, table) = (db.to_owned(), table.map(str::to_owned));
-    let result = req
-        .app
-        .catalog
-        .call(move |conn| {
-            audit::record(
-                conn,
-                audit::Event {
-                    space_id: Some(space_id),
-                    actor: actor.as_deref(),
-                    token_id,
-                    event,
-                    detail,
-                    database: Some(&db),
-                    table: table.as_deref(),
-                    rows_affected: rows,
-                },
-            )
-        })
-        .await;
+    let row = audit::WriteEvent {
+        space_id: req.space_id(),
+        actor: req.actor.name.clone(),
+        token_id: req.actor.token.as_ref().map(|t| t.id),
+        event,
+        detail,
+        database: db.to_owned(),
+        table: table.map(str::to_owned),
+        rows_affected: rows,
+    };
+    let result = req.app.audit.record(&req.app.catalog, row).await;
     if let Err(err) = result {
         tracing::warn!(error = ?err, "auditing a write failed");
     }
