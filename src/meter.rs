@@ -60,6 +60,21 @@ pub fn on_cpu<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (value, thread_cpu().saturating_sub(before))
 }
 
+/// [`on_cpu`] for work that rarely takes `long`: when its wall time is
+/// shorter, that is its CPU time too (nothing in it waits), and the second
+/// reading of the thread's clock, a system call, is skipped.
+pub fn on_cpu_brief<T>(long: Duration, f: impl FnOnce() -> T) -> (T, Duration) {
+    let before = thread_cpu();
+    let started = std::time::Instant::now();
+    let value = f();
+    let wall = started.elapsed();
+    let cpu = match wall < long {
+        true => wall,
+        false => thread_cpu().saturating_sub(before),
+    };
+    (value, cpu)
+}
+
 fn thread_cpu() -> Duration {
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -71,5 +86,20 @@ fn thread_cpu() -> Duration {
         Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
     } else {
         Duration::ZERO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brief_work_counts_its_wall_time_and_long_work_its_cpu() {
+        let long = Duration::from_millis(1);
+        let ((), cpu) = on_cpu_brief(long, || {});
+        assert!(cpu < long);
+        // Sleeping past `long` takes wall time but next to no CPU.
+        let ((), cpu) = on_cpu_brief(long, || std::thread::sleep(Duration::from_millis(20)));
+        assert!(cpu < Duration::from_millis(10), "{cpu:?}");
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::in_place::BUDGET;
 use super::sql_text::ALLOWED_PRAGMAS;
-use crate::meter::{add_work, mark_volatile, on_cpu};
+use crate::meter::{add_work, mark_volatile, on_cpu, on_cpu_brief};
 use crate::sqlite::{Pooled, now, without_waiting};
 use crate::tenant::TenantDb;
 
@@ -186,7 +186,9 @@ fn in_place(
         return Err(None);
     };
     let ((result, cpu), fired) = super::in_place::run(&conn, statement.time_limit, || {
-        on_cpu(|| without_waiting(&conn, || execute(&conn, statement, caps)))
+        on_cpu_brief(BUDGET, || {
+            without_waiting(&conn, || execute(&conn, statement, caps))
+        })
     });
     add_work(cpu);
     // It held this worker past its budget on the CPU (one SQLite function
