@@ -3,6 +3,8 @@
 //! headers and a Content-Length or chunked body, nothing more.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -70,6 +72,13 @@ impl Answer {
     }
 }
 
+/// Connections reopened because the server had closed them between answers.
+static REOPENED: AtomicU64 = AtomicU64::new(0);
+
+pub fn reopened() -> u64 {
+    REOPENED.load(Ordering::Relaxed)
+}
+
 /// A keep-alive connection with its read buffer.
 struct Conn {
     addr: SocketAddr,
@@ -77,6 +86,38 @@ struct Conn {
     buf: Vec<u8>,
     pos: usize,
     request: Vec<u8>,
+    /// Answers read whole on it.
+    served: u64,
+    /// Bytes read of the answer under way.
+    received: usize,
+}
+
+/// Why an exchange failed; `closed`: the server closed or reset the connection.
+struct Fail {
+    message: String,
+    closed: bool,
+}
+
+impl Fail {
+    fn io(what: &str, e: std::io::Error) -> Fail {
+        let closed = matches!(
+            e.kind(),
+            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted
+        );
+        Fail {
+            message: format!("{what}: {e}"),
+            closed,
+        }
+    }
+}
+
+impl From<String> for Fail {
+    fn from(message: String) -> Fail {
+        Fail {
+            message,
+            closed: false,
+        }
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -95,24 +136,32 @@ impl Conn {
             buf: Vec::with_capacity(64 * 1024),
             pos: 0,
             request: Vec::with_capacity(512),
+            served: 0,
+            received: 0,
         })
     }
 
-    async fn more(&mut self) -> Result<(), String> {
+    async fn more(&mut self) -> Result<(), Fail> {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
         }
         self.buf.reserve(16 * 1024);
         match self.stream.read_buf(&mut self.buf).await {
-            Ok(0) => Err("connection closed by the server mid-answer".into()),
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!("reading: {e}")),
+            Ok(0) => Err(Fail {
+                message: "the server closed the connection".into(),
+                closed: true,
+            }),
+            Ok(n) => {
+                self.received += n;
+                Ok(())
+            }
+            Err(e) => Err(Fail::io("reading", e)),
         }
     }
 
     /// Index (in `buf`) where `needle` starts at or after `pos`, reading as needed.
-    async fn until(&mut self, needle: &[u8]) -> Result<usize, String> {
+    async fn until(&mut self, needle: &[u8]) -> Result<usize, Fail> {
         loop {
             if let Some(i) = find(&self.buf[self.pos..], needle) {
                 return Ok(self.pos + i);
@@ -121,7 +170,7 @@ impl Conn {
         }
     }
 
-    async fn skip(&mut self, n: usize) -> Result<(), String> {
+    async fn skip(&mut self, n: usize) -> Result<(), Fail> {
         while self.buf.len() < self.pos + n {
             self.more().await?;
         }
@@ -129,8 +178,30 @@ impl Conn {
         Ok(())
     }
 
-    /// Sends one GET and reads its whole answer.
+    /// Sends one GET and reads its whole answer. A server may close a
+    /// kept-alive connection between answers (its idle timeout): then, if
+    /// nothing of the answer came, the GET is sent once more on a new one.
     async fn get(&mut self, path: &str, token: Option<&str>) -> Result<Answer, String> {
+        let leftover = self.buf.len() - self.pos;
+        self.received = 0;
+        let fail = match self.exchange(path, token).await {
+            Ok(answer) => return Ok(answer),
+            Err(fail) => fail,
+        };
+        if fail.closed && self.served > 0 && self.received == 0 && leftover == 0 {
+            REOPENED.fetch_add(1, Ordering::Relaxed);
+            *self = Conn::open(self.addr).await?;
+            if let Ok(answer) = self.exchange(path, token).await {
+                return Ok(answer);
+            }
+        }
+        Err(format!(
+            "{} ({} answers served on the connection, {} bytes of this one read)",
+            fail.message, self.served, self.received
+        ))
+    }
+
+    async fn exchange(&mut self, path: &str, token: Option<&str>) -> Result<Answer, Fail> {
         use std::io::Write;
         self.request.clear();
         write!(
@@ -144,7 +215,7 @@ impl Conn {
         }
         self.request.extend_from_slice(b"\r\n");
         if let Err(e) = self.stream.write_all(&self.request).await {
-            return Err(format!("writing: {e}"));
+            return Err(Fail::io("writing", e));
         }
         let head_end = self.until(b"\r\n\r\n").await?;
         let head = std::str::from_utf8(&self.buf[self.pos..head_end])
@@ -194,7 +265,7 @@ impl Conn {
         } else if let Some(length) = length {
             self.skip(length).await?;
         } else if !(status == 204 || status == 304 || status < 200) {
-            return Err(format!("{status} answer with neither length nor chunks"));
+            return Err(format!("{status} answer with neither length nor chunks").into());
         }
         let answer = Answer {
             status,
@@ -204,10 +275,44 @@ impl Conn {
             self.buf.clear();
             self.pos = 0;
         }
+        self.served += 1;
         if close {
             *self = Conn::open(self.addr).await?;
         }
         Ok(answer)
+    }
+}
+
+/// Connections kept open between runs, per server, as a client that stays
+/// would keep them: each run reuses them rather than leaving the server
+/// the last run's to close.
+#[derive(Default)]
+pub struct Pool {
+    idle: RefCell<HashMap<SocketAddr, Vec<Conn>>>,
+}
+
+impl Pool {
+    async fn take(&self, addr: SocketAddr, n: usize) -> Result<Vec<Conn>, String> {
+        let mut conns = {
+            let mut idle = self.idle.borrow_mut();
+            let list = idle.entry(addr).or_default();
+            let keep = list.len().saturating_sub(n);
+            list.split_off(keep)
+        };
+        while conns.len() < n {
+            conns.push(Conn::open(addr).await?);
+        }
+        Ok(conns)
+    }
+
+    fn give(&self, conns: Vec<Conn>) {
+        for conn in conns {
+            self.idle
+                .borrow_mut()
+                .entry(conn.addr)
+                .or_default()
+                .push(conn);
+        }
     }
 }
 
@@ -224,11 +329,8 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 /// Runs `load`; any non-2xx answer or broken connection ends it with an
 /// error naming the status and the first bytes of the body.
-pub async fn run(load: &Load<'_>) -> Result<Figures, String> {
-    let mut conns = Vec::new();
-    for _ in 0..load.conns {
-        conns.push(Conn::open(load.addr).await?);
-    }
+pub async fn run(pool: &Pool, load: &Load<'_>) -> Result<Figures, String> {
+    let conns = pool.take(load.addr, load.conns).await?;
     let next = Cell::new(0usize);
     let failed: RefCell<Option<String>> = RefCell::new(None);
     let started = Instant::now();
@@ -261,19 +363,21 @@ pub async fn run(load: &Load<'_>) -> Result<Figures, String> {
                         _ => in_time += 1,
                     }
                 }
-                (latencies, in_time)
+                (latencies, in_time, conn)
             }
         })
         .collect();
-    let (mut all, mut in_time) = (Vec::new(), 0);
-    while let Some((latencies, n)) = workers.next().await {
+    let (mut all, mut in_time, mut back) = (Vec::new(), 0, Vec::new());
+    while let Some((latencies, n, conn)) = workers.next().await {
         all.extend(latencies);
         in_time += n;
+        back.push(conn);
     }
     drop(workers);
     if let Some(error) = failed.into_inner() {
         return Err(error);
     }
+    pool.give(back);
     let elapsed = match load.seconds {
         Some(s) => s,
         None => started.elapsed().as_secs_f64(),
