@@ -215,10 +215,11 @@ impl Bench {
             let sql = format!(
                 "with recursive c(x) as (select 1 union all select x+1 from c where x < {n}) select count(*) from c"
             );
-            let path = format!(
-                "/bench/fixtures/-/query.json?sql={}&_bust=calibrate{n}",
+            let path = Urls::Unique(format!(
+                "/bench/fixtures/-/query.json?sql={}",
                 form_urlencoded::byte_serialize(sql.as_bytes()).collect::<String>()
-            );
+            ));
+            let path = path.path(0).unwrap();
             let t = Instant::now();
             let answer = self
                 .rt

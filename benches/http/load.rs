@@ -30,7 +30,7 @@ impl Urls {
         Urls::Fixed(vec![path.to_owned()])
     }
 
-    fn path(&self, i: usize) -> Option<String> {
+    pub fn path(&self, i: usize) -> Option<String> {
         match self {
             Urls::Fixed(list) => list.get(i % list.len()).cloned(),
             Urls::Unique(prefix) => {
