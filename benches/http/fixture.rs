@@ -131,13 +131,20 @@ pub fn pin_current(cpu: usize) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Makes `command`'s process start pinned to `cpu`, when there is one.
+/// Makes `command`'s process start pinned to `cpu`, when there is one, and
+/// die with the bench (a bench killed by a signal runs no destructors).
 pub fn pin_command(command: &mut Command, cpu: Option<usize>) {
-    if let Some(cpu) = cpu {
-        // SAFETY: the closure only calls pin_current (async-signal-safe).
-        unsafe {
-            command.pre_exec(move || pin_current(cpu));
-        }
+    // SAFETY: the closure only makes async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            match cpu {
+                Some(cpu) => pin_current(cpu),
+                None => Ok(()),
+            }
+        });
     }
 }
 
@@ -180,6 +187,32 @@ pub fn start_libsette(data: &Path, cpu: Option<usize>) -> Server {
     let addr = url.trim_end_matches('/').parse().unwrap();
     std::thread::spawn(move || for _ in lines {});
     Server { child, addr }
+}
+
+/// CPU time (user and system, all threads) process `pid` has used, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+    let rest: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        rest.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(14) + ticks(15)) / hz
+}
+
+/// The one-minute load average, as the kernel gives it.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Resident memory (kB) and open file descriptors of process `pid`.
