@@ -20,6 +20,9 @@ pub type Queue = Arc<Mutex<Vec<Box<dyn Job>>>>;
 
 /// One queued write, its closure's types erased.
 pub trait Job: Send {
+    /// Its caller is gone (the request was dropped while it waited): like
+    /// a write cancelled before it reached the writer, it is never run.
+    fn abandoned(&self) -> bool;
     /// Runs the write in the open transaction; whether it succeeded.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answers its caller: its result once committed; else `failed` (a write
@@ -40,6 +43,10 @@ where
     T: Send,
     E: From<anyhow::Error> + Send,
 {
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
     fn run(&mut self, conn: &Connection) -> bool {
         let result = self.write.take().map(|write| write(conn));
         let ok = matches!(result, Some(Ok(_)));
@@ -65,6 +72,7 @@ pub fn drain(queue: &Queue, conn: &Connection) {
     loop {
         let batch: Vec<Box<dyn Job>> = {
             let mut queued = queue.lock().expect("write queue");
+            queued.retain(|job| !job.abandoned());
             let n = queued.len().min(MOST);
             queued.drain(..n).collect()
         };
@@ -139,4 +147,45 @@ fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
         job.answer(outcome.as_ref().err());
     }
     left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(queue: &Queue, sql: &'static str) -> oneshot::Receiver<Result<(), anyhow::Error>> {
+        let (reply, answer) = oneshot::channel();
+        let write = move |conn: &Connection| sqlite::execute_batch(conn, sql);
+        queue.lock().unwrap().push(Box::new(Queued {
+            write: Some(write),
+            result: None,
+            reply,
+        }));
+        answer
+    }
+
+    #[test]
+    fn one_transaction_keeps_the_good_writes_and_drops_the_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite::open_file(&dir.path().join("t.db")).unwrap();
+        let conn = sqlite::connect(&db).unwrap();
+        sqlite::execute_batch(&conn, "create table t (id integer primary key)").unwrap();
+        let queue = Queue::default();
+        let mut first = queued(&queue, "insert into t values (1)");
+        let mut failing = queued(&queue, "insert into t values (2); insert into t values (1)");
+        drop(queued(&queue, "insert into t values (3)"));
+        let mut last = queued(&queue, "insert into t values (4)");
+        drain(&queue, &conn);
+        assert!(first.try_recv().unwrap().is_ok());
+        assert!(failing.try_recv().unwrap().is_err());
+        assert!(last.try_recv().unwrap().is_ok());
+        let ids: Vec<i64> = sqlite::query_all(&conn, "select id from t order by id", ())
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<i64>(0).unwrap())
+            .collect();
+        // 2 went with its failing write, 3's caller was gone.
+        assert_eq!(ids, vec![1, 4]);
+        assert!(queue.lock().unwrap().is_empty());
+    }
 }
