@@ -6,7 +6,8 @@
 //! `cargo bench --bench http`: `BENCH_SECONDS` (3) per run, `BENCH_ROUNDS`
 //! (3) rounds per figure, `BENCH_SPACES` (10000) small spaces for the cold
 //! first visits, `BENCH_ONLY=text` only the scenarios whose name has it,
-//! `PERF_REFERENCE_DIR` where the reference's source is. Under `cargo test`
+//! `PERF_REFERENCE_DIR` where the reference's source is, `BENCH_HOLD=1` keeps
+//! both servers up for 10 minutes (to profile by hand). Under `cargo test`
 //! it is a short smoke run that uses the reference only if already built.
 
 mod bench;
