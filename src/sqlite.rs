@@ -66,9 +66,29 @@ pub fn open_plain(path: &Path) -> Result<Database> {
 /// Opens (creating if needed) a local libSQL file in WAL mode.
 pub fn open_file(path: &Path) -> Result<Database> {
     let db = open_plain(path)?;
-    let conn = connect(&db)?;
-    query_one(&conn, "pragma journal_mode = wal", ())?;
+    // A file already in WAL mode needs no connection here. Opening one only
+    // to close it would create the `-wal` and `-shm` files, then delete them
+    // on that last close, for the first reader to create them again: most
+    // of what a first visit to a cold space costs.
+    if !header_says_wal(path) {
+        let conn = connect(&db)?;
+        query_one(&conn, "pragma journal_mode = wal", ())?;
+    }
     Ok(db)
+}
+
+/// Whether a database file's header says it is in WAL mode (its write and
+/// read versions, bytes 18 and 19, are both 2). Unreadable, empty or
+/// encrypted files say no, and get the pragma.
+fn header_says_wal(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .is_ok()
+        && header.starts_with(b"SQLite format 3\0")
+        && header[18] == 2
+        && header[19] == 2
 }
 
 /// Opens an existing file as immutable: read-only, no locks, no change
@@ -571,5 +591,38 @@ mod tests {
         let rows = query_all(&conn, "select x from t order by x", ()).unwrap();
         let xs: Vec<i64> = rows.iter().map(|r| r.get(0).unwrap()).collect();
         assert_eq!(xs, [1, 3]);
+    }
+
+    /// A new file, and one in rollback-journal mode, are put in WAL mode; a
+    /// file already in WAL mode is opened without a connection, so it keeps
+    /// no `-wal` file behind.
+    #[test]
+    fn open_file_sets_wal_only_where_the_header_lacks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mode = |path: &Path| {
+            let conn = connect(&open_plain(path).unwrap()).unwrap();
+            let row = query_one(&conn, "pragma journal_mode", ())
+                .unwrap()
+                .unwrap();
+            row.get::<String>(0).unwrap()
+        };
+        drop(open_file(&path).unwrap());
+        assert!(header_says_wal(&path));
+        assert_eq!(mode(&path), "wal");
+
+        let old = dir.path().join("old.db");
+        let conn = connect(&open_plain(&old).unwrap()).unwrap();
+        execute_batch(&conn, "pragma journal_mode = delete; create table t (x)").unwrap();
+        drop(conn);
+        assert!(!header_says_wal(&old));
+        drop(open_file(&old).unwrap());
+        assert!(header_says_wal(&old));
+
+        let db = open_file(&old).unwrap();
+        assert!(!dir.path().join("old.db-wal").exists());
+        let conn = connect(&db).unwrap();
+        assert_eq!(query_all(&conn, "select * from t", ()).unwrap().len(), 0);
+        assert!(!header_says_wal(&dir.path().join("missing.db")));
     }
 }
