@@ -4,8 +4,7 @@
 //! permission is checked again before every hit (decisions are cached for at
 //! most a second), and an `If-None-Match` naming the key's ETag is answered
 //! with 304. A hit opens no database and never leaves the async worker: the
-//! stamp is two `stat` calls, made at most every `stamp::REUSE` for a
-//! database that this process does not write.
+//! stamp is two `stat` calls.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -70,12 +69,11 @@ pub async fn serve(
         // may read it. Frames only move forward.
         Some(frame) => Version::Frame(frame),
         None => {
-            let file = || {
-                req.app
-                    .data
-                    .database_file(&req.space.space.name, &database.name)
-            };
-            let Some(stamp) = crate::stamp::take_recent(database.id, file) else {
+            let file = req
+                .app
+                .data
+                .database_file(&req.space.space.name, &database.name);
+            let Some(stamp) = crate::stamp::take(&file) else {
                 return dispatch(req, route).await; // changed just now: read afresh
             };
             let _ = req.stamp.set((database.name.clone(), stamp));

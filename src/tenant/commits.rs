@@ -67,8 +67,8 @@ where
 }
 
 /// Commits every queued write, at most [`MOST`] per transaction, on the
-/// writer connection (whose lock the caller holds) of database `id`.
-pub fn drain(queue: &Queue, conn: &Connection, id: i64) {
+/// writer connection (whose lock the caller holds).
+pub fn drain(queue: &Queue, conn: &Connection) {
     loop {
         let batch: Vec<Box<dyn Job>> = {
             let mut queued = queue.lock().expect("write queue");
@@ -79,7 +79,7 @@ pub fn drain(queue: &Queue, conn: &Connection, id: i64) {
         if batch.is_empty() {
             return;
         }
-        let left = commit(conn, batch, id);
+        let left = commit(conn, batch);
         if !left.is_empty() {
             // Never run (an earlier write aborted the transaction): first in line again.
             let mut queued = queue.lock().expect("write queue");
@@ -98,7 +98,7 @@ pub fn fail_all(queue: &Queue, err: &anyhow::Error) {
 
 /// Runs `batch` in one transaction and answers its writes; gives back the
 /// writes that never ran because the transaction ended early.
-fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>, id: i64) -> Vec<Box<dyn Job>> {
+fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
     if let Err(err) = sqlite::execute_batch(conn, "begin immediate") {
         for job in batch {
             job.answer(Some(&err));
@@ -138,8 +138,6 @@ fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>, id: i64) -> Vec<Box<dyn J
             let _ = sqlite::execute_batch(conn, "rollback");
         }),
     };
-    // Before any answer: a read after it must not reuse an older stamp.
-    crate::stamp::written(id);
     if outcome.is_ok() {
         let m = crate::metrics::metrics();
         m.commits.inc();
@@ -177,7 +175,7 @@ mod tests {
         let mut failing = queued(&queue, "insert into t values (2); insert into t values (1)");
         drop(queued(&queue, "insert into t values (3)"));
         let mut last = queued(&queue, "insert into t values (4)");
-        drain(&queue, &conn, 0);
+        drain(&queue, &conn);
         assert!(first.try_recv().unwrap().is_ok());
         assert!(failing.try_recv().unwrap().is_err());
         assert!(last.try_recv().unwrap().is_ok());

@@ -41,7 +41,7 @@ impl TenantDb {
         let guard = self.writer.clone().lock_owned().await;
         let queued = !self.queue.lock().expect("write queue").is_empty();
         if queued {
-            let (pool, queue, id) = (self.pool.clone(), self.queue.clone(), self.database_id);
+            let (pool, queue) = (self.pool.clone(), self.queue.clone());
             let (max_value, max_bytes) = (self.max_value(), self.gate.max_bytes());
             sqlite::blocking(move || {
                 let mut guard = guard;
@@ -49,7 +49,7 @@ impl TenantDb {
                     Ok(writer) => writer,
                     Err(err) => return commits::fail_all(&queue, &err),
                 };
-                commits::drain(&queue, &writer.conn, id);
+                commits::drain(&queue, &writer.conn);
             })
             .await;
         } else {
