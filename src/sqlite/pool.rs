@@ -1,0 +1,214 @@
+//! A small pool of connections to one database file, each keeping the
+//! statements it prepared last.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use libsql::{Connection, Database, Value};
+
+use super::{SqlRow, connect, execute_batch, first_line, now};
+use crate::sqlite_limit::Handle;
+
+/// A small pool of connections to one database file.
+#[derive(Clone)]
+pub struct Pool {
+    db: Arc<Database>,
+    idle: Arc<Mutex<Vec<Idle>>>,
+    max_idle: usize,
+    /// SQL run on each new connection of the pool.
+    setup: Option<Arc<str>>,
+    /// A replica's connections: no pragmas of ours (see [`Pool::replica`]).
+    replica: bool,
+}
+
+/// A connection with the statements it has prepared (dropped first).
+struct Idle {
+    statements: RefCell<Vec<(String, libsql::Statement)>>,
+    conn: Connection,
+    /// Its raw handle, for its length limit.
+    handle: Handle,
+}
+
+/// Prepared statements kept per pooled connection.
+const KEPT_STATEMENTS: usize = 4;
+
+impl Pool {
+    pub fn new(db: Database, max_idle: usize) -> Self {
+        Pool {
+            db: Arc::new(db),
+            idle: Arc::new(Mutex::new(Vec::new())),
+            max_idle,
+            setup: None,
+            replica: false,
+        }
+    }
+
+    /// A pool on a replica's database, shared with the replica. Its
+    /// connections are libsql's replica connections as they come: they
+    /// refuse most pragmas that set something, and send writes (and
+    /// pragmas that read the primary's state) to the primary.
+    pub fn replica(db: Arc<Database>, max_idle: usize) -> Self {
+        Pool {
+            db,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            max_idle,
+            setup: None,
+            replica: true,
+        }
+    }
+
+    /// A pool whose new connections first run the statements of `setup`.
+    pub fn with_setup(db: Database, max_idle: usize, setup: &str) -> Self {
+        Pool {
+            setup: Some(setup.into()),
+            ..Pool::new(db, max_idle)
+        }
+    }
+
+    /// A new connection outside the pool, set up like the pool's.
+    pub fn connect_raw(&self) -> Result<Connection> {
+        Ok(self.connect_caught()?.0)
+    }
+
+    fn connect_caught(&self) -> Result<(Connection, Handle)> {
+        let (conn, handle) = self.unpooled()?;
+        if let Some(setup) = &self.setup {
+            execute_batch(&conn, setup)?;
+        }
+        Ok((conn, handle))
+    }
+
+    /// A new connection outside the pool, without the pool's `setup` (the
+    /// writer's), with its raw handle.
+    pub fn unpooled(&self) -> Result<(Connection, Handle)> {
+        match self.replica {
+            true => crate::sqlite_limit::caught(|| Ok(self.db.connect()?)),
+            false => crate::sqlite_limit::caught(|| connect(&self.db)),
+        }
+    }
+
+    /// A connection from the pool, or a new one; it returns to the pool when dropped.
+    pub fn get(&self) -> Result<Pooled> {
+        match self.idle() {
+            Some(pooled) => Ok(pooled),
+            None => {
+                let (conn, handle) = self.connect_caught()?;
+                Ok(Pooled {
+                    inner: Some(Idle {
+                        statements: RefCell::new(Vec::new()),
+                        conn,
+                        handle,
+                    }),
+                    pool: self.clone(),
+                })
+            }
+        }
+    }
+
+    /// An idle connection, if one is waiting (never blocks).
+    pub fn idle(&self) -> Option<Pooled> {
+        let inner = self.idle.lock().expect("pool lock").pop()?;
+        Some(Pooled {
+            inner: Some(inner),
+            pool: self.clone(),
+        })
+    }
+}
+
+/// A pooled connection; derefs to [`Connection`].
+pub struct Pooled {
+    inner: Option<Idle>,
+    pool: Pool,
+}
+
+impl Pooled {
+    /// Sets the largest string or blob this connection may build or read
+    /// (0: SQLite's own ceiling).
+    pub fn set_max_value(&self, bytes: u64) {
+        let inner = self.inner.as_ref().expect("connection present until drop");
+        inner.handle.set_max_value(bytes);
+    }
+
+    /// Runs `f` with a prepared statement for `sql` that this connection
+    /// keeps for its next users (parsing and planning is a good part of a
+    /// small read), then resets it, ending its read. Only for SQL written by
+    /// this program: a statement is authorised when it is prepared, so user
+    /// SQL must always be prepared afresh under its authorizer. A kept
+    /// statement keeps its earlier bindings: `f` must bind every parameter.
+    pub fn with_kept<T>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&libsql::Statement) -> T,
+    ) -> libsql::Result<T> {
+        let inner = self.inner.as_ref().expect("connection present until drop");
+        if self.pool.replica {
+            // A replica's statements ignore reset(): one kept would hold its
+            // read snapshot forever. Each is prepared afresh and dropped.
+            let statement = now(inner.conn.prepare(sql))?;
+            return Ok(f(&statement));
+        }
+        let mut statements = inner.statements.borrow_mut();
+        match statements.iter().position(|(kept, _)| kept == sql) {
+            Some(i) => {
+                let entry = statements.remove(i);
+                statements.push(entry);
+            }
+            None => {
+                let statement = now(inner.conn.prepare(sql))?;
+                if statements.len() >= KEPT_STATEMENTS {
+                    statements.remove(0);
+                }
+                statements.push((sql.to_owned(), statement));
+            }
+        }
+        let statement = &statements.last().expect("just pushed").1;
+        let result = f(statement);
+        statement.reset();
+        Ok(result)
+    }
+
+    /// Like [`query_one`], with a kept statement (see [`Pooled::with_kept`]).
+    pub fn query_one_kept(
+        &self,
+        sql: &str,
+        params: Vec<(String, Value)>,
+    ) -> Result<Option<SqlRow>> {
+        self.with_kept(sql, |statement| {
+            now(async {
+                let mut rows = statement.query(params).await?;
+                match rows.next().await? {
+                    Some(row) => SqlRow::copy(&row).map(Some),
+                    None => Ok(None),
+                }
+            })
+        })
+        .and_then(|result| result)
+        .with_context(|| format!("running {}", first_line(sql)))
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self
+            .inner
+            .as_ref()
+            .expect("connection present until drop")
+            .conn
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            // A connection left inside a transaction is not safe to reuse.
+            if inner.conn.is_autocommit() {
+                let mut idle = self.pool.idle.lock().expect("pool lock");
+                if idle.len() < self.pool.max_idle {
+                    idle.push(inner);
+                }
+            }
+        }
+    }
+}
