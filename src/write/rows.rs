@@ -6,9 +6,8 @@ use serde_json::{Map, Value as Json};
 
 use super::schema::{self, LiveTable};
 use super::values::{row_values, suggest_types};
-use super::{WriteError, WriteResult, exec, python_list_repr, select, sql_error};
+use super::{WriteError, WriteResult, exec, python_list_repr, select};
 use crate::names::quote_ident;
-use crate::sqlite::now;
 
 /// SQLite's limit on bound parameters in one statement, with room to spare.
 const MAX_PARAMS: usize = 30_000;
@@ -194,20 +193,14 @@ pub fn insert(
             )?;
         }
     } else {
-        // One statement prepared once and run for each row: parsing a
-        // statement with a hundred rows of placeholders cost more than
-        // running it. (A failing row fails the whole write, which the
-        // writer rolls back.)
-        let sql = format!(
-            "{verb} INTO {target} ({}) VALUES {}",
-            column_list(&columns),
-            placeholders(1, columns.len())
-        );
-        let statement = now(conn.prepare(&sql)).map_err(sql_error)?;
-        for row in values {
-            let result = now(statement.execute(row));
-            statement.reset();
-            changed += result.map_err(sql_error)? as u64;
+        let per_statement = (MAX_PARAMS / columns.len()).max(1);
+        for chunk in values.chunks(per_statement) {
+            let sql = format!(
+                "{verb} INTO {target} ({}) VALUES {}",
+                column_list(&columns),
+                placeholders(chunk.len(), columns.len())
+            );
+            changed += exec(conn, &sql, chunk.concat())?;
         }
     }
     Ok(Inserted {
