@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use libsql::{Connection, Database, Value};
 
 use crate::meter::{add_work, on_cpu};
+
 mod pool;
 pub use pool::{Pool, Pooled};
 
@@ -67,8 +68,8 @@ pub fn open_file(path: &Path) -> Result<Database> {
     let db = open_plain(path)?;
     // A file already in WAL mode needs no connection here. Opening one only
     // to close it would create the `-wal` and `-shm` files, then delete them
-    // on that last close, for the first reader to create them again: most
-    // of what a first visit to a cold space costs.
+    // on that last close, for the first reader to create them again: half
+    // the file system calls of a first visit to a cold space.
     if !header_says_wal(path) {
         let conn = connect(&db)?;
         query_one(&conn, "pragma journal_mode = wal", ())?;
