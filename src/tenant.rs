@@ -67,16 +67,12 @@ pub struct TenantDb {
     known: SchemaCache,
     /// Which file this is: an immutable file's hash, or empty.
     identity: String,
-    /// Hashes of SQL that overran its time in place: it goes straight to the
-    /// blocking pool (see [`crate::read::in_place`]). The newest last.
-    overran: Mutex<Vec<u64>>,
+    /// SQL that overran its time in place (see [`crate::read::in_place`]).
+    pub overruns: crate::read::in_place::Overruns,
     /// On a replicated node, the replica the file is (reads run on plain
     /// read-only connections to it; writes go through it to the primary).
     pub replica: Option<Arc<crate::replica::Replica>>,
 }
-
-/// SQL remembered as too slow to run in place, per database.
-const OVERRAN_KEPT: usize = 64;
 
 impl TenantDb {
     /// Takes the space's limits on values and answers: every request that
@@ -123,24 +119,6 @@ impl TenantDb {
     /// A turn to read, if one is free now.
     pub fn try_reader_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.readers.clone().try_acquire_owned().ok()
-    }
-
-    /// Whether `sql` once overran its time in place.
-    pub fn overran(&self, sql: &str) -> bool {
-        let hash = sql_hash(sql);
-        self.overran.lock().expect("overran lock").contains(&hash)
-    }
-
-    /// Remembers that `sql` overran its time in place.
-    pub fn mark_overran(&self, sql: &str) {
-        let hash = sql_hash(sql);
-        let mut overran = self.overran.lock().expect("overran lock");
-        if !overran.contains(&hash) {
-            if overran.len() >= OVERRAN_KEPT {
-                overran.remove(0);
-            }
-            overran.push(hash);
-        }
     }
 
     /// The file's stamp now (see [`crate::stamp`]).
@@ -195,14 +173,6 @@ impl TenantDb {
         *self.checked.lock().expect("schema lock") = Some((stamp, schema.clone()));
         Ok(schema)
     }
-}
-
-/// A 64-bit hash of SQL text, to remember it by.
-fn sql_hash(sql: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    sql.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// Open tenant databases, keyed by (space name, database name).
@@ -282,7 +252,7 @@ impl TenantStore {
                     checked: Mutex::new(None),
                     known: self.schemas.clone(),
                     identity: immutable_hash.unwrap_or_default().to_owned(),
-                    overran: Mutex::new(Vec::new()),
+                    overruns: Default::default(),
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
                     queue: Default::default(),
                     max_value: AtomicU64::new(0),

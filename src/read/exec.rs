@@ -133,7 +133,9 @@ pub async fn run(db: Arc<TenantDb>, statement: Statement) -> Result<ResultSet, R
             // Running out of time in place can be bad luck (the worker was
             // descheduled); SQL that really needs the time stays off it.
             if out_of_time && cpu >= BUDGET {
-                db.mark_overran(&statement.sql);
+                db.overruns.mark(&statement.sql);
+            } else if cpu < BUDGET {
+                db.overruns.fitted(&statement.sql);
             }
             (result, statement, place)
         }
@@ -167,13 +169,14 @@ struct Moved {
 }
 
 /// Runs the read here if a turn and an idle connection are free and its SQL
-/// never overran; when it must run on the pool, gives back what it took.
+/// is not resting on the pool after an overrun; when it must run on the
+/// pool, gives back what it took.
 fn in_place(
     db: &TenantDb,
     statement: &Statement,
     caps: Caps,
 ) -> Result<Result<ResultSet, ReadError>, Option<Box<Moved>>> {
-    if db.overran(&statement.sql) {
+    if db.overruns.resting(&statement.sql) {
         return Err(None);
     }
     let Some(space_turn) = db.gate.try_turn() else {
@@ -194,7 +197,7 @@ fn in_place(
     // It held this worker past its budget on the CPU (one SQLite function
     // call is not interruptible): whatever the outcome, never again here.
     if fired && cpu >= BUDGET {
-        db.mark_overran(&statement.sql);
+        db.overruns.mark(&statement.sql);
     }
     let moved = |out_of_time| {
         Err(Some(Box::new(Moved {

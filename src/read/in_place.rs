@@ -122,6 +122,92 @@ pub fn run<T>(conn: &Connection, limit: Duration, read: impl FnOnce() -> T) -> (
     })
 }
 
+/// SQL that overran its time in place, per database: it rests on the
+/// blocking pool, but not for ever. Once its pause is over, the first read
+/// of it that takes less than [`BUDGET`] of CPU there ends the rest; each
+/// further overrun doubles the pause. (Remembered for ever, one overrun
+/// under a profiler or a stalled machine sent a table's reads to the pool
+/// until its handle closed, at two thirds of the speed. A trial in place
+/// would not do: under load the pool's queue holds every read turn.)
+#[derive(Default)]
+pub struct Overruns(Mutex<Vec<Overrun>>);
+
+struct Overrun {
+    hash: u64,
+    /// Overruns after the first, so far.
+    strikes: u32,
+    /// Resting on the pool until at least then.
+    resting: Option<Instant>,
+}
+
+/// How much SQL is remembered per database.
+const OVERRUNS_KEPT: usize = 64;
+/// The pause after a first overrun; each further one doubles it, up to MAX_PAUSE.
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+const MAX_PAUSE: Duration = Duration::from_secs(64);
+
+impl Overruns {
+    /// Whether `sql` must run on the pool.
+    pub fn resting(&self, sql: &str) -> bool {
+        let hash = sql_hash(sql);
+        let kept = self.0.lock().expect("overruns lock");
+        kept.iter().any(|o| o.hash == hash && o.resting.is_some())
+    }
+
+    /// `sql` overran in place (again).
+    pub fn mark(&self, sql: &str) {
+        self.mark_at(sql, Instant::now())
+    }
+
+    fn mark_at(&self, sql: &str, now: Instant) {
+        let hash = sql_hash(sql);
+        let mut kept = self.0.lock().expect("overruns lock");
+        if let Some(overrun) = kept.iter_mut().find(|o| o.hash == hash) {
+            overrun.strikes = overrun.strikes.saturating_add(1);
+            overrun.resting = Some(now + pause(overrun.strikes));
+            return;
+        }
+        if kept.len() >= OVERRUNS_KEPT {
+            kept.remove(0);
+        }
+        kept.push(Overrun {
+            hash,
+            strikes: 0,
+            resting: Some(now + pause(0)),
+        });
+    }
+
+    /// A read of `sql` took less than [`BUDGET`] of CPU: past its pause, it
+    /// may run in place again.
+    pub fn fitted(&self, sql: &str) {
+        self.fitted_at(sql, Instant::now())
+    }
+
+    fn fitted_at(&self, sql: &str, now: Instant) {
+        let hash = sql_hash(sql);
+        let mut kept = self.0.lock().expect("overruns lock");
+        if let Some(overrun) = kept.iter_mut().find(|o| o.hash == hash)
+            && overrun.resting.is_some_and(|until| now >= until)
+        {
+            overrun.resting = None;
+        }
+    }
+}
+
+fn pause(strikes: u32) -> Duration {
+    FIRST_PAUSE
+        .saturating_mul(1 << strikes.min(6))
+        .min(MAX_PAUSE)
+}
+
+/// A 64-bit hash of SQL text, to remember it by.
+fn sql_hash(sql: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    sql.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// A watch in a slot, ended when dropped.
 struct Watching<'a>(&'a Slot);
 
@@ -194,5 +280,33 @@ mod tests {
         assert!(SLOT.with(|slot| slot.lock().unwrap().is_none()));
         let row = query_one(&conn, &count_to(300_000), ()).unwrap().unwrap();
         assert_eq!(row.get::<i64>(0).unwrap(), 300_000);
+    }
+
+    #[test]
+    fn sql_that_overran_rests_on_the_pool_for_a_growing_pause() {
+        let overruns = Overruns::default();
+        let t0 = Instant::now();
+        let (slow, other) = ("select slow", "select other");
+        overruns.mark_at(slow, t0);
+        assert!(overruns.resting(slow));
+        assert!(!overruns.resting(other));
+        // A fast read before the pause is over changes nothing.
+        overruns.fitted_at(slow, t0);
+        assert!(overruns.resting(slow));
+        // After it, a fast read ends the rest.
+        overruns.fitted_at(slow, t0 + FIRST_PAUSE);
+        assert!(!overruns.resting(slow));
+        // A second overrun rests twice as long.
+        overruns.mark_at(slow, t0);
+        overruns.fitted_at(slow, t0 + FIRST_PAUSE);
+        assert!(overruns.resting(slow));
+        overruns.fitted_at(slow, t0 + 2 * FIRST_PAUSE);
+        assert!(!overruns.resting(slow));
+        // The pause stops growing at MAX_PAUSE.
+        for _ in 0..40 {
+            overruns.mark_at(slow, t0);
+        }
+        overruns.fitted_at(slow, t0 + MAX_PAUSE);
+        assert!(!overruns.resting(slow));
     }
 }
