@@ -195,7 +195,7 @@ fn in_place(
     });
     add_work(cpu);
     // It held this worker past its budget on the CPU (one SQLite function
-    // call is not interruptible): whatever the outcome, never again here.
+    // call is not interruptible): whatever the outcome, it rests on the pool.
     if fired && cpu >= BUDGET {
         db.overruns.mark(&statement.sql);
     }

@@ -149,8 +149,12 @@ const MAX_PAUSE: Duration = Duration::from_secs(64);
 impl Overruns {
     /// Whether `sql` must run on the pool.
     pub fn resting(&self, sql: &str) -> bool {
-        let hash = sql_hash(sql);
         let kept = self.0.lock().expect("overruns lock");
+        // Nearly always empty: then every read is spared hashing its SQL.
+        if kept.is_empty() {
+            return false;
+        }
+        let hash = sql_hash(sql);
         kept.iter().any(|o| o.hash == hash && o.resting.is_some())
     }
 
@@ -184,8 +188,11 @@ impl Overruns {
     }
 
     fn fitted_at(&self, sql: &str, now: Instant) {
-        let hash = sql_hash(sql);
         let mut kept = self.0.lock().expect("overruns lock");
+        if kept.is_empty() {
+            return;
+        }
+        let hash = sql_hash(sql);
         if let Some(overrun) = kept.iter_mut().find(|o| o.hash == hash)
             && overrun.resting.is_some_and(|until| now >= until)
         {
