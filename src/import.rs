@@ -89,7 +89,7 @@ fn register(
         None => databases::register(catalog, space.id, db.as_str())?,
     };
     let file = sqlite::open_file(&data.database_file(&space.name, db.as_str()))?;
-    mirror::refresh(catalog, row.id, &sqlite::connect(&file)?)?;
+    mirror::refresh(catalog, row.id, &*sqlite::connect(&file)?)?;
     Ok(())
 }
 
@@ -294,7 +294,7 @@ fn import_file(
         {
             let db = sqlite::open_file(&copy.0)?;
             sqlite::query_one(
-                &sqlite::connect(&db)?,
+                &*sqlite::connect(&db)?,
                 "pragma wal_checkpoint(truncate)",
                 (),
             )?;
@@ -310,7 +310,7 @@ fn import_file(
 fn backup_into(source: &Path, target: &Path) -> Result<()> {
     // In WAL mode the backup requires equal page sizes: rewrite the copy to match.
     let target_db = sqlite::open_file(target)?;
-    let page_size: i64 = sqlite::query_one(&sqlite::connect(&target_db)?, "pragma page_size", ())?
+    let page_size: i64 = sqlite::query_one(&*sqlite::connect(&target_db)?, "pragma page_size", ())?
         .expect("pragma answers")
         .get(0)?;
     drop(target_db);

@@ -17,7 +17,7 @@ use libsql::{Connection, Database, Value};
 use crate::meter::{add_work, on_cpu};
 
 mod pool;
-pub use pool::{Pool, Pooled};
+pub use pool::{Closing, Pool, Pooled};
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,13 +135,14 @@ pub fn open_file_read_only(path: &Path) -> Result<Database> {
     Ok(db)
 }
 
-/// A new connection with the settings every libsette connection uses.
-pub fn connect(db: &Database) -> Result<Connection> {
+/// A new connection with the settings every libsette connection uses,
+/// closed once when dropped (see [`Closing`]).
+pub fn connect(db: &Database) -> Result<Closing> {
     let conn = db.connect().context("connecting")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // synchronous=full in WAL mode: a committed transaction survives power loss.
     now(conn.execute_batch("pragma foreign_keys = on; pragma synchronous = full;"))?;
-    Ok(conn)
+    Closing::local(conn)
 }
 
 /// Runs `f` with the busy handler off: a locked file fails at once with

@@ -52,7 +52,7 @@ fn assert_wals_empty(data: &Path) {
 }
 
 /// A connection of this process to `file`, idle, outside any transaction.
-fn onlooker(file: &Path) -> (libsql::Database, libsql::Connection) {
+fn onlooker(file: &Path) -> (libsql::Database, libsette::sqlite::Closing) {
     let db = libsette::sqlite::open_plain(file).unwrap();
     let conn = libsette::sqlite::connect(&db).unwrap();
     libsette::sqlite::query_one(&conn, "select count(*) from sqlite_master", ()).unwrap();

@@ -158,7 +158,7 @@ fn one_space(data: &DataDir, dest: &Path, name: &str) -> Result<Manifest> {
 }
 
 /// An existing database opened as it is, with the usual connection settings.
-fn open_live(path: &Path) -> Result<(libsql::Database, Connection)> {
+fn open_live(path: &Path) -> Result<(libsql::Database, sqlite::Closing)> {
     let db = sqlite::open_existing(path)?;
     let conn = sqlite::connect(&db)?;
     Ok((db, conn))

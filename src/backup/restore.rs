@@ -209,7 +209,7 @@ fn adopt(catalog: &libsql::Connection, id: i64, path: &Path, hash: Option<&str>)
         Some(hash) => crate::import::record_immutable(catalog, id, path, hash),
         None => {
             let file = sqlite::open_file(path)?;
-            mirror::refresh(catalog, id, &sqlite::connect(&file)?)?;
+            mirror::refresh(catalog, id, &*sqlite::connect(&file)?)?;
             Ok(())
         }
     }

@@ -239,7 +239,7 @@ mod tests {
     use super::*;
     use crate::sqlite::{connect, open_plain, query_one};
 
-    fn connection() -> (tempfile::TempDir, libsql::Database, Connection) {
+    fn connection() -> (tempfile::TempDir, libsql::Database, crate::sqlite::Closing) {
         let dir = tempfile::tempdir().unwrap();
         let db = open_plain(&dir.path().join("t.db")).unwrap();
         let conn = connect(&db).unwrap();

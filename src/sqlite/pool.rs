@@ -25,7 +25,7 @@ pub struct Pool {
 /// A connection with the statements it has prepared (dropped first).
 struct Idle {
     statements: RefCell<Vec<(String, libsql::Statement)>>,
-    conn: Connection,
+    conn: Closing,
     /// Its raw handle, for its length limit.
     handle: Handle,
 }
@@ -66,12 +66,7 @@ impl Pool {
         }
     }
 
-    /// A new connection outside the pool, set up like the pool's.
-    pub fn connect_raw(&self) -> Result<Connection> {
-        Ok(self.connect_caught()?.0)
-    }
-
-    fn connect_caught(&self) -> Result<(Connection, Handle)> {
+    fn connect_caught(&self) -> Result<(Closing, Handle)> {
         let (conn, handle) = self.unpooled()?;
         if let Some(setup) = &self.setup {
             execute_batch(&conn, setup)?;
@@ -81,9 +76,12 @@ impl Pool {
 
     /// A new connection outside the pool, without the pool's `setup` (the
     /// writer's), with its raw handle.
-    pub fn unpooled(&self) -> Result<(Connection, Handle)> {
+    pub fn unpooled(&self) -> Result<(Closing, Handle)> {
         match self.replica {
-            true => crate::sqlite_limit::caught(|| Ok(self.db.connect()?)),
+            true => {
+                let (conn, handle) = crate::sqlite_limit::caught(|| Ok(self.db.connect()?))?;
+                Ok((Closing::replica(conn), handle))
+            }
             false => crate::sqlite_limit::caught(|| connect(&self.db)),
         }
     }
@@ -185,6 +183,40 @@ impl Pooled {
         })
         .and_then(|result| result)
         .with_context(|| format!("running {}", first_line(sql)))
+    }
+}
+
+/// A connection that is closed once. libsql 0.9.30 closes a local
+/// connection twice when its last copy is dropped (`LibsqlConnection`'s
+/// `Drop`, then that of the `Connection` inside it): the second
+/// `sqlite3_close_v2` reads the freed connection, and crashed the server
+/// when that memory had gone back to the system (valgrind: an invalid read
+/// in `sqlite3SafetyCheckSickOrOk` at every close). A statement of the
+/// connection dropped after it holds the last copy instead, and its drop is
+/// the only close.
+pub struct Closing {
+    conn: Connection,
+    /// Declared after `conn`, so dropped after it (fields drop in order).
+    _last: Option<libsql::Statement>,
+}
+
+impl Closing {
+    /// A local connection, with the statement that will close it.
+    pub fn local(conn: Connection) -> Result<Closing> {
+        let _last = Some(now(conn.prepare("select 1"))?);
+        Ok(Closing { conn, _last })
+    }
+
+    /// A replica's connection, libsql's own kind, which the bug does not touch.
+    pub fn replica(conn: Connection) -> Closing {
+        Closing { conn, _last: None }
+    }
+}
+
+impl std::ops::Deref for Closing {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
     }
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use libsql::Connection;
 
 use super::{TenantDb, commits};
-use crate::sqlite::{self, Pool};
+use crate::sqlite::{self, Closing, Pool};
 use crate::sqlite_limit::Handle;
 
 impl TenantDb {
@@ -77,7 +77,10 @@ impl TenantDb {
             let mut guard = guard;
             if guard.is_none() {
                 let (conn, handle) = match &replica {
-                    Some(replica) => crate::sqlite_limit::caught(|| replica.writer())?,
+                    Some(replica) => {
+                        let (conn, handle) = crate::sqlite_limit::caught(|| replica.writer())?;
+                        (Closing::replica(conn), handle)
+                    }
                     None => open_writer(&pool)?,
                 };
                 *guard = Some(Writer {
@@ -193,7 +196,7 @@ fn ready_writer<'a>(
 
 /// A database's writer connection, with the size limit set on it.
 pub(super) struct Writer {
-    conn: Connection,
+    conn: Closing,
     /// The raw handle, for SQLite's length limit.
     handle: Handle,
     /// The size cap last set with `max_page_count`.
@@ -219,7 +222,7 @@ fn limit_size(conn: &Connection, max_bytes: u64) -> Result<()> {
 /// The writer connection. Foreign keys are not enforced on writes, as in
 /// Datasette: rows may arrive before the rows they point at, and rebuilding a
 /// table for `/-/alter` must not cascade into other tables.
-fn open_writer(pool: &Pool) -> Result<(Connection, Handle)> {
+fn open_writer(pool: &Pool) -> Result<(Closing, Handle)> {
     let (conn, handle) = pool.unpooled()?;
     sqlite::execute_batch(&conn, "pragma foreign_keys = off")?;
     Ok((conn, handle))

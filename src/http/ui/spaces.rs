@@ -122,7 +122,7 @@ pub async fn create(State(app): State<Arc<App>>, request: Request) -> Response {
                     let registered = databases::register(conn, row.id, db.as_str())?;
                     let file =
                         crate::sqlite::open_file(&data.database_file(space.as_str(), db.as_str()))?;
-                    mirror::refresh(conn, registered.id, &crate::sqlite::connect(&file)?)?;
+                    mirror::refresh(conn, registered.id, &*crate::sqlite::connect(&file)?)?;
                 }
                 Ok(())
             })
