@@ -148,7 +148,7 @@ impl App {
         self.spaces
             .get_or_load(owned.clone(), async move {
                 catalog
-                    .call(move |conn| {
+                    .lookup(move |conn| {
                         let Some(space) = spaces::find(conn, &owned)? else {
                             return Ok(None);
                         };
@@ -179,7 +179,9 @@ impl App {
         self.databases
             .get_or_load(space_id, async move {
                 catalog
-                    .call(move |conn| crate::catalog::databases::list(conn, space_id).map(Arc::new))
+                    .lookup(move |conn| {
+                        crate::catalog::databases::list(conn, space_id).map(Arc::new)
+                    })
                     .await
             })
             .await
@@ -191,7 +193,7 @@ impl App {
         self.queries
             .get_or_load(space_id, async move {
                 catalog
-                    .call(move |conn| queries::list(conn, space_id).map(Arc::new))
+                    .lookup(move |conn| queries::list(conn, space_id).map(Arc::new))
                     .await
             })
             .await
@@ -233,7 +235,7 @@ impl App {
         self.tokens
             .get_or_load(hash, async move {
                 catalog
-                    .call(move |conn| tokens::find_by_secret(conn, &owned))
+                    .lookup(move |conn| tokens::find_by_secret(conn, &owned))
                     .await
             })
             .await
@@ -248,7 +250,7 @@ impl App {
             .sessions
             .get_or_load(id_hash.clone(), async move {
                 catalog
-                    .call(move |conn| sessions::find_by_hash(conn, &id_hash))
+                    .lookup(move |conn| sessions::find_by_hash(conn, &id_hash))
                     .await
             })
             .await?;
@@ -310,7 +312,7 @@ impl App {
         self.decisions
             .get_or_load(key, async move {
                 catalog
-                    .call(move |conn| {
+                    .lookup(move |conn| {
                         permissions::allowed(conn, space_id, &actor, &action, &resource)
                     })
                     .await

@@ -193,6 +193,26 @@ impl Catalog {
         self.call(|conn| sqlite::checkpoint(conn)).await
     }
 
+    /// Runs a lookup by key (a few pages read) here on the worker when a
+    /// turn and an idle connection are free: handing it to the blocking pool
+    /// costs more than the lookup. Otherwise, or if it fails here (a busy
+    /// file fails at once rather than block the worker), it runs as
+    /// [`Catalog::call`]. Only for reads: `f` may run twice.
+    pub async fn lookup<T, F>(&self, f: F) -> Result<T>
+    where
+        F: Fn(&sqlite::Pooled) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.replica.is_none()
+            && let Ok(_turn) = self.turns.try_acquire()
+            && let Some(conn) = self.pool.idle()
+            && let Ok(Ok(found)) = sqlite::without_waiting(&conn, || f(&conn))
+        {
+            return Ok(found);
+        }
+        self.call(f).await
+    }
+
     /// Runs `f` with a catalog connection on the blocking pool, waiting for
     /// a turn first.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
