@@ -1,5 +1,6 @@
-//! SQLite's per-connection length limit (`sqlite3_limit`), which libsql's
-//! `Connection` does not expose: the raw handle is caught as SQLite opens it.
+//! SQLite's per-connection length limit (`sqlite3_limit`) and WAL-file
+//! persistence (`sqlite3_file_control`), which libsql's `Connection` does
+//! not expose: the raw handle is caught as SQLite opens it.
 //!
 //! One SQLite function call cannot be interrupted, so `randomblob(1e9)` runs
 //! to its end whatever the time limit says; the length limit makes SQLite
@@ -75,6 +76,27 @@ impl Handle {
         // SAFETY: the handle is open (see `Handle`); sqlite3_limit only
         // stores the number, capped at the compile-time maximum.
         unsafe { ffi::sqlite3_limit(self.0, ffi::SQLITE_LIMIT_LENGTH, bytes as c_int) };
+    }
+
+    /// Keeps the `-wal` and `-shm` files when this connection is the last to
+    /// close (SQLite's `SQLITE_FCNTL_PERSIST_WAL`); with a journal size
+    /// limit set, the last close still empties the `-wal` to zero bytes.
+    pub fn keep_wal_files(&self) -> Result<()> {
+        let mut on: c_int = 1;
+        // SAFETY: the handle is open (see `Handle`); this file control reads
+        // and writes the one int it is given, on the "main" database's file.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                self.0,
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_PERSIST_WAL,
+                (&mut on as *mut c_int).cast(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            bail!("keeping the WAL files: SQLite error {rc}");
+        }
+        Ok(())
     }
 
     /// The connection's current length limit.

@@ -242,12 +242,18 @@ impl TenantStore {
                         None => (sqlite::open_file(&path)?, None),
                     },
                 };
+                // Reads never write, whatever SQL reaches them.
+                let pool = Pool::with_setup(db, READERS, &self.read_setup);
+                // A replica's files are libsql's to manage; an immutable one has no WAL.
+                let pool = match replica.is_none() && immutable_hash.is_none() {
+                    true => pool.keeping_wal_files(),
+                    false => pool,
+                };
                 crate::metrics::metrics().open_handles.inc();
                 let handle = TenantDb {
                     database_id,
                     readers: Arc::new(tokio::sync::Semaphore::new(READERS)),
-                    // Reads never write, whatever SQL reaches them.
-                    pool: Pool::with_setup(db, READERS, &self.read_setup),
+                    pool,
                     path: path.clone(),
                     checked: Mutex::new(None),
                     known: self.schemas.clone(),
@@ -344,6 +350,40 @@ mod tests {
             .unwrap()
             .unwrap();
         row.get::<i64>(0).unwrap()
+    }
+
+    /// A database closed after a write keeps its `-wal`, emptied, and its
+    /// `-shm`; the write is in the main file.
+    #[test]
+    fn a_closed_database_keeps_its_wal_files_with_the_wal_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        create_file(&data, "s", "d").unwrap();
+        let store = TenantStore::new(data.clone(), 10, Duration::from_secs(60), 0);
+        let db = store.open("s", "d", 1, None).unwrap();
+        let (writer, _) = db.pool.unpooled().unwrap();
+        sqlite::execute_batch(&writer, "create table t (x); insert into t values (1)").unwrap();
+        let reader = db.conn().unwrap();
+        assert!(
+            sqlite::query_one(&reader, "select x from t", ())
+                .unwrap()
+                .is_some()
+        );
+        let path = data.database_file("s", "d");
+        let beside = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        assert!(std::fs::metadata(beside("-wal")).unwrap().len() > 0);
+        drop((writer, reader, db));
+        drop(store);
+        assert_eq!(std::fs::metadata(beside("-wal")).unwrap().len(), 0);
+        assert!(beside("-shm").exists());
+        // The main file alone holds the row.
+        std::fs::remove_file(beside("-wal")).unwrap();
+        std::fs::remove_file(beside("-shm")).unwrap();
+        let conn = sqlite::connect(&sqlite::open_existing(&path).unwrap()).unwrap();
+        let row = sqlite::query_one(&conn, "select count(*) from t", ())
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 1);
     }
 
     #[test]

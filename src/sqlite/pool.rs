@@ -20,6 +20,8 @@ pub struct Pool {
     setup: Option<Arc<str>>,
     /// A replica's connections: no pragmas of ours (see [`Pool::replica`]).
     replica: bool,
+    /// Its connections keep the `-wal` and `-shm` files (see [`Pool::keeping_wal_files`]).
+    keep_wal_files: bool,
 }
 
 /// A connection with the statements it has prepared (dropped first).
@@ -41,6 +43,7 @@ impl Pool {
             max_idle,
             setup: None,
             replica: false,
+            keep_wal_files: false,
         }
     }
 
@@ -55,6 +58,7 @@ impl Pool {
             max_idle,
             setup: None,
             replica: true,
+            keep_wal_files: false,
         }
     }
 
@@ -63,6 +67,19 @@ impl Pool {
         Pool {
             setup: Some(setup.into()),
             ..Pool::new(db, max_idle)
+        }
+    }
+
+    /// The pool's connections keep the `-wal` and `-shm` files at the last
+    /// close, the `-wal` emptied to zero bytes. A first visit then opens
+    /// two files instead of creating them, and closing deletes none: on
+    /// ext4, creating and deleting them was most of the kernel's part of a
+    /// cold open. An empty `-wal` holds nothing to replay, and SQLite
+    /// rebuilds a `-shm` that no connection holds when it opens one.
+    pub fn keeping_wal_files(self) -> Self {
+        Pool {
+            keep_wal_files: true,
+            ..self
         }
     }
 
@@ -82,7 +99,16 @@ impl Pool {
                 let (conn, handle) = crate::sqlite_limit::caught(|| Ok(self.db.connect()?))?;
                 Ok((Closing::replica(conn), handle))
             }
-            false => crate::sqlite_limit::caught(|| connect(&self.db)),
+            false => {
+                let (conn, handle) = crate::sqlite_limit::caught(|| connect(&self.db))?;
+                if self.keep_wal_files {
+                    handle.keep_wal_files()?;
+                    // Any limit at all makes the last close empty the
+                    // `-wal`; this one also bounds a WAL that a burst grew.
+                    execute_batch(&conn, "pragma journal_size_limit = 67108864")?;
+                }
+                Ok((conn, handle))
+            }
         }
     }
 
