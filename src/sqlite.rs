@@ -220,6 +220,31 @@ impl<T: FromSql> FromSql for Option<T> {
 }
 
 /// Every row of a query.
+/// Runs this program's own SQL and copies out its rows. A plain connection
+/// prepares each statement afresh; a pooled one keeps it (see [`Pooled`]).
+pub trait Sql {
+    fn all(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Vec<SqlRow>>;
+    fn one(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Option<SqlRow>>;
+}
+
+impl Sql for Connection {
+    fn all(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Vec<SqlRow>> {
+        query_all(self, sql, params)
+    }
+    fn one(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Option<SqlRow>> {
+        query_one(self, sql, params)
+    }
+}
+
+impl Sql for Closing {
+    fn all(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Vec<SqlRow>> {
+        query_all(self, sql, params)
+    }
+    fn one(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Option<SqlRow>> {
+        query_one(self, sql, params)
+    }
+}
+
 pub fn query_all(
     conn: &Connection,
     sql: &str,
@@ -323,6 +348,37 @@ pub fn text(row: &SqlRow, idx: usize) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pooled connection's kept statements answer for the parameters of
+    /// each call, whether the statement was kept or pushed out by others.
+    #[test]
+    fn kept_statements_answer_for_each_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::new(open_file(&dir.path().join("k.db")).unwrap(), 2).keeping_statements(2);
+        let conn = pool.get().unwrap();
+        execute_batch(&conn, "create table t (k integer primary key, v text); insert into t values (1, 'a'), (2, 'b'), (3, 'c')").unwrap();
+        let find = "select v from t where k = ?1";
+        let from = "select v from t where k >= ?1 order by k";
+        for round in 0..3 {
+            for k in 1..=3_i64 {
+                let row = conn.one(find, [k]).unwrap().unwrap();
+                assert_eq!(
+                    row.get::<String>(0).unwrap(),
+                    ["a", "b", "c"][k as usize - 1]
+                );
+                let rows = conn.all(from, [k]).unwrap();
+                assert_eq!(rows.len(), 4 - k as usize, "round {round}");
+                assert!(conn.one(find, [k + 10]).unwrap().is_none());
+                // A third statement pushes the oldest out of the two kept.
+                assert_eq!(
+                    conn.all("select count(*) from t where k != ?1", [k])
+                        .unwrap()
+                        .len(),
+                    1
+                );
+            }
+        }
+    }
 
     /// Without waiting, a read of a locked file fails at once with
     /// SQLITE_BUSY; afterwards the connection waits for locks again.

@@ -138,7 +138,7 @@ impl TenantDb {
 
     /// The current schema; refreshes the catalog's mirror first if the file's
     /// schema changed since it was taken (blocking).
-    pub fn schema(&self, catalog: &libsql::Connection) -> Result<Arc<Schema>> {
+    pub fn schema(&self, catalog: &Pooled) -> Result<Arc<Schema>> {
         // The stamp first: a change after it only makes the stamp older than the schema.
         let stamp = self.stamp();
         let tenant = self.conn()?;

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use libsql::Connection;
 
 use super::unix_now;
-use crate::sqlite;
+use crate::sqlite::{self, Sql};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatabaseRow {
@@ -84,9 +84,8 @@ pub fn find(conn: &Connection, space_id: i64, name: &str) -> Result<Option<Datab
     .transpose()
 }
 
-pub fn list(conn: &Connection, space_id: i64) -> Result<Vec<DatabaseRow>> {
-    sqlite::query_all(
-        conn,
+pub fn list(conn: &impl Sql, space_id: i64) -> Result<Vec<DatabaseRow>> {
+    conn.all(
         &format!("select {COLUMNS} from databases where space_id = ?1 order by name"),
         [space_id],
     )?

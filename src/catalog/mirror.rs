@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::Result;
 use libsql::Connection;
 
-use crate::sqlite;
+use crate::sqlite::{self, Sql};
 
 /// One table or view as read from a tenant database.
 #[derive(Clone, Debug, PartialEq)]
@@ -235,10 +235,9 @@ pub fn refresh(catalog: &Connection, database_id: i64, tenant: &Connection) -> R
 
 /// The mirrored tables and views of one database, ordered by name
 /// (three queries, whatever the number of tables).
-pub fn load(catalog: &Connection, database_id: i64) -> Result<Vec<TableSchema>> {
+pub fn load(catalog: &impl Sql, database_id: i64) -> Result<Vec<TableSchema>> {
     let mut columns: HashMap<i64, Vec<ColumnSchema>> = HashMap::new();
-    for c in sqlite::query_all(
-        catalog,
+    for c in catalog.all(
         "select c.table_id, c.cid, c.name, c.type, c.\"notnull\", c.pk, c.hidden
          from mirror_columns c join mirror_tables t on t.id = c.table_id
          where t.database_id = ?1 order by c.table_id, c.cid",
@@ -254,8 +253,7 @@ pub fn load(catalog: &Connection, database_id: i64) -> Result<Vec<TableSchema>> 
         });
     }
     let mut foreign_keys: HashMap<i64, Vec<ForeignKey>> = HashMap::new();
-    for f in sqlite::query_all(
-        catalog,
+    for f in catalog.all(
         "select f.table_id, f.column_name, f.other_table, f.other_column
          from mirror_foreign_keys f join mirror_tables t on t.id = f.table_id
          where t.database_id = ?1 order by f.rowid",
@@ -267,27 +265,27 @@ pub fn load(catalog: &Connection, database_id: i64) -> Result<Vec<TableSchema>> 
             other_column: f.get(3)?,
         });
     }
-    sqlite::query_all(
-        catalog,
-        "select id, name, kind, hidden, fts_table, sql from mirror_tables
+    catalog
+        .all(
+            "select id, name, kind, hidden, fts_table, sql from mirror_tables
          where database_id = ?1 order by name",
-        [database_id],
-    )?
-    .iter()
-    .map(|row| {
-        let table_id: i64 = row.get(0)?;
-        let kind: String = row.get(2)?;
-        Ok(TableSchema {
-            name: row.get(1)?,
-            kind: kind_name(&kind),
-            hidden: row.get::<i64>(3)? != 0,
-            fts_table: row.get(4)?,
-            sql: row.get(5)?,
-            columns: columns.remove(&table_id).unwrap_or_default(),
-            foreign_keys: foreign_keys.remove(&table_id).unwrap_or_default(),
+            [database_id],
+        )?
+        .iter()
+        .map(|row| {
+            let table_id: i64 = row.get(0)?;
+            let kind: String = row.get(2)?;
+            Ok(TableSchema {
+                name: row.get(1)?,
+                kind: kind_name(&kind),
+                hidden: row.get::<i64>(3)? != 0,
+                fts_table: row.get(4)?,
+                sql: row.get(5)?,
+                columns: columns.remove(&table_id).unwrap_or_default(),
+                foreign_keys: foreign_keys.remove(&table_id).unwrap_or_default(),
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// Every mirrored table and view of a space's databases as (database, name,

@@ -130,6 +130,11 @@ impl DataDir {
 /// connection; more would only open and close connections.
 const CALLS_AT_ONCE: usize = 8;
 
+/// Prepared statements kept per catalog connection: enough for every
+/// lookup a first visit makes (space, settings, databases, permissions,
+/// the schema mirror), so none is parsed again.
+const KEPT_STATEMENTS: usize = 32;
+
 /// A handle on the catalog shared by the whole server.
 #[derive(Clone)]
 pub struct Catalog {
@@ -162,7 +167,8 @@ impl Catalog {
             .with_context(|| format!("creating data folder {}", data.root().display()))?;
         let (pool, replica) = match data.replication() {
             None => (
-                Pool::new(sqlite::open_file(&data.catalog())?, CALLS_AT_ONCE),
+                Pool::new(sqlite::open_file(&data.catalog())?, CALLS_AT_ONCE)
+                    .keeping_statements(KEPT_STATEMENTS),
                 None,
             ),
             Some(replication) => {

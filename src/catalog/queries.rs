@@ -7,7 +7,7 @@ use libsql::{Connection, Value};
 use serde_json::{Value as Json, json};
 
 use super::unix_now;
-use crate::sqlite;
+use crate::sqlite::{self, Sql};
 
 /// One stored query as the catalog holds it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -98,9 +98,8 @@ fn from_row(row: &sqlite::SqlRow) -> Result<StoredQuery> {
 }
 
 /// Whether the space has any stored query.
-pub fn any(conn: &Connection, space_id: i64) -> Result<bool> {
-    let found = sqlite::query_all(
-        conn,
+pub fn any(conn: &impl Sql, space_id: i64) -> Result<bool> {
+    let found = conn.all(
         "select 1 from stored_queries q join databases d on d.id = q.database_id
           where d.space_id = ?1 limit 1",
         [space_id],
@@ -109,9 +108,8 @@ pub fn any(conn: &Connection, space_id: i64) -> Result<bool> {
 }
 
 /// Every stored query of a space, by database and name.
-pub fn list(conn: &Connection, space_id: i64) -> Result<Vec<StoredQuery>> {
-    sqlite::query_all(
-        conn,
+pub fn list(conn: &impl Sql, space_id: i64) -> Result<Vec<StoredQuery>> {
+    conn.all(
         &format!(
             "select {COLUMNS}
                from stored_queries q join databases d on d.id = q.database_id

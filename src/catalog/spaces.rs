@@ -5,7 +5,7 @@ use libsql::Connection;
 
 use super::{unix_now, users};
 use crate::names::SpaceName;
-use crate::sqlite;
+use crate::sqlite::{self, Sql};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Space {
@@ -40,9 +40,8 @@ pub fn create(conn: &Connection, name: &SpaceName, owner: &str, public: bool) ->
     })
 }
 
-pub fn find(conn: &Connection, name: &str) -> Result<Option<Space>> {
-    sqlite::query_one(
-        conn,
+pub fn find(conn: &impl Sql, name: &str) -> Result<Option<Space>> {
+    conn.one(
         "select id, name, public from spaces where name = ?1",
         [name],
     )?
@@ -109,9 +108,8 @@ pub fn members(conn: &Connection, space_id: i64) -> Result<Vec<(String, String)>
     .collect()
 }
 
-pub fn settings(conn: &Connection, space_id: i64) -> Result<Vec<(String, String)>> {
-    sqlite::query_all(
-        conn,
+pub fn settings(conn: &impl Sql, space_id: i64) -> Result<Vec<(String, String)>> {
+    conn.all(
         "select name, value from space_settings where space_id = ?1 order by name",
         [space_id],
     )?
@@ -181,9 +179,8 @@ fn guard_last_owner(conn: &Connection, space_id: i64, user_id: i64) -> Result<()
 
 /// The origins allowed to call the space cross-origin (normalised, sorted);
 /// empty when the space keeps `serve --cors`'s behaviour.
-pub fn cors_origins(conn: &Connection, space_id: i64) -> Result<Vec<String>> {
-    sqlite::query_all(
-        conn,
+pub fn cors_origins(conn: &impl Sql, space_id: i64) -> Result<Vec<String>> {
+    conn.all(
         "select origin from space_cors_origins where space_id = ?1 order by origin",
         [space_id],
     )?

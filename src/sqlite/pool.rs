@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use libsql::{Connection, Database, Value};
 
-use super::{SqlRow, connect, execute_batch, first_line, now};
+use libsql::params::IntoParams;
+
+use super::{Sql, SqlRow, connect, execute_batch, first_line, now};
 use crate::sqlite_limit::Handle;
 
 /// A small pool of connections to one database file.
@@ -22,6 +24,8 @@ pub struct Pool {
     replica: bool,
     /// Its connections keep the `-wal` and `-shm` files (see [`Pool::keeping_wal_files`]).
     keep_wal_files: bool,
+    /// Prepared statements kept per connection (see [`Pooled::with_kept`]).
+    kept: usize,
 }
 
 /// A connection with the statements it has prepared (dropped first).
@@ -32,7 +36,7 @@ struct Idle {
     handle: Handle,
 }
 
-/// Prepared statements kept per pooled connection.
+/// Prepared statements kept per pooled connection, unless the pool says.
 const KEPT_STATEMENTS: usize = 4;
 
 impl Pool {
@@ -44,6 +48,7 @@ impl Pool {
             setup: None,
             replica: false,
             keep_wal_files: false,
+            kept: KEPT_STATEMENTS,
         }
     }
 
@@ -59,6 +64,7 @@ impl Pool {
             setup: None,
             replica: true,
             keep_wal_files: false,
+            kept: KEPT_STATEMENTS,
         }
     }
 
@@ -81,6 +87,11 @@ impl Pool {
             keep_wal_files: true,
             ..self
         }
+    }
+
+    /// The pool's connections keep up to `kept` prepared statements each.
+    pub fn keeping_statements(self, kept: usize) -> Self {
+        Pool { kept, ..self }
     }
 
     fn connect_caught(&self) -> Result<(Closing, Handle)> {
@@ -180,7 +191,7 @@ impl Pooled {
             }
             None => {
                 let statement = now(inner.conn.prepare(sql))?;
-                if statements.len() >= KEPT_STATEMENTS {
+                if statements.len() >= self.pool.kept {
                     statements.remove(0);
                 }
                 statements.push((sql.to_owned(), statement));
@@ -198,6 +209,30 @@ impl Pooled {
         sql: &str,
         params: Vec<(String, Value)>,
     ) -> Result<Option<SqlRow>> {
+        self.one(sql, params)
+    }
+}
+
+/// This program's own SQL on a pooled connection runs a kept statement
+/// (see [`Pooled::with_kept`]): a lookup by key spends most of its time
+/// parsing and planning otherwise.
+impl Sql for Pooled {
+    fn all(&self, sql: &str, params: impl IntoParams) -> Result<Vec<SqlRow>> {
+        self.with_kept(sql, |statement| {
+            now(async {
+                let mut rows = statement.query(params).await?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    out.push(SqlRow::copy(&row)?);
+                }
+                Ok(out)
+            })
+        })
+        .and_then(|result| result)
+        .with_context(|| format!("running {}", first_line(sql)))
+    }
+
+    fn one(&self, sql: &str, params: impl IntoParams) -> Result<Option<SqlRow>> {
         self.with_kept(sql, |statement| {
             now(async {
                 let mut rows = statement.query(params).await?;

@@ -84,7 +84,7 @@ pub async fn open_synced(
     let catalog = app.catalog.clone();
     let opened = sqlite::blocking(move || {
         let handle = app.tenants.open(&space, &name, id, hash.as_deref())?;
-        let schema = handle.schema(&*catalog.conn()?)?;
+        let schema = handle.schema(&catalog.conn()?)?;
         Ok::<_, anyhow::Error>((handle, schema))
     })
     .await?;
