@@ -10,7 +10,7 @@ use anyhow::Result;
 use libsql::{Connection, Value};
 
 use crate::actor::Actor;
-use crate::sqlite;
+use crate::sqlite::{self, Sql};
 
 /// A resource in a space: the space itself, a database, or a table of one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -183,7 +183,7 @@ pub fn allowed(
     let sql = format!("with target(db, tbl) as (select :db, :tbl){DECIDE}");
     let mut params = params(space_id, actor, action);
     params.extend(resource.params());
-    Ok(conn.query_one_kept(&sql, params)?.is_some())
+    Ok(conn.one(&sql, params)?.is_some())
 }
 
 /// Every resource of the action's level in the space on which `actor` may do

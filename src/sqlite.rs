@@ -219,7 +219,6 @@ impl<T: FromSql> FromSql for Option<T> {
     }
 }
 
-/// Every row of a query.
 /// Runs this program's own SQL and copies out its rows. A plain connection
 /// prepares each statement afresh; a pooled one keeps it (see [`Pooled`]).
 pub trait Sql {
@@ -236,15 +235,7 @@ impl Sql for Connection {
     }
 }
 
-impl Sql for Closing {
-    fn all(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Vec<SqlRow>> {
-        query_all(self, sql, params)
-    }
-    fn one(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<Option<SqlRow>> {
-        query_one(self, sql, params)
-    }
-}
-
+/// Every row of a query.
 pub fn query_all(
     conn: &Connection,
     sql: &str,

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use libsql::{Connection, Database, Value};
+use libsql::{Connection, Database};
 
 use libsql::params::IntoParams;
 
@@ -202,15 +202,6 @@ impl Pooled {
         statement.reset();
         Ok(result)
     }
-
-    /// Like [`query_one`], with a kept statement (see [`Pooled::with_kept`]).
-    pub fn query_one_kept(
-        &self,
-        sql: &str,
-        params: Vec<(String, Value)>,
-    ) -> Result<Option<SqlRow>> {
-        self.one(sql, params)
-    }
 }
 
 /// This program's own SQL on a pooled connection runs a kept statement
@@ -218,28 +209,27 @@ impl Pooled {
 /// parsing and planning otherwise.
 impl Sql for Pooled {
     fn all(&self, sql: &str, params: impl IntoParams) -> Result<Vec<SqlRow>> {
+        self.kept_rows(sql, params, usize::MAX)
+    }
+
+    fn one(&self, sql: &str, params: impl IntoParams) -> Result<Option<SqlRow>> {
+        Ok(self.kept_rows(sql, params, 1)?.pop())
+    }
+}
+
+impl Pooled {
+    /// Up to `limit` rows of a kept statement.
+    fn kept_rows(&self, sql: &str, params: impl IntoParams, limit: usize) -> Result<Vec<SqlRow>> {
         self.with_kept(sql, |statement| {
             now(async {
                 let mut rows = statement.query(params).await?;
                 let mut out = Vec::new();
-                while let Some(row) = rows.next().await? {
+                while out.len() < limit
+                    && let Some(row) = rows.next().await?
+                {
                     out.push(SqlRow::copy(&row)?);
                 }
                 Ok(out)
-            })
-        })
-        .and_then(|result| result)
-        .with_context(|| format!("running {}", first_line(sql)))
-    }
-
-    fn one(&self, sql: &str, params: impl IntoParams) -> Result<Option<SqlRow>> {
-        self.with_kept(sql, |statement| {
-            now(async {
-                let mut rows = statement.query(params).await?;
-                match rows.next().await? {
-                    Some(row) => SqlRow::copy(&row).map(Some),
-                    None => Ok(None),
-                }
             })
         })
         .and_then(|result| result)
