@@ -5,9 +5,8 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use libsql::{Connection, Database};
-
 use libsql::params::IntoParams;
+use libsql::{Connection, Database};
 
 use super::{Sql, SqlRow, connect, execute_batch, first_line, now};
 use crate::sqlite_limit::Handle;
@@ -41,12 +40,16 @@ const KEPT_STATEMENTS: usize = 4;
 
 impl Pool {
     pub fn new(db: Database, max_idle: usize) -> Self {
+        Pool::on(Arc::new(db), max_idle, false)
+    }
+
+    fn on(db: Arc<Database>, max_idle: usize, replica: bool) -> Self {
         Pool {
-            db: Arc::new(db),
+            db,
             idle: Arc::new(Mutex::new(Vec::new())),
             max_idle,
             setup: None,
-            replica: false,
+            replica,
             keep_wal_files: false,
             kept: KEPT_STATEMENTS,
         }
@@ -57,15 +60,7 @@ impl Pool {
     /// refuse most pragmas that set something, and send writes (and
     /// pragmas that read the primary's state) to the primary.
     pub fn replica(db: Arc<Database>, max_idle: usize) -> Self {
-        Pool {
-            db,
-            idle: Arc::new(Mutex::new(Vec::new())),
-            max_idle,
-            setup: None,
-            replica: true,
-            keep_wal_files: false,
-            kept: KEPT_STATEMENTS,
-        }
+        Pool::on(db, max_idle, true)
     }
 
     /// A pool whose new connections first run the statements of `setup`.
@@ -202,22 +197,7 @@ impl Pooled {
         statement.reset();
         Ok(result)
     }
-}
 
-/// This program's own SQL on a pooled connection runs a kept statement
-/// (see [`Pooled::with_kept`]): a lookup by key spends most of its time
-/// parsing and planning otherwise.
-impl Sql for Pooled {
-    fn all(&self, sql: &str, params: impl IntoParams) -> Result<Vec<SqlRow>> {
-        self.kept_rows(sql, params, usize::MAX)
-    }
-
-    fn one(&self, sql: &str, params: impl IntoParams) -> Result<Option<SqlRow>> {
-        Ok(self.kept_rows(sql, params, 1)?.pop())
-    }
-}
-
-impl Pooled {
     /// Up to `limit` rows of a kept statement.
     fn kept_rows(&self, sql: &str, params: impl IntoParams, limit: usize) -> Result<Vec<SqlRow>> {
         self.with_kept(sql, |statement| {
@@ -234,6 +214,19 @@ impl Pooled {
         })
         .and_then(|result| result)
         .with_context(|| format!("running {}", first_line(sql)))
+    }
+}
+
+/// This program's own SQL on a pooled connection runs a kept statement
+/// (see [`Pooled::with_kept`]): a lookup by key spends most of its time
+/// parsing and planning otherwise.
+impl Sql for Pooled {
+    fn all(&self, sql: &str, params: impl IntoParams) -> Result<Vec<SqlRow>> {
+        self.kept_rows(sql, params, usize::MAX)
+    }
+
+    fn one(&self, sql: &str, params: impl IntoParams) -> Result<Option<SqlRow>> {
+        Ok(self.kept_rows(sql, params, 1)?.pop())
     }
 }
 
