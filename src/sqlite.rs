@@ -16,7 +16,9 @@ use libsql::{Connection, Database, Value};
 
 use crate::meter::{add_work, on_cpu};
 
+mod kept;
 mod pool;
+pub use kept::{Kept, Own, execute_own};
 pub use pool::{Closing, Pool, Pooled};
 
 /// How long a connection waits for another writer before giving up.

@@ -1,12 +1,12 @@
 //! The audit log: writes and token events, one row each, and the paged,
 //! filtered listing space owners read.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use libsql::{Connection, Value as SqlValue};
 use serde_json::{Value, json};
 
 use super::unix_now;
-use crate::sqlite;
+use crate::sqlite::{self, Own};
 
 /// One audit event; `detail` is free-form JSON.
 #[derive(Default)]
@@ -23,8 +23,9 @@ pub struct Event<'a> {
     pub rows_affected: Option<i64>,
 }
 
-pub fn record(conn: &Connection, event: Event<'_>) -> Result<()> {
-    sqlite::execute(
+/// Records `event` (its INSERT kept on a connection that keeps statements).
+pub fn record(conn: &impl Own, event: Event<'_>) -> Result<()> {
+    sqlite::execute_own(
         conn,
         "insert into audit_log
             (at, space_id, actor, token_id, event, detail, database_name, table_name, rows_affected)
@@ -40,7 +41,8 @@ pub fn record(conn: &Connection, event: Event<'_>) -> Result<()> {
             event.table,
             event.rows_affected,
         ),
-    )?;
+    )
+    .context("recording an audit event")?;
     Ok(())
 }
 
@@ -165,7 +167,7 @@ impl Recorder {
                 let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                 let result = catalog
                     .call(move |conn| {
-                        sqlite::write_transaction(conn, |conn| {
+                        sqlite::write_transaction(conn, |_| {
                             events.iter().try_for_each(|e| record(conn, e.as_event()))
                         })
                     })

@@ -1,14 +1,13 @@
 //! A small pool of connections to one database file, each keeping the
 //! statements it prepared last.
 
-use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use libsql::params::IntoParams;
 use libsql::{Connection, Database};
 
-use super::{Sql, SqlRow, connect, execute_batch, first_line, now};
+use super::{Kept, Own, Sql, SqlRow, connect, execute_batch, now};
 use crate::sqlite_limit::Handle;
 
 /// A small pool of connections to one database file.
@@ -23,14 +22,13 @@ pub struct Pool {
     replica: bool,
     /// Its connections keep the `-wal` and `-shm` files (see [`Pool::keeping_wal_files`]).
     keep_wal_files: bool,
-    /// Prepared statements kept per connection (see [`Pooled::with_kept`]).
+    /// Prepared statements kept per connection (see [`Kept::with_kept`]).
     kept: usize,
 }
 
-/// A connection with the statements it has prepared (dropped first).
+/// An idle connection with the statements it keeps.
 struct Idle {
-    statements: RefCell<Vec<(String, libsql::Statement)>>,
-    conn: Closing,
+    conn: Kept,
     /// Its raw handle, for its length limit.
     handle: Handle,
 }
@@ -124,10 +122,11 @@ impl Pool {
             Some(pooled) => Ok(pooled),
             None => {
                 let (conn, handle) = self.connect_caught()?;
+                // A replica's statements ignore reset(): none are kept.
+                let kept = if self.replica { 0 } else { self.kept };
                 Ok(Pooled {
                     inner: Some(Idle {
-                        statements: RefCell::new(Vec::new()),
-                        conn,
+                        conn: Kept::new(conn, kept),
                         handle,
                     }),
                     pool: self.clone(),
@@ -160,73 +159,36 @@ impl Pooled {
         inner.handle.set_max_value(bytes);
     }
 
-    /// Runs `f` with a prepared statement for `sql` that this connection
-    /// keeps for its next users (parsing and planning is a good part of a
-    /// small read), then resets it, ending its read. Only for SQL written by
-    /// this program: a statement is authorised when it is prepared, so user
-    /// SQL must always be prepared afresh under its authorizer. A kept
-    /// statement keeps its earlier bindings: `f` must bind every parameter.
+    /// Runs `f` with a statement this connection keeps for `sql` (see
+    /// [`Kept::with_kept`]: only for this program's own SQL).
     pub fn with_kept<T>(
         &self,
         sql: &str,
         f: impl FnOnce(&libsql::Statement) -> T,
     ) -> libsql::Result<T> {
-        let inner = self.inner.as_ref().expect("connection present until drop");
-        if self.pool.replica {
-            // A replica's statements ignore reset(): one kept would hold its
-            // read snapshot forever. Each is prepared afresh and dropped.
-            let statement = now(inner.conn.prepare(sql))?;
-            return Ok(f(&statement));
-        }
-        let mut statements = inner.statements.borrow_mut();
-        match statements.iter().position(|(kept, _)| kept == sql) {
-            Some(i) => {
-                let entry = statements.remove(i);
-                statements.push(entry);
-            }
-            None => {
-                let statement = now(inner.conn.prepare(sql))?;
-                if statements.len() >= self.pool.kept {
-                    statements.remove(0);
-                }
-                statements.push((sql.to_owned(), statement));
-            }
-        }
-        let statement = &statements.last().expect("just pushed").1;
-        let result = f(statement);
-        statement.reset();
-        Ok(result)
+        self.kept().with_kept(sql, f)
     }
 
-    /// Up to `limit` rows of a kept statement.
-    fn kept_rows(&self, sql: &str, params: impl IntoParams, limit: usize) -> Result<Vec<SqlRow>> {
-        self.with_kept(sql, |statement| {
-            now(async {
-                let mut rows = statement.query(params).await?;
-                let mut out = Vec::new();
-                while out.len() < limit
-                    && let Some(row) = rows.next().await?
-                {
-                    out.push(SqlRow::copy(&row)?);
-                }
-                Ok(out)
-            })
-        })
-        .and_then(|result| result)
-        .with_context(|| format!("running {}", first_line(sql)))
+    /// The connection with the statements it keeps.
+    pub fn kept(&self) -> &Kept {
+        &self
+            .inner
+            .as_ref()
+            .expect("connection present until drop")
+            .conn
     }
 }
 
 /// This program's own SQL on a pooled connection runs a kept statement
-/// (see [`Pooled::with_kept`]): a lookup by key spends most of its time
+/// (see [`Kept::with_kept`]): a lookup by key spends most of its time
 /// parsing and planning otherwise.
 impl Sql for Pooled {
     fn all(&self, sql: &str, params: impl IntoParams) -> Result<Vec<SqlRow>> {
-        self.kept_rows(sql, params, usize::MAX)
+        self.kept().all(sql, params)
     }
 
     fn one(&self, sql: &str, params: impl IntoParams) -> Result<Option<SqlRow>> {
-        Ok(self.kept_rows(sql, params, 1)?.pop())
+        self.kept().one(sql, params)
     }
 }
 
@@ -264,14 +226,20 @@ impl std::ops::Deref for Closing {
     }
 }
 
+impl Own for Pooled {
+    fn own<T>(&self, sql: &str, f: impl FnOnce(&libsql::Statement) -> T) -> libsql::Result<T> {
+        self.kept().with_kept(sql, f)
+    }
+
+    fn conn(&self) -> &Connection {
+        self
+    }
+}
+
 impl std::ops::Deref for Pooled {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        &self
-            .inner
-            .as_ref()
-            .expect("connection present until drop")
-            .conn
+        self.kept()
     }
 }
 

@@ -7,10 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use libsql::Connection;
 use tokio::sync::oneshot;
 
-use crate::sqlite;
+use crate::sqlite::{self, Kept};
 
 /// At most this many writes share one transaction.
 const MOST: usize = 64;
@@ -24,7 +23,7 @@ pub trait Job: Send {
     /// a write cancelled before it reached the writer, it is never run.
     fn abandoned(&self) -> bool;
     /// Runs the write in the open transaction; whether it succeeded.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Kept) -> bool;
     /// Answers its caller: its result once committed; else `failed` (a write
     /// that failed on its own keeps its own error).
     fn answer(self: Box<Self>, failed: Option<&anyhow::Error>);
@@ -39,7 +38,7 @@ pub struct Queued<F, T, E> {
 
 impl<F, T, E> Job for Queued<F, T, E>
 where
-    F: FnOnce(&Connection) -> Result<T, E> + Send,
+    F: FnOnce(&Kept) -> Result<T, E> + Send,
     T: Send,
     E: From<anyhow::Error> + Send,
 {
@@ -47,7 +46,7 @@ where
         self.reply.is_closed()
     }
 
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Kept) -> bool {
         let result = self.write.take().map(|write| write(conn));
         let ok = matches!(result, Some(Ok(_)));
         self.result = result;
@@ -68,7 +67,7 @@ where
 
 /// Commits every queued write, at most [`MOST`] per transaction, on the
 /// writer connection (whose lock the caller holds).
-pub fn drain(queue: &Queue, conn: &Connection) {
+pub fn drain(queue: &Queue, conn: &Kept) {
     loop {
         let batch: Vec<Box<dyn Job>> = {
             let mut queued = queue.lock().expect("write queue");
@@ -98,8 +97,8 @@ pub fn fail_all(queue: &Queue, err: &anyhow::Error) {
 
 /// Runs `batch` in one transaction and answers its writes; gives back the
 /// writes that never ran because the transaction ended early.
-fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
-    if let Err(err) = sqlite::execute_batch(conn, "begin immediate") {
+fn commit(conn: &Kept, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    if let Err(err) = control(conn, "begin immediate") {
         for job in batch {
             job.answer(Some(&err));
         }
@@ -109,13 +108,13 @@ fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
     let mut jobs = batch.into_iter();
     let mut aborted = None;
     for mut job in jobs.by_ref() {
-        if let Err(err) = sqlite::execute_batch(conn, "savepoint write") {
+        if let Err(err) = control(conn, "savepoint write") {
             aborted = Some(err);
             job.answer(aborted.as_ref());
             break;
         }
         if job.run(conn) {
-            let _ = sqlite::execute_batch(conn, "release write");
+            let _ = control(conn, "release write");
             done.push(job);
             continue;
         }
@@ -134,7 +133,7 @@ fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
     let left: Vec<Box<dyn Job>> = jobs.collect();
     let outcome = match aborted {
         Some(err) => Err(err),
-        None => sqlite::execute_batch(conn, "commit").inspect_err(|_| {
+        None => control(conn, "commit").inspect_err(|_| {
             let _ = sqlite::execute_batch(conn, "rollback");
         }),
     };
@@ -149,13 +148,21 @@ fn commit(conn: &Connection, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
     left
 }
 
+/// One of the transaction's own statements, kept on the writer: each write
+/// runs three of them.
+fn control(conn: &Kept, sql: &str) -> anyhow::Result<()> {
+    sqlite::execute_own(conn, sql, ())
+        .map_err(|err| anyhow::Error::new(err).context(format!("running {sql}")))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn queued(queue: &Queue, sql: &'static str) -> oneshot::Receiver<Result<(), anyhow::Error>> {
         let (reply, answer) = oneshot::channel();
-        let write = move |conn: &Connection| sqlite::execute_batch(conn, sql);
+        let write = move |conn: &Kept| sqlite::execute_batch(conn, sql);
         queue.lock().unwrap().push(Box::new(Queued {
             write: Some(write),
             result: None,
@@ -168,7 +175,7 @@ mod tests {
     fn one_transaction_keeps_the_good_writes_and_drops_the_abandoned() {
         let dir = tempfile::tempdir().unwrap();
         let db = sqlite::open_file(&dir.path().join("t.db")).unwrap();
-        let conn = sqlite::connect(&db).unwrap();
+        let conn = Kept::new(sqlite::connect(&db).unwrap(), 4);
         sqlite::execute_batch(&conn, "create table t (id integer primary key)").unwrap();
         let queue = Queue::default();
         let mut first = queued(&queue, "insert into t values (1)");

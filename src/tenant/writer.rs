@@ -6,7 +6,12 @@ use anyhow::{Context, Result};
 use libsql::Connection;
 
 use super::{TenantDb, commits};
-use crate::sqlite::{self, Closing, Pool};
+use crate::sqlite::{self, Closing, Kept, Pool};
+
+/// Statements a writer keeps: the few a burst of inserts to one table
+/// repeats (its INSERT for each batch size, its schema reads, the
+/// transaction's own).
+const WRITER_KEPT: usize = 16;
 use crate::sqlite_limit::Handle;
 
 impl TenantDb {
@@ -20,7 +25,7 @@ impl TenantDb {
     /// answers for it.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Kept) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
     {
@@ -63,7 +68,7 @@ impl TenantDb {
     /// One write in its own transaction (on a replica).
     async fn write_alone<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Kept) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
     {
@@ -79,7 +84,8 @@ impl TenantDb {
                 let (conn, handle) = match &replica {
                     Some(replica) => {
                         let (conn, handle) = crate::sqlite_limit::caught(|| replica.writer())?;
-                        (Closing::replica(conn), handle)
+                        // A replica's statements ignore reset(): none kept.
+                        (Kept::new(Closing::replica(conn), 0), handle)
                     }
                     None => open_writer(&pool)?,
                 };
@@ -140,9 +146,9 @@ impl TenantDb {
 /// are the primary's to answer: when they fail it is away (503, retry), not
 /// broken (500).
 fn transaction<T, E>(
-    conn: &Connection,
+    conn: &Kept,
     replica: bool,
-    f: impl FnOnce(&Connection) -> Result<T, E>,
+    f: impl FnOnce(&Kept) -> Result<T, E>,
 ) -> Result<T, E>
 where
     E: From<anyhow::Error>,
@@ -196,7 +202,7 @@ fn ready_writer<'a>(
 
 /// A database's writer connection, with the size limit set on it.
 pub(super) struct Writer {
-    conn: Closing,
+    conn: Kept,
     /// The raw handle, for SQLite's length limit.
     handle: Handle,
     /// The size cap last set with `max_page_count`.
@@ -222,8 +228,8 @@ fn limit_size(conn: &Connection, max_bytes: u64) -> Result<()> {
 /// The writer connection. Foreign keys are not enforced on writes, as in
 /// Datasette: rows may arrive before the rows they point at, and rebuilding a
 /// table for `/-/alter` must not cascade into other tables.
-fn open_writer(pool: &Pool) -> Result<(Closing, Handle)> {
+fn open_writer(pool: &Pool) -> Result<(Kept, Handle)> {
     let (conn, handle) = pool.unpooled()?;
     sqlite::execute_batch(&conn, "pragma foreign_keys = off")?;
-    Ok((conn, handle))
+    Ok((Kept::new(conn, WRITER_KEPT), handle))
 }

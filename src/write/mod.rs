@@ -14,7 +14,7 @@ pub mod values;
 
 use libsql::{Connection, Value};
 
-use crate::sqlite::now;
+use crate::sqlite::{Own, execute_own, now};
 
 /// Why a write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -68,29 +68,47 @@ pub fn exec(conn: &Connection, sql: &str, params: Vec<Value>) -> WriteResult<u64
     now(conn.execute(sql, params)).map_err(sql_error)
 }
 
+/// [`exec`] for SQL this program wrote (never a user's): kept on a writer.
+pub fn exec_own(conn: &impl Own, sql: &str, params: Vec<Value>) -> WriteResult<u64> {
+    execute_own(conn, sql, params).map_err(sql_error)
+}
+
 /// Rows of a query with their column names.
 pub fn select(
     conn: &Connection,
     sql: &str,
     params: impl libsql::params::IntoParams,
 ) -> WriteResult<(Vec<String>, Vec<Vec<Value>>)> {
-    now(async {
-        let mut rows = conn.query(sql, params).await?;
-        let count = rows.column_count();
-        let columns: Vec<String> = (0..count)
-            .map(|i| rows.column_name(i).unwrap_or_default().to_owned())
-            .collect();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(
-                (0..count)
-                    .map(|i| row.get_value(i))
-                    .collect::<libsql::Result<Vec<_>>>()?,
-            );
-        }
-        Ok((columns, out))
+    now(async { collect(conn.query(sql, params).await?).await }).map_err(sql_error)
+}
+
+/// [`select`] for SQL this program wrote (never a user's): kept on a writer.
+pub fn select_own(
+    conn: &impl Own,
+    sql: &str,
+    params: impl libsql::params::IntoParams,
+) -> WriteResult<(Vec<String>, Vec<Vec<Value>>)> {
+    conn.own(sql, |statement| {
+        now(async { collect(statement.query(params).await?).await })
     })
+    .and_then(|rows| rows)
     .map_err(sql_error)
+}
+
+async fn collect(mut rows: libsql::Rows) -> libsql::Result<(Vec<String>, Vec<Vec<Value>>)> {
+    let count = rows.column_count();
+    let columns: Vec<String> = (0..count)
+        .map(|i| rows.column_name(i).unwrap_or_default().to_owned())
+        .collect();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push(
+            (0..count)
+                .map(|i| row.get_value(i))
+                .collect::<libsql::Result<Vec<_>>>()?,
+        );
+    }
+    Ok((columns, out))
 }
 
 /// Python's `repr()` of a list of strings, as in `Record not found: ['1']`.

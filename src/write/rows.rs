@@ -6,8 +6,9 @@ use serde_json::{Map, Value as Json};
 
 use super::schema::{self, LiveTable};
 use super::values::{row_values, suggest_types};
-use super::{WriteError, WriteResult, exec, python_list_repr, select};
+use super::{WriteError, WriteResult, exec, exec_own, python_list_repr, select};
 use crate::names::quote_ident;
+use crate::sqlite::Own;
 
 /// SQLite's limit on bound parameters in one statement, with room to spare.
 const MAX_PARAMS: usize = 30_000;
@@ -40,7 +41,7 @@ pub struct Inserted {
 }
 
 /// The ordinary table `name`, or Datasette's 404 naming it.
-pub fn require_table(conn: &Connection, name: &str) -> WriteResult<LiveTable> {
+pub fn require_table(conn: &impl Own, name: &str) -> WriteResult<LiveTable> {
     schema::live_table(conn, name)?
         .ok_or_else(|| WriteError::NotFound(format!("Table not found: {name}")))
 }
@@ -104,20 +105,23 @@ fn placeholders(rows: usize, width: usize) -> String {
     vec![one; rows].join(", ")
 }
 
-/// Inserts or upserts `rows` into `table` (the caller validated them).
+/// Inserts or upserts `rows` into `table` (the caller validated them). On
+/// a writer that keeps statements, a plain insert's reads of the table and
+/// its INSERT for a batch of that size are prepared once.
 pub fn insert(
-    conn: &Connection,
+    writer: &impl Own,
     table: &str,
     rows: &[Map<String, Json>],
     options: InsertOptions,
 ) -> WriteResult<Inserted> {
-    let mut live = require_table(conn, table)?;
+    let conn = writer.conn();
+    let mut live = require_table(writer, table)?;
     if options.alter {
         add_missing_columns(conn, &live, rows)?;
-        live = require_table(conn, table)?;
+        live = require_table(writer, table)?;
     }
     if options.upsert {
-        return upsert(conn, &live, rows, options.return_rows);
+        return upsert(writer, &live, rows, options.return_rows);
     }
     let verb = if options.ignore {
         "INSERT OR IGNORE"
@@ -200,7 +204,7 @@ pub fn insert(
                 column_list(&columns),
                 placeholders(chunk.len(), columns.len())
             );
-            changed += exec(conn, &sql, chunk.concat())?;
+            changed += exec_own(writer, &sql, chunk.concat())?;
         }
     }
     Ok(Inserted {
@@ -210,11 +214,12 @@ pub fn insert(
 }
 
 fn upsert(
-    conn: &Connection,
+    writer: &impl Own,
     live: &LiveTable,
     rows: &[Map<String, Json>],
     return_rows: bool,
 ) -> WriteResult<Inserted> {
+    let conn = writer.conn();
     let target = quote_ident(&live.name);
     let pks = live.pks();
     let keys = live.key_columns();
@@ -272,7 +277,7 @@ fn upsert(
                 placeholders(chunk.len(), columns.len()),
                 column_list(&pks)
             );
-            changed += exec(conn, &sql, chunk.concat())?;
+            changed += exec_own(writer, &sql, chunk.concat())?;
         }
     }
     let returned = if return_rows && !rows.is_empty() {

@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 
 use libsql::{Connection, Value};
 
-use super::{WriteError, WriteResult, exec, select};
+use super::{WriteError, WriteResult, exec, select, select_own};
 use crate::names::quote_ident;
+use crate::sqlite::Own;
 
 /// A column as `pragma table_xinfo` reports it.
 #[derive(Clone, Debug)]
@@ -74,8 +75,8 @@ fn text(value: &Value) -> Option<String> {
 }
 
 /// The ordinary table `name` (not a view, virtual or shadow table), if it exists.
-pub fn live_table(conn: &Connection, name: &str) -> WriteResult<Option<LiveTable>> {
-    let (_, kind) = select(
+pub fn live_table(conn: &impl Own, name: &str) -> WriteResult<Option<LiveTable>> {
+    let (_, kind) = select_own(
         conn,
         "select type from pragma_table_list where schema = 'main' and name = ?1",
         vec![Value::Text(name.into())],
@@ -83,7 +84,7 @@ pub fn live_table(conn: &Connection, name: &str) -> WriteResult<Option<LiveTable
     if kind.first().and_then(|r| text(&r[0])).as_deref() != Some("table") {
         return Ok(None);
     }
-    let (_, cols) = select(
+    let (_, cols) = select_own(
         conn,
         "select name, type, \"notnull\", dflt_value, pk from pragma_table_xinfo(?1)
          where hidden = 0 order by cid",
@@ -102,7 +103,7 @@ pub fn live_table(conn: &Connection, name: &str) -> WriteResult<Option<LiveTable
             },
         })
         .collect();
-    let (_, fks) = select(
+    let (_, fks) = select_own(
         conn,
         "select \"from\", \"table\", \"to\", on_update, on_delete, id, seq
          from pragma_foreign_key_list(?1) order by id, seq",
@@ -113,7 +114,7 @@ pub fn live_table(conn: &Connection, name: &str) -> WriteResult<Option<LiveTable
         let other_table = text(&r[1]).unwrap_or_default();
         let other_column = match text(&r[2]) {
             Some(c) => c,
-            None => single_pk(conn, &other_table)?,
+            None => single_pk(conn.conn(), &other_table)?,
         };
         let mut actions = String::new();
         for (word, value) in [("UPDATE", &r[3]), ("DELETE", &r[4])] {
