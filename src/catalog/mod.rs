@@ -135,6 +135,13 @@ const CALLS_AT_ONCE: usize = 8;
 /// the schema mirror), so none is parsed again.
 const KEPT_STATEMENTS: usize = 32;
 
+/// Each catalog connection keeps its temporary tables in memory. A
+/// permission decision materialises its rules and indexes them on each run;
+/// backed by a file, each such table set up (and freed) a page cache of its
+/// own, several times the cost of the query in SQLite 3.40 (168 against 23
+/// µs a decision). The catalog's own queries build only small ones.
+const SETUP: &str = "pragma temp_store = memory";
+
 /// A handle on the catalog shared by the whole server.
 #[derive(Clone)]
 pub struct Catalog {
@@ -167,7 +174,7 @@ impl Catalog {
             .with_context(|| format!("creating data folder {}", data.root().display()))?;
         let (pool, replica) = match data.replication() {
             None => (
-                Pool::new(sqlite::open_file(&data.catalog())?, CALLS_AT_ONCE)
+                Pool::with_setup(sqlite::open_file(&data.catalog())?, CALLS_AT_ONCE, SETUP)
                     .keeping_statements(KEPT_STATEMENTS),
                 None,
             ),
@@ -234,5 +241,23 @@ impl Catalog {
             f(&conn)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalog's connections keep temporary tables in memory (see [`SETUP`]).
+    #[test]
+    fn catalog_connections_keep_temporary_tables_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&DataDir::new(dir.path().join("data"))).unwrap();
+        let conn = catalog.conn().unwrap();
+        let row = sqlite::query_one(&conn, "pragma temp_store", ())
+            .unwrap()
+            .unwrap();
+        // 2: MEMORY.
+        assert_eq!(row.get::<i64>(0).unwrap(), 2);
     }
 }
