@@ -566,6 +566,16 @@ async fn audit_log_for_owners_over_http_and_cli() {
             )
             .await;
     }
+    // A write that fails in the writer (its row's key is taken) leaves no
+    // row: its audit row is recorded only once the write has run.
+    let taken = server
+        .post(
+            "/w/data/people/-/insert",
+            r,
+            &json!({"rows": [{"id": 2, "name": "again"}]}),
+        )
+        .await;
+    assert_eq!(taken.status, 400, "{}", taken.text);
     server
         .post("/w/data/people/1/-/delete", r, &json!({}))
         .await;

@@ -134,7 +134,8 @@ pub struct WriteEvent {
     pub rows_affected: Option<i64>,
 }
 
-type Reply = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
+/// Where a waiting row's id (or why it was not recorded) goes.
+type Reply = tokio::sync::oneshot::Sender<std::result::Result<i64, String>>;
 
 /// Audit rows of writes that arrive together share one catalog transaction
 /// (one `fsync` for all, as tenant writes share theirs): every write used to
@@ -146,8 +147,8 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Records `event`, returning once it is committed.
-    pub async fn record(&self, catalog: &super::Catalog, event: WriteEvent) -> Result<()> {
+    /// Records `event`, returning its row's id once it is committed.
+    pub async fn record(&self, catalog: &super::Catalog, event: WriteEvent) -> Result<i64> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.waiting
             .lock()
@@ -168,13 +169,19 @@ impl Recorder {
                 let result = catalog
                     .call(move |conn| {
                         sqlite::write_transaction(conn, |_| {
-                            events.iter().try_for_each(|e| record(conn, e.as_event()))
+                            events
+                                .iter()
+                                .map(|e| {
+                                    record(conn, e.as_event())?;
+                                    Ok(conn.last_insert_rowid())
+                                })
+                                .collect::<Result<Vec<i64>>>()
                         })
                     })
                     .await
                     .map_err(|err| format!("{err:#}"));
-                for reply in replies {
-                    let _ = reply.send(result.clone());
+                for (i, reply) in replies.into_iter().enumerate() {
+                    let _ = reply.send(result.as_ref().map(|ids| ids[i]).map_err(Clone::clone));
                 }
             }
         }
@@ -182,6 +189,17 @@ impl Recorder {
             .await
             .map_err(|_| anyhow::anyhow!("the audit row was abandoned"))?
             .map_err(anyhow::Error::msg)
+    }
+
+    /// Takes back the row `id` recorded for a write that then failed to
+    /// commit (see `http::write::write_recorded`).
+    pub async fn forget(&self, catalog: &super::Catalog, id: i64) -> Result<()> {
+        catalog
+            .call(move |conn| {
+                sqlite::execute(conn, "delete from audit_log where id = ?1", [id])?;
+                Ok(())
+            })
+            .await
     }
 }
 

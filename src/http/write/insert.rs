@@ -8,7 +8,8 @@ use serde_json::{Map, Value as Json, json};
 use crate::error::{AppError, AppResult};
 use crate::http::tenant::SpaceRequest;
 use crate::http::write::{
-    Body, json_status, may, open, record, refresh_mirror, require_table, returned_json, truthy,
+    Body, json_status, may, open, refresh_mirror, require_table, returned_json, truthy,
+    write_recorded,
 };
 use crate::write::rows::{self, InsertOptions};
 
@@ -219,21 +220,21 @@ pub(super) async fn insert(
     request.options.return_rows = options.return_rows && may(req, "view-table", db, table).await?;
     let num_rows = request.rows.len() as i64;
     let name = table.to_owned();
-    let inserted = handle
-        .write(move |conn| rows::insert(conn, &name, &request.rows, request.options))
-        .await?;
+    let event = if upsert { "upsert-rows" } else { "insert-rows" };
+    let inserted = write_recorded(
+        req,
+        &handle,
+        (event, db, Some(table)),
+        move |conn| rows::insert(conn, &name, &request.rows, request.options),
+        move |inserted: &rows::Inserted| {
+            let detail = json!({"num_rows": num_rows, "ignore": options.ignore, "replace": options.replace, "alter": options.alter});
+            (Some(inserted.changed as i64), detail)
+        },
+    )
+    .await?;
     if options.alter {
         refresh_mirror(req, &database).await?;
     }
-    record(
-        req,
-        if upsert { "upsert-rows" } else { "insert-rows" },
-        db,
-        Some(table),
-        Some(inserted.changed as i64),
-        json!({"num_rows": num_rows, "ignore": options.ignore, "replace": options.replace, "alter": options.alter}),
-    )
-    .await;
     let mut body = json!({"ok": true});
     if let Some(returned) = &inserted.returned {
         body["rows"] = returned_json(returned);

@@ -25,6 +25,7 @@ use crate::http::routes::{RowWrite, TableWrite};
 use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::values::{Infinity, to_json};
+use crate::sqlite::Kept;
 use crate::tenant::{Schema, TenantDb};
 use crate::write::rows::{self, Returned};
 use crate::write::{FULL_MESSAGE, WriteError, json as body_json};
@@ -103,7 +104,8 @@ pub async fn may(req: &SpaceRequest, action: &str, db: &str, table: &str) -> App
         .await?)
 }
 
-/// One audit row for a write; a failure to record it is logged, not answered.
+/// One audit row for a write; a failure to record it is logged, not
+/// answered. The row's id, when it was recorded.
 pub async fn record(
     req: &SpaceRequest,
     event: &'static str,
@@ -111,7 +113,7 @@ pub async fn record(
     table: Option<&str>,
     rows: Option<i64>,
     detail: Json,
-) {
+) -> Option<i64> {
     crate::metrics::metrics()
         .writes
         .with_label_values(&[event])
@@ -127,9 +129,48 @@ pub async fn record(
         rows_affected: rows,
     };
     let result = req.app.audit.record(&req.app.catalog, row).await;
-    if let Err(err) = result {
-        tracing::warn!(error = ?err, "auditing a write failed");
+    result
+        .inspect_err(|err| tracing::warn!(error = ?err, "auditing a write failed"))
+        .ok()
+}
+
+/// Runs `f` on the database's writer with its audit row recorded alongside.
+/// The row (`audit` gives its rows affected and detail from `f`'s result)
+/// goes to the catalog as soon as `f` has run, while the write's COMMIT is
+/// under way, instead of after it: the answer waits for two `fsync`s at
+/// once rather than in turn. It still waits for both, so an acknowledged
+/// write always has its row; one that then fails to commit has it taken
+/// back.
+pub async fn write_recorded<T, E, F, A>(
+    req: &SpaceRequest,
+    handle: &TenantDb,
+    (event, db, table): (&'static str, &str, Option<&str>),
+    f: F,
+    audit: A,
+) -> Result<T, E>
+where
+    F: FnOnce(&Kept) -> Result<T, E> + Send + 'static,
+    A: FnOnce(&T) -> (Option<i64>, Json) + Send + 'static,
+    T: Send + 'static,
+    E: From<anyhow::Error> + Send + 'static,
+{
+    let (ran, ran_rx) = tokio::sync::oneshot::channel();
+    let write = handle.write(move |conn| {
+        let value = f(conn)?;
+        let _ = ran.send(audit(&value));
+        Ok(value)
+    });
+    let recorded = async {
+        let (rows, detail) = ran_rx.await.ok()?;
+        record(req, event, db, table, rows, detail).await
+    };
+    let (written, recorded) = tokio::join!(write, recorded);
+    if let (Err(_), Some(id)) = (&written, recorded)
+        && let Err(err) = req.app.audit.forget(&req.app.catalog, id).await
+    {
+        tracing::warn!(error = ?err, "taking back the audit row of a failed write failed");
     }
+    written
 }
 
 /// Brings the catalog's mirror up to date after a schema change.
