@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::Result;
 use libsql::Connection;
 
-use crate::sqlite::{self, Sql};
+use crate::sqlite::{self, Own, Sql};
 
 /// One table or view as read from a tenant database.
 #[derive(Clone, Debug, PartialEq)]
@@ -215,20 +215,21 @@ pub fn store(
 }
 
 /// Brings the mirror of `database_id` up to date with the tenant file; returns
-/// the schema version it now reflects. Cheap when nothing changed.
-pub fn refresh(catalog: &Connection, database_id: i64, tenant: &Connection) -> Result<i64> {
+/// the schema version it now reflects. Cheap when nothing changed: on a
+/// pooled catalog connection, one kept lookup.
+pub fn refresh(catalog: &(impl Sql + Own), database_id: i64, tenant: &Connection) -> Result<i64> {
     let version = schema_version(tenant)?;
-    let stored: Option<i64> = sqlite::query_one(
-        catalog,
-        "select schema_version from databases where id = ?1",
-        [database_id],
-    )?
-    .map(|row| row.get(0))
-    .transpose()?
-    .flatten();
+    let stored: Option<i64> = catalog
+        .one(
+            "select schema_version from databases where id = ?1",
+            [database_id],
+        )?
+        .map(|row| row.get(0))
+        .transpose()?
+        .flatten();
     if stored != Some(version) {
         let tables = read_schema(tenant)?;
-        store(catalog, database_id, version, &tables)?;
+        store(catalog.conn(), database_id, version, &tables)?;
     }
     Ok(version)
 }
