@@ -256,18 +256,15 @@ async fn delete_row(
     key: &[String],
 ) -> AppResult<Response> {
     let (name, key_owned) = (table.to_owned(), key.to_vec());
-    let changed = handle
-        .write(move |conn| rows::delete(conn, &name, &key_owned))
-        .await?;
-    record(
+    let detail = json!({"pks": key});
+    write_recorded(
         req,
-        "delete-row",
-        &database.name,
-        Some(table),
-        Some(changed as i64),
-        json!({"pks": key}),
+        handle,
+        ("delete-row", &database.name, Some(table)),
+        move |conn| rows::delete(conn, &name, &key_owned),
+        move |changed: &u64| (Some(*changed as i64), detail),
     )
-    .await;
+    .await?;
     Ok(json_status(StatusCode::OK, json!({"ok": true})))
 }
 
@@ -291,8 +288,12 @@ async fn update_row(
     let update = read_update(req, db, table, body).await?;
     let alter = update.alter;
     let (name, key_owned) = (table.to_owned(), key.to_vec());
-    let (changed, returned) = handle
-        .write(move |conn| {
+    let detail = json!({"pks": key});
+    let (_, returned) = write_recorded(
+        req,
+        handle,
+        ("update-row", db, Some(table)),
+        move |conn| {
             rows::update(
                 conn,
                 &name,
@@ -301,20 +302,13 @@ async fn update_row(
                 update.alter,
                 update.return_row,
             )
-        })
-        .await?;
+        },
+        move |(changed, _): &(u64, Option<Returned>)| (Some(*changed as i64), detail),
+    )
+    .await?;
     if alter {
         refresh_mirror(req, database).await?;
     }
-    record(
-        req,
-        "update-row",
-        db,
-        Some(table),
-        Some(changed as i64),
-        json!({"pks": key}),
-    )
-    .await;
     let mut body = json!({"ok": true});
     if let Some(returned) = &returned {
         body["rows"] = returned_json(returned);
