@@ -10,7 +10,8 @@ use crate::sqlite::{self, Closing, Kept, Pool};
 
 /// Statements a writer keeps: the few a burst of inserts to one table
 /// repeats (its INSERT for each batch size, its schema reads, the
-/// transaction's own).
+/// transaction's own). A kept 100-row INSERT holds about 40 KB, so even 16
+/// of them stay under the connection's own page cache (up to 2 MB).
 const WRITER_KEPT: usize = 16;
 use crate::sqlite_limit::Handle;
 
