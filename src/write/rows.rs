@@ -106,7 +106,7 @@ fn placeholders(rows: usize, width: usize) -> String {
 }
 
 /// Inserts or upserts `rows` into `table` (the caller validated them). On
-/// a writer that keeps statements, a plain insert's reads of the table and
+/// a writer that keeps statements, a plain insert's check of the table and
 /// its INSERT for a batch of that size are prepared once.
 pub fn insert(
     writer: &impl Own,
@@ -114,6 +114,21 @@ pub fn insert(
     rows: &[Map<String, Json>],
     options: InsertOptions,
 ) -> WriteResult<Inserted> {
+    let verb = if options.ignore {
+        "INSERT OR IGNORE"
+    } else if options.replace {
+        "INSERT OR REPLACE"
+    } else {
+        "INSERT"
+    };
+    if !(options.alter || options.upsert || options.return_rows) {
+        // Its INSERT names its columns: the table need only be there (the
+        // columns and keys of `live_table` are three table reads).
+        if !schema::is_ordinary_table(writer, table)? {
+            return Err(WriteError::NotFound(format!("Table not found: {table}")));
+        }
+        return insert_rows(writer, table, rows, verb);
+    }
     let conn = writer.conn();
     let mut live = require_table(writer, table)?;
     if options.alter {
@@ -123,13 +138,6 @@ pub fn insert(
     if options.upsert {
         return upsert(writer, &live, rows, options.return_rows);
     }
-    let verb = if options.ignore {
-        "INSERT OR IGNORE"
-    } else if options.replace {
-        "INSERT OR REPLACE"
-    } else {
-        "INSERT"
-    };
     let target = quote_ident(table);
     if options.return_rows {
         // One row at a time, each with its own columns, remembering rowids.
@@ -185,6 +193,18 @@ pub fn insert(
             returned: Some(returned),
         });
     }
+    insert_rows(writer, table, rows, verb)
+}
+
+/// `rows` into `table` with `verb`, a statement for as many rows as
+/// SQLite's parameter limit allows.
+fn insert_rows(
+    writer: &impl Own,
+    table: &str,
+    rows: &[Map<String, Json>],
+    verb: &str,
+) -> WriteResult<Inserted> {
+    let (conn, target) = (writer.conn(), quote_ident(table));
     let columns = union_columns(rows);
     let values = values_of(rows, &columns)?;
     let mut changed = 0;

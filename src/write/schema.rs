@@ -74,14 +74,19 @@ fn text(value: &Value) -> Option<String> {
     }
 }
 
-/// The ordinary table `name` (not a view, virtual or shadow table), if it exists.
-pub fn live_table(conn: &impl Own, name: &str) -> WriteResult<Option<LiveTable>> {
+/// Whether `name` is an ordinary table (not a view, virtual or shadow table).
+pub fn is_ordinary_table(conn: &impl Own, name: &str) -> WriteResult<bool> {
     let (_, kind) = select_own(
         conn,
         "select type from pragma_table_list where schema = 'main' and name = ?1",
         vec![Value::Text(name.into())],
     )?;
-    if kind.first().and_then(|r| text(&r[0])).as_deref() != Some("table") {
+    Ok(kind.first().and_then(|r| text(&r[0])).as_deref() == Some("table"))
+}
+
+/// The ordinary table `name` (not a view, virtual or shadow table), if it exists.
+pub fn live_table(conn: &impl Own, name: &str) -> WriteResult<Option<LiveTable>> {
+    if !is_ordinary_table(conn, name)? {
         return Ok(None);
     }
     let (_, cols) = select_own(
