@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod json;
+pub mod live;
 pub mod records;
 pub mod rows;
 pub mod schema;

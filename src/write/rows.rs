@@ -4,7 +4,8 @@
 use libsql::{Connection, Value};
 use serde_json::{Map, Value as Json};
 
-use super::schema::{self, LiveTable};
+use super::live::{self, LiveTable};
+use super::schema;
 use super::values::{row_values, suggest_types};
 use super::{WriteError, WriteResult, exec, exec_own, python_list_repr, select};
 use crate::names::quote_ident;
@@ -42,7 +43,7 @@ pub struct Inserted {
 
 /// The ordinary table `name`, or Datasette's 404 naming it.
 pub fn require_table(conn: &impl Own, name: &str) -> WriteResult<LiveTable> {
-    schema::live_table(conn, name)?
+    live::live_table(conn, name)?
         .ok_or_else(|| WriteError::NotFound(format!("Table not found: {name}")))
 }
 
@@ -124,7 +125,7 @@ pub fn insert(
     if !(options.alter || options.upsert || options.return_rows) {
         // Its INSERT names its columns: the table need only be there (the
         // columns and keys of `live_table` are three table reads).
-        if !schema::is_ordinary_table(writer, table)? {
+        if !live::is_ordinary_table(writer, table)? {
             return Err(WriteError::NotFound(format!("Table not found: {table}")));
         }
         return insert_rows(writer, table, rows, verb);

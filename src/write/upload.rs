@@ -10,9 +10,10 @@
 use libsql::Connection;
 use serde_json::{Map, Value as Json};
 
+use super::live::{self, LiveTable};
 use super::records::{Bad, Record};
 use super::rows::{self, InsertOptions};
-use super::schema::{self, ColumnDef, LiveTable, TableDef};
+use super::schema::{self, ColumnDef, TableDef};
 use super::{WriteError, WriteResult, exec};
 
 /// Records that decide a new table's column types.
@@ -164,7 +165,7 @@ fn create(
             "The upload has no rows to take columns from",
         ));
     }
-    if schema::table_sql(conn, table)?.is_some() {
+    if live::table_sql(conn, table)?.is_some() {
         return Err(WriteError::invalid(format!("Table {table} already exists")));
     }
     if let Some(pk) = pk

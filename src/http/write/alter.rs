@@ -12,9 +12,9 @@ use crate::http::tenant::SpaceRequest;
 use crate::http::write::alter_ops::{AlterOp, parse_alter};
 use crate::http::write::create::table_urls;
 use crate::http::write::{Body, json_status, may, open, record, refresh_mirror, require_table};
-use crate::write::rows;
 use crate::write::schema::{self, Transform};
 use crate::write::{WriteError, WriteResult};
+use crate::write::{live, rows};
 
 /// What the operations ask for, gathered before anything is written: columns
 /// to add, changes for one rebuild of the table, and a new name.
@@ -135,7 +135,7 @@ fn apply_alter(
     table: &str,
     ops: &[AlterOp],
 ) -> WriteResult<(Option<String>, Option<String>, String)> {
-    let before = schema::table_sql(conn, table)?;
+    let before = live::table_sql(conn, table)?;
     rows::require_table(conn, table)?;
     let plan = AlterPlan::gather(conn, ops)?;
     for (name, sql_type, not_null_default) in &plan.adds {
@@ -145,7 +145,7 @@ fn apply_alter(
         schema::transform(conn, table, &plan.changes)?;
     }
     let current = rename_table(conn, table, plan.rename_to)?;
-    Ok((before, schema::table_sql(conn, &current)?, current))
+    Ok((before, live::table_sql(conn, &current)?, current))
 }
 
 /// Renames the table when asked to; returns its name after.

@@ -15,6 +15,7 @@ use crate::http::tenant::SpaceRequest;
 use crate::http::write::{Body, json_status, may, open, record, refresh_mirror, truthy};
 use crate::names::tilde_encode;
 use crate::permissions::Resource;
+use crate::write::live;
 use crate::write::rows::{self, InsertOptions};
 use crate::write::schema::{self, ColumnDef, TableDef};
 use crate::write::values::suggest_types;
@@ -447,7 +448,7 @@ fn write_table(
         "select type from pragma_table_list where schema = 'main' and name = ?1 collate nocase",
         vec![libsql::Value::Text(name.to_owned())],
     )?;
-    let live = schema::live_table(conn, name)?;
+    let live = live::live_table(conn, name)?;
     if !kinds.is_empty() && live.is_none() {
         return Err(WriteError::invalid(
             "Structured writes require an ordinary table",
@@ -470,7 +471,7 @@ fn write_table(
     } else if let Some(columns) = &request.columns {
         create_from_columns(conn, name, columns, pk)?;
     }
-    Ok((schema::table_sql(conn, name)?, changed))
+    Ok((live::table_sql(conn, name)?, changed))
 }
 
 /// A table whose columns and types are suggested by the rows.
