@@ -139,8 +139,8 @@ pub async fn record(
 /// goes to the catalog as soon as `f` has run, while the write's COMMIT is
 /// under way, instead of after it: the answer waits for two `fsync`s at
 /// once rather than in turn. It still waits for both, so an acknowledged
-/// write always has its row; one that then fails to commit has it taken
-/// back.
+/// write has its row (unless recording failed, which is logged as in
+/// [`record`]); one that then fails to commit has its row taken back.
 pub async fn write_recorded<T, E, F, A>(
     req: &SpaceRequest,
     handle: &TenantDb,
