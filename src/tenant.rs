@@ -129,9 +129,38 @@ impl TenantDb {
     /// The schema, if the file is unchanged since it was last read (never
     /// blocks); `taken` is a stamp this request took already.
     pub fn schema_if_unchanged(&self, taken: Option<Stamp>) -> Option<Arc<Schema>> {
-        let now = taken.or_else(|| self.stamp())?;
-        match self.checked.lock().expect("schema lock").as_ref() {
-            Some((Some(then), schema)) if *then == now => Some(schema.clone()),
+        let now = taken.or_else(|| self.stamp());
+        if let Some(now) = now
+            && let Some((Some(then), schema)) = self.checked.lock().expect("schema lock").as_ref()
+            && *then == now
+        {
+            return Some(schema.clone());
+        }
+        self.schema_version_unchanged(now)
+    }
+
+    /// The schema last read, if the file still has its version: asked of an
+    /// idle reader in place, which never waits (none idle, or the file
+    /// locked: `None`). A file written within the last second has no
+    /// trusted stamp, so without this every request to a database under
+    /// writes took a trip to the blocking pool to learn that its schema had
+    /// not changed. `now` is the stamp taken before asking.
+    fn schema_version_unchanged(&self, now: Option<Stamp>) -> Option<Arc<Schema>> {
+        // A replica's version is read from the primary's frames, on the pool.
+        if self.replica.is_some() {
+            return None;
+        }
+        let conn = self.idle_conn()?;
+        let version = sqlite::without_waiting(&conn, || mirror::schema_version(&conn))
+            .ok()?
+            .ok()?;
+        let mut checked = self.checked.lock().expect("schema lock");
+        match checked.as_ref() {
+            Some((_, schema)) if schema.version == version => {
+                let schema = schema.clone();
+                *checked = Some((now, schema.clone()));
+                Some(schema)
+            }
             _ => None,
         }
     }
@@ -384,6 +413,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(row.get::<i64>(0).unwrap(), 1);
+    }
+
+    /// A file written within the last second has no trusted stamp: its
+    /// schema is still known without the pool while its version stands, and
+    /// not once a schema change moves it.
+    #[test]
+    fn a_database_under_writes_keeps_its_schema_until_its_version_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        let catalog = crate::catalog::Catalog::open(&data).unwrap();
+        let conn = catalog.conn().unwrap();
+        let name = crate::names::SpaceName::parse("s").unwrap();
+        let space = crate::catalog::spaces::create(&conn, &name, "root", false).unwrap();
+        let row = crate::catalog::databases::register(&conn, space.id, "d").unwrap();
+        create_file(&data, "s", "d").unwrap();
+        let store = TenantStore::new(data, 10, Duration::from_secs(60), 0);
+        let db = store.open("s", "d", row.id, None).unwrap();
+        let (writer, _) = db.pool.unpooled().unwrap();
+        sqlite::execute_batch(&writer, "create table t (x)").unwrap();
+        let schema = db.schema(&conn).unwrap();
+        assert!(schema.table("t").is_some());
+        sqlite::execute_batch(&writer, "insert into t values (1)").unwrap();
+        assert!(db.stamp().is_none(), "just written: no trusted stamp");
+        let again = db.schema_if_unchanged(None).expect("the version stands");
+        assert!(Arc::ptr_eq(&schema, &again));
+        sqlite::execute_batch(&writer, "create table u (y)").unwrap();
+        assert!(db.schema_if_unchanged(None).is_none(), "the version moved");
+        assert!(db.schema(&conn).unwrap().table("u").is_some());
+        // No idle reader to ask: the caller goes to the pool.
+        let held: Vec<_> = (0..64).map_while(|_| db.idle_conn()).collect();
+        assert!(db.schema_if_unchanged(None).is_none());
+        drop(held);
     }
 
     #[test]

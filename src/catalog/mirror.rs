@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use libsql::Connection;
 
 use crate::sqlite::{self, Own, Sql};
@@ -40,9 +40,16 @@ pub struct ForeignKey {
 }
 
 /// The tenant database's schema version.
-pub fn schema_version(tenant: &Connection) -> Result<i64> {
-    let row = sqlite::query_one(tenant, "pragma schema_version", ())?.expect("pragma answers");
-    row.get(0)
+pub fn schema_version(tenant: &impl Own) -> Result<i64> {
+    let version = tenant.own("pragma schema_version", |statement| {
+        sqlite::now(async {
+            match statement.query(()).await?.next().await? {
+                Some(row) => row.get::<i64>(0).map(Some),
+                None => Ok(None),
+            }
+        })
+    })??;
+    version.context("pragma schema_version answers")
 }
 
 /// Reads every table and view of a tenant database.
