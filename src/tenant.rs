@@ -146,7 +146,8 @@ impl TenantDb {
     /// writes took a trip to the blocking pool to learn that its schema had
     /// not changed. `now` is the stamp taken before asking.
     fn schema_version_unchanged(&self, now: Option<Stamp>) -> Option<Arc<Schema>> {
-        // A replica's version is read from the primary's frames, on the pool.
+        // A replica's schema moves with its primary's frames: it keeps the
+        // pool's path, as before.
         if self.replica.is_some() {
             return None;
         }
