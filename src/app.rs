@@ -103,11 +103,16 @@ pub struct App {
     pub rate: crate::rate_limit::RateLimiter,
     /// Writes' audit rows, committed together.
     pub audit: crate::catalog::audit::Recorder,
+    /// Tells whether the catalog answers a decision rests on still hold.
+    pub catalog_watch: CatalogWatch,
+    /// Cached answers found from the raw request (`crate::http::front`).
+    pub front: crate::http::front::FrontIndex,
 }
 
 impl App {
     pub fn new(data: DataDir, catalog: Catalog, config: Config) -> Arc<App> {
         let watch = CatalogWatch::start(data.catalog());
+        let front = crate::http::front::FrontIndex::new(config.result_cache_bytes / 8);
         Arc::new(App {
             tenants: TenantStore::new(
                 data.clone(),
@@ -137,6 +142,8 @@ impl App {
             sessions: CatalogCache::new("sessions", 100_000, &watch),
             rate: Default::default(),
             audit: Default::default(),
+            front,
+            catalog_watch: watch,
         })
     }
 
@@ -263,18 +270,16 @@ impl App {
         self.sessions.forget_all();
     }
 
-    /// Records that a token was used, at most once a minute, off the request path.
-    pub fn touch_token(&self, token: &TokenRecord) {
+    /// Records that token `id` (last used at `last_used_at`, as the catalog
+    /// had it) was used, at most once a minute, off the request path.
+    pub fn touch_token(&self, id: i64, last_used_at: Option<i64>) {
         let now = crate::catalog::unix_now();
-        let recent = token
-            .last_used_at
-            .is_some_and(|at| now - at < TOUCH_EVERY.as_secs() as i64);
-        if recent || self.touched.contains_key(&token.id) {
+        let recent = last_used_at.is_some_and(|at| now - at < TOUCH_EVERY.as_secs() as i64);
+        if recent || self.touched.contains_key(&id) {
             return;
         }
-        self.touched.insert(token.id, ());
+        self.touched.insert(id, ());
         let catalog = self.catalog.clone();
-        let id = token.id;
         tokio::spawn(async move {
             if let Err(err) = catalog.call(move |conn| tokens::touch(conn, id, now)).await {
                 tracing::warn!(error = ?err, token = id, "recording token use failed");

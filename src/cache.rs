@@ -25,11 +25,24 @@ pub struct Cached {
     body: Bytes,
 }
 
+/// Marks an answer made from a kept entry, for as long as the cache keeps it.
+#[derive(Clone)]
+pub struct Kept(pub std::sync::Weak<Cached>);
+
 impl Cached {
-    pub fn response(&self) -> Response {
+    pub fn response(self: &Arc<Self>) -> Response {
         let mut response = (self.status, self.body.clone()).into_response();
         *response.headers_mut() = self.headers.clone();
+        response.extensions_mut().insert(Kept(Arc::downgrade(self)));
         response
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn body(&self) -> Bytes {
+        self.body.clone()
     }
 }
 

@@ -200,16 +200,19 @@ async fn long_lived_catalog_answers_still_follow_changes() {
             &format!(r#"libsette_cache_events_total{{cache="{cache}",event="hit"}}"#),
         )
     };
+    // Each read asks for something new, so it takes the full path (the
+    // front index would answer a repeated one without these caches).
+    let other = |n: u32| format!("{path}&_n={n}");
     // The token's first use is recorded in the catalog: let that settle too.
-    assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    assert_eq!(server.get(&other(1), Some(&token)).await.status, 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(server.get(path, Some(&token)).await.status, 200);
-    assert_eq!(server.get(path, None).await.status, 200);
+    assert_eq!(server.get(&other(2), Some(&token)).await.status, 200);
+    assert_eq!(server.get(&other(3), None).await.status, 200);
     let before = server.get("/metrics", None).await.text;
     // Well past a second: these answers live on because nothing changed.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(server.get(path, Some(&token)).await.status, 200);
-    assert_eq!(server.get(path, None).await.status, 200);
+    assert_eq!(server.get(&other(4), Some(&token)).await.status, 200);
+    assert_eq!(server.get(&other(5), None).await.status, 200);
     let after = server.get("/metrics", None).await.text;
     for cache in ["tokens", "spaces", "decisions", "databases"] {
         assert!(
@@ -266,4 +269,110 @@ async fn volatile_answers_are_never_cached() {
     }
     let plain = server.get(&query("select 1 as one"), None).await;
     assert!(plain.header("etag").is_some());
+}
+
+/// The front index's count of hits (`libsette::http::front`).
+fn front_hits(metrics: &str) -> u64 {
+    common::metric(
+        metrics,
+        r#"libsette_cache_events_total{cache="front",event="hit"}"#,
+    )
+}
+
+/// A repeated read is answered from the front index with the very answer
+/// the full path gave: same body, same headers.
+#[tokio::test]
+async fn repeated_reads_are_answered_from_the_front_as_the_full_path_answers() {
+    let server = Server::start(&[]);
+    let token = server.token(&["demo", "root"]);
+    server.settle().await;
+    let path = "/demo/library/books.json?_size=2";
+    // The first is computed, the second kept, later ones found from the front.
+    let replies = [
+        server.get(path, Some(&token)).await,
+        server.get(path, Some(&token)).await,
+        server.get(path, Some(&token)).await,
+        server.get(path, Some(&token)).await,
+    ];
+    let metrics = server.get("/metrics", None).await.text;
+    assert!(front_hits(&metrics) >= 2, "{metrics}");
+    for reply in &replies[1..] {
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.text, replies[0].text);
+        for name in ["etag", "cache-control", "vary", "content-type", "link"] {
+            assert_eq!(reply.header(name), replies[0].header(name), "{name}");
+        }
+    }
+    assert_eq!(
+        replies[3].header("cache-control"),
+        Some("no-store, private")
+    );
+}
+
+/// An answer found from the front is only ever given to the credentials it
+/// was computed for: not to another space's token, nor to no token, nor to
+/// a token that has expired since.
+#[tokio::test]
+async fn the_front_answers_only_the_credentials_it_was_computed_for() {
+    let server = Server::start(&[]);
+    server.cli(&["space", "create", "other", "--owner", "root"]);
+    server.cli(&["space", "set", "demo", "--private"]);
+    let started = std::time::Instant::now();
+    let token = server.token(&["demo", "root", "--expires-after", "4"]);
+    let elsewhere = server.token(&["other", "root"]);
+    let path = "/demo/library/books.json?_size=1";
+    // First uses are written to the catalog: let the catalog go quiet, so
+    // that nothing but the clock can tell the token is over.
+    assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    assert_eq!(server.get(path, Some(&elsewhere)).await.status, 404);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..4 {
+        assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    }
+    let metrics = server.get("/metrics", None).await.text;
+    assert!(front_hits(&metrics) >= 2, "{metrics}");
+    assert_eq!(server.get(path, None).await.status, 404);
+    assert_eq!(server.get(path, Some(&elsewhere)).await.status, 404);
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let expired = server.get(path, Some(&token)).await;
+    assert_eq!(expired.status, 401, "{}", expired.text);
+}
+
+/// A revocation applies within a second to answers the front holds, even
+/// when the answers the check rested on were read long before.
+#[tokio::test]
+async fn a_revocation_reaches_the_front_within_a_second() {
+    let server = Server::start(&[]);
+    let token = server.token(&["demo", "root"]);
+    let path = "/demo/library/books.json?_size=1";
+    assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    // The token's first use and the files settle; the catalog goes quiet.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..4 {
+        assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.get(path, Some(&token)).await.status, 200);
+    let before = front_hits(&server.get("/metrics", None).await.text);
+    assert!(before >= 1);
+    server.cli(&["token", "revoke", "demo", &token]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(server.get(path, Some(&token)).await.status, 401);
+}
+
+/// Answers from the front still count against the caller's rate limit.
+#[tokio::test]
+async fn answers_from_the_front_count_against_the_rate_limit() {
+    let server = Server::start(&["--setting", "rate_limit_anonymous_per_minute", "6"]);
+    server.settle().await;
+    let path = "/demo/library/books.json?_size=1";
+    for _ in 0..6 {
+        assert_eq!(server.get(path, None).await.status, 200);
+    }
+    let refused = server.get(path, None).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert!(refused.header("retry-after").is_some());
+    let metrics = server.get("/metrics", None).await.text;
+    assert!(front_hits(&metrics) >= 3, "{metrics}");
 }

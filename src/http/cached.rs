@@ -64,19 +64,21 @@ pub async fn serve(
     }
     // Taken before the answer is computed: a write after it can only make the
     // stored answer newer than its key, never older.
+    let mut file = None;
     let version = match crate::http::database::replica_frame(req, database).await? {
         // A replica: the frame it holds, once brought to where this request
         // may read it. Frames only move forward.
         Some(frame) => Version::Frame(frame),
         None => {
-            let file = req
+            let path = req
                 .app
                 .data
                 .database_file(&req.space.space.name, &database.name);
-            let Some(stamp) = crate::stamp::take(&file) else {
+            let Some(stamp) = crate::stamp::take(&path) else {
                 return dispatch(req, route).await; // changed just now: read afresh
             };
             let _ = req.stamp.set((database.name.clone(), stamp));
+            file = Some(path);
             Version::Files(stamp)
         }
     };
@@ -99,11 +101,14 @@ pub async fn serve(
         }
         return Ok(response);
     }
-    if let Some(hit) = hit {
-        return Ok(hit.response());
-    }
-    let (response, work) = crate::meter::metered(dispatch(req, route)).await;
-    Ok(req.app.results.store(key, response?, work).await)
+    let response = match hit {
+        Some(hit) => hit.response(),
+        None => {
+            let (response, work) = crate::meter::metered(dispatch(req, route)).await;
+            req.app.results.store(key, response?, work).await
+        }
+    };
+    Ok(crate::http::front::ticket(response, version, file))
 }
 
 /// `?_trace=1` with the `trace_debug` setting on.

@@ -3,6 +3,7 @@
 mod cached;
 mod database;
 pub(crate) mod edge;
+pub(crate) mod front;
 mod meta;
 mod query;
 pub(crate) mod render;

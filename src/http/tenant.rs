@@ -156,12 +156,26 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let route = routes::split_space(request.uri().path()).and_then(|(_, rest)| routes::parse(rest));
     let page = wants_page(&request, route.as_ref());
     let replicated = app.data.replication().is_some();
+    let front_key = super::front::key(&app, &request);
+    if let Some(key) = &front_key
+        && let Some(response) = super::front::answer(&app, key, &request)
+    {
+        return response;
+    }
     // Boxed: the request's state machine is tens of KB, and every layer
     // above would otherwise copy it (profiled: a tenth of an uncached read).
-    let serving = Box::pin(serve(app, request, route, &mut seen));
-    let (served, read_at) = match replicated {
-        true => crate::replica::framed(serving).await,
-        false => (serving.await, Default::default()),
+    let serving = Box::pin(serve(app.clone(), request, route, &mut seen));
+    let (served, read_at, basis) = match (replicated, front_key.is_some()) {
+        (true, _) => {
+            let (served, read_at) = crate::replica::framed(serving).await;
+            (served, read_at, None)
+        }
+        (false, true) => {
+            let (served, basis) =
+                crate::catalog_cache::noting_basis(&app.catalog_watch, serving).await;
+            (served, Default::default(), basis)
+        }
+        (false, false) => (serving.await, Default::default(), None),
     };
     let mut response = match served {
         Ok(response) => response,
@@ -177,6 +191,9 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             header::VARY,
             HeaderValue::from_static("Cookie, Authorization"),
         );
+    }
+    if let Some(key) = front_key {
+        super::front::remember(&app, key, basis, &response);
     }
     response
 }
@@ -234,6 +251,7 @@ async fn serve(
     if post && resolved.session.is_some() {
         ui::check_origin(&request.headers)?;
     }
+    let token_last_used = resolved.token_last_used;
     let req = space_request(app, space, resolved, &request, space_name);
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
     let (database, hashed) = match route.database() {
@@ -263,6 +281,18 @@ async fn serve(
             req.space.settings.int("default_cache_ttl")
         };
         shape::cache_control(&mut response, &args, ttl, req.credentialed);
+    }
+    if super::front::has_ticket(&response) {
+        let caller = super::front::Caller {
+            space: req.space.clone(),
+            user: req.actor.user_id,
+            token: req.actor.token.as_ref().map(|t| super::front::TokenUse {
+                id: t.id,
+                expires_at: t.expires_at,
+                last_used_at: token_last_used,
+            }),
+        };
+        response.extensions_mut().insert(caller);
     }
     Ok(response)
 }

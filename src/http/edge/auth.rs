@@ -18,6 +18,8 @@ pub struct Resolved {
     pub token_space: Option<i64>,
     /// Set when the actor came from a session cookie (its POSTs need CSRF checks).
     pub session: Option<Session>,
+    /// When the actor's token was last used, as the catalog had it.
+    pub token_last_used: Option<i64>,
 }
 
 /// The session of a request's cookie, if it verifies, has not expired and
@@ -45,6 +47,7 @@ pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
         actor: Actor::anonymous(),
         token_space: None,
         session: None,
+        token_last_used: None,
     };
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(match session(app, headers).await {
@@ -56,6 +59,7 @@ pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
                 },
                 token_space: None,
                 session: Some(session),
+                token_last_used: None,
             },
             None => anonymous,
         });
@@ -98,7 +102,7 @@ pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
         refused(app, &token, "expired");
         return Err(AppError::InvalidToken("Token has expired"));
     }
-    app.touch_token(&token);
+    app.touch_token(token.id, token.last_used_at);
     Ok(Resolved {
         actor: Actor {
             user_id: Some(token.user_id),
@@ -111,6 +115,7 @@ pub async fn resolve(app: &App, headers: &HeaderMap) -> AppResult<Resolved> {
         },
         token_space: Some(token.space_id),
         session: None,
+        token_last_used: token.last_used_at,
     })
 }
 

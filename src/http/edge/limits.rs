@@ -19,10 +19,22 @@ pub fn check_rate(
     resolved: &Resolved,
     extensions: &Extensions,
 ) -> AppResult<()> {
+    let token = resolved.actor.token.as_ref().map(|t| t.id);
+    check_caller(app, space, token, resolved.actor.user_id, extensions)
+}
+
+/// [`check_rate`] for the caller with this token or user (neither: anonymous).
+pub fn check_caller(
+    app: &App,
+    space: &SpaceInfo,
+    token: Option<i64>,
+    user: Option<i64>,
+    extensions: &Extensions,
+) -> AppResult<()> {
     let settings = &space.settings;
-    let (caller, per_minute) = match (&resolved.actor.token, resolved.actor.user_id) {
+    let (caller, per_minute) = match (token, user) {
         (Some(token), _) => (
-            Caller::Token(token.id),
+            Caller::Token(token),
             settings.int("rate_limit_token_per_minute"),
         ),
         (None, Some(user)) => (
