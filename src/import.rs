@@ -78,7 +78,9 @@ pub fn delete(catalog: &Connection, data: &DataDir, space: &str, db: &str) -> Re
     Ok(())
 }
 
-fn register(
+/// Registers the file in place as database `db` of `space` (if it is not
+/// already) and records its schema; its WAL files stay for the server.
+pub fn register(
     catalog: &Connection,
     data: &DataDir,
     space: &spaces::Space,
@@ -88,8 +90,8 @@ fn register(
         Some(row) => row,
         None => databases::register(catalog, space.id, db.as_str())?,
     };
-    let file = sqlite::open_file(&data.database_file(&space.name, db.as_str()))?;
-    mirror::refresh(catalog, row.id, &*sqlite::connect(&file)?)?;
+    let file = data.database_file(&space.name, db.as_str());
+    mirror::refresh(catalog, row.id, &*tenant::connect_keeping_wal_files(&file)?)?;
     Ok(())
 }
 

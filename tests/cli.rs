@@ -285,3 +285,22 @@ fn serve_creates_the_demo_and_keeps_its_secret() {
     let listed = again.cli(&["space", "list"]);
     assert_eq!(listed.matches("demo").count(), 1, "{listed}");
 }
+
+/// `db import` and `db create` leave a database's WAL files in place, so the
+/// server's first visit opens them instead of creating them.
+#[test]
+fn made_databases_come_with_their_wal_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli(&data, &["space", "create", "lab"]);
+    let file = dir.path().join("measurements.db");
+    sample_db(&file, "readings", 3);
+    cli(&data, &["db", "import", "lab", file.to_str().unwrap()]);
+    cli(&data, &["db", "create", "lab", "fresh"]);
+    for db in ["measurements", "fresh"] {
+        for suffix in ["-wal", "-shm"] {
+            let path = data.join(format!("spaces/lab/{db}.db{suffix}"));
+            assert!(path.exists(), "{} is missing", path.display());
+        }
+    }
+}

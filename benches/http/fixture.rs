@@ -7,8 +7,9 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use libsette::catalog::{Catalog, DataDir, databases, mirror, spaces};
-use libsette::names::SpaceName;
+use libsette::catalog::{Catalog, DataDir, spaces};
+use libsette::import;
+use libsette::names::{DbName, SpaceName};
 use libsette::sqlite;
 
 pub const ROWS: i64 = 5000;
@@ -78,9 +79,8 @@ pub fn many_spaces(data: &DataDir, template: &Path, count: usize) {
         let space = spaces::create(&conn, &SpaceName::parse(&name).unwrap(), "root", true).unwrap();
         std::fs::create_dir_all(data.space_dir(&name)).unwrap();
         std::fs::copy(template, data.database_file(&name, "d")).unwrap();
-        let row = databases::register(&conn, space.id, "d").unwrap();
-        let file = sqlite::open_file(&data.database_file(&name, "d")).unwrap();
-        mirror::refresh(&conn, row.id, &sqlite::connect(&file).unwrap()).unwrap();
+        // As `libsette db import` registers a file.
+        import::register(&conn, data, &space, &DbName::parse("d").unwrap()).unwrap();
     }
 }
 
