@@ -149,6 +149,11 @@ impl App {
 
     /// The space named `name`, if it exists.
     pub async fn space(&self, name: &str) -> Result<Option<Arc<SpaceInfo>>> {
+        // Looked up by the borrowed name first: every request of a space
+        // asks (CORS, then the router), and a known one needs no copies.
+        if let Some(known) = self.spaces.fresh(name) {
+            return Ok(known);
+        }
         let catalog = self.catalog.clone();
         let instance = self.config.settings.clone();
         let owned = name.to_owned();

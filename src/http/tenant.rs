@@ -148,6 +148,12 @@ fn public_origin(app: &App, space: &SpaceInfo, host_routed: bool) -> String {
 
 /// Every `/{space}/…` request lands here.
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let front_key = super::front::key(&app, &request);
+    if let Some(key) = &front_key
+        && let Some(response) = super::front::answer(&app, key, &request)
+    {
+        return response;
+    }
     let mut seen = Seen {
         label: crate::http::edge::observe::RouteLabel("other"),
         csv: false,
@@ -156,12 +162,6 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let route = routes::split_space(request.uri().path()).and_then(|(_, rest)| routes::parse(rest));
     let page = wants_page(&request, route.as_ref());
     let replicated = app.data.replication().is_some();
-    let front_key = super::front::key(&app, &request);
-    if let Some(key) = &front_key
-        && let Some(response) = super::front::answer(&app, key, &request)
-    {
-        return response;
-    }
     // Boxed: the request's state machine is tens of KB, and every layer
     // above would otherwise copy it (profiled: a tenth of an uncached read).
     let serving = Box::pin(serve(app.clone(), request, route, &mut seen));
