@@ -32,7 +32,7 @@ use super::tenant::SpaceBase;
 use crate::app::{App, SpaceInfo};
 use crate::cache::{Cached, Kept, Version};
 use crate::catalog_cache::Basis;
-use crate::stamp::Stamp;
+use crate::stamp::{Dir, Names, Stamp};
 
 /// SHA-256 of what the answer depends on in the raw request: no secret is
 /// kept in memory, and comparing keys tells nothing of a secret.
@@ -69,6 +69,9 @@ struct Entry {
     headers: HeaderMap,
     stamp: Stamp,
     file: PathBuf,
+    /// The file's directory, held open while the index has room for it.
+    dir: Weak<Dir>,
+    names: Names,
     basis: Basis,
     caller: Caller,
     route: &'static str,
@@ -79,7 +82,12 @@ struct Entry {
 #[derive(Clone)]
 pub struct FrontIndex {
     entries: moka::sync::Cache<Key, Arc<Entry>>,
+    /// Directories held open, a bounded few (entries hold them weakly).
+    dirs: moka::sync::Cache<PathBuf, Arc<Dir>>,
 }
+
+/// How many directories the index holds open at most.
+const HELD_DIRS: u64 = 256;
 
 impl FrontIndex {
     pub fn new(max_bytes: u64) -> FrontIndex {
@@ -97,6 +105,10 @@ impl FrontIndex {
                 })
                 // As long as the result cache keeps an answer at most.
                 .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
+            dirs: moka::sync::Cache::builder()
+                .max_capacity(HELD_DIRS)
+                .time_to_idle(std::time::Duration::from_secs(60))
                 .build(),
         }
     }
@@ -144,7 +156,11 @@ pub fn answer(app: &App, key: &Key, request: &Request) -> Option<Response> {
     {
         return None;
     }
-    if crate::stamp::take(&entry.file) != Some(entry.stamp) {
+    let stamp = match entry.dir.upgrade() {
+        Some(dir) => crate::stamp::take_in(&dir, &entry.names),
+        None => crate::stamp::take(&entry.file),
+    };
+    if stamp != Some(entry.stamp) {
         return None;
     }
     let caller = &entry.caller;
@@ -207,14 +223,40 @@ pub fn remember(app: &App, key: Key, basis: Option<Basis>, response: &Response) 
     if response.headers().contains_key(header::SET_COOKIE) {
         return;
     }
+    let Some((parent, names)) = Names::of(&ticket.file) else {
+        return;
+    };
+    let dir = held_dir(app, parent);
     let entry = Entry {
         kept: ticket.kept.clone(),
         headers: response.headers().clone(),
         stamp: ticket.stamp,
         file: ticket.file.clone(),
+        dir,
+        names,
         basis,
         caller: caller.clone(),
         route: route.0,
     };
     app.front.entries.insert(key, Arc::new(entry));
+}
+
+/// The directory at `path`, held open by the index (`Weak::new()` when it
+/// cannot be opened). One held since before the directory was removed and
+/// made again finds no file in it, so it is replaced by the new one.
+fn held_dir(app: &App, path: &std::path::Path) -> Weak<Dir> {
+    let dirs = &app.front.dirs;
+    if let Some(dir) = dirs.get(path)
+        && dir.is_current(path)
+    {
+        return Arc::downgrade(&dir);
+    }
+    match Dir::open(path) {
+        Ok(dir) => {
+            let dir = Arc::new(dir);
+            dirs.insert(path.to_owned(), dir.clone());
+            Arc::downgrade(&dir)
+        }
+        Err(_) => Weak::new(),
+    }
 }
