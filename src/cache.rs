@@ -123,11 +123,7 @@ impl ResultCache {
                 // What an entry really holds: body, key, headers and the
                 // cache's own bookkeeping.
                 .weigher(|key: &CacheKey, value: &Arc<Cached>| {
-                    let headers: usize = value
-                        .headers
-                        .iter()
-                        .map(|(name, v)| name.as_str().len() + v.len() + 64)
-                        .sum();
+                    let headers = headers_weight(&value.headers);
                     let size =
                         value.body.len() + key.request.len() + key.url_base.len() + headers + 512;
                     size.min(u32::MAX as usize) as u32
@@ -182,6 +178,14 @@ impl ResultCache {
         self.entries.insert(key, cached.clone());
         cached.response()
     }
+}
+
+/// The bytes a kept header map holds, bookkeeping included, for weighers.
+pub fn headers_weight(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, v)| name.as_str().len() + v.len() + 64)
+        .sum()
 }
 
 /// True when `If-None-Match` names `etag`, or is `*` and the answer `exists`.

@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::edge::observe::RouteLabel;
-use super::tenant::SpaceBase;
+use super::tenant::{SpaceBase, SpaceRequest};
 use crate::app::{App, SpaceInfo};
 use crate::cache::{Cached, Kept, Version};
 use crate::catalog_cache::Basis;
@@ -50,17 +50,17 @@ pub struct Ticket {
 /// Who asked, as the full path found them: what a later request with the
 /// same credentials is counted and checked as.
 #[derive(Clone)]
-pub struct Caller {
-    pub space: Arc<SpaceInfo>,
-    pub user: Option<i64>,
-    pub token: Option<TokenUse>,
+struct Caller {
+    space: Arc<SpaceInfo>,
+    user: Option<i64>,
+    token: Option<TokenUse>,
 }
 
 #[derive(Clone, Copy)]
-pub struct TokenUse {
-    pub id: i64,
-    pub expires_at: Option<i64>,
-    pub last_used_at: Option<i64>,
+struct TokenUse {
+    id: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
 }
 
 struct Entry {
@@ -95,11 +95,7 @@ impl FrontIndex {
             entries: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(|_: &Key, entry: &Arc<Entry>| {
-                    let headers: usize = entry
-                        .headers
-                        .iter()
-                        .map(|(name, v)| name.as_str().len() + v.len() + 64)
-                        .sum();
+                    let headers = crate::cache::headers_weight(&entry.headers);
                     let size = headers + entry.file.as_os_str().len() + 256;
                     size.min(u32::MAX as usize) as u32
                 })
@@ -203,9 +199,22 @@ pub fn ticket(mut response: Response, version: Version, file: Option<PathBuf>) -
     response
 }
 
-/// Whether the full path's answer can be found again (it carries a ticket).
-pub fn has_ticket(response: &Response) -> bool {
-    response.extensions().get::<Ticket>().is_some()
+/// Notes who asked on an answer the index may keep (one with a ticket):
+/// the actor of `req`, whose token was last used at `token_last_used`.
+pub fn note_caller(response: &mut Response, req: &SpaceRequest, token_last_used: Option<i64>) {
+    if response.extensions().get::<Ticket>().is_none() {
+        return;
+    }
+    let caller = Caller {
+        space: req.space.clone(),
+        user: req.actor.user_id,
+        token: req.actor.token.as_ref().map(|t| TokenUse {
+            id: t.id,
+            expires_at: t.expires_at,
+            last_used_at: token_last_used,
+        }),
+    };
+    response.extensions_mut().insert(caller);
 }
 
 /// Keeps a finished answer of the full path under `key`, when it is one the

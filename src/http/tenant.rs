@@ -282,18 +282,7 @@ async fn serve(
         };
         shape::cache_control(&mut response, &args, ttl, req.credentialed);
     }
-    if super::front::has_ticket(&response) {
-        let caller = super::front::Caller {
-            space: req.space.clone(),
-            user: req.actor.user_id,
-            token: req.actor.token.as_ref().map(|t| super::front::TokenUse {
-                id: t.id,
-                expires_at: t.expires_at,
-                last_used_at: token_last_used,
-            }),
-        };
-        response.extensions_mut().insert(caller);
-    }
+    super::front::note_caller(&mut response, &req, token_last_used);
     Ok(response)
 }
 
