@@ -10,12 +10,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::database;
+use super::database::address::Address;
 use super::edge::auth;
 use super::render::shape;
 use super::ui;
 use crate::actor::Actor;
 use crate::app::{App, SpaceInfo};
-use crate::catalog::databases::DatabaseRow;
 use crate::error::{AppError, AppResult};
 use crate::http::routes::{self, Format, SpaceRoute};
 use crate::permissions::Resource;
@@ -255,7 +255,7 @@ async fn serve(
     let req = space_request(app, space, resolved, &request, space_name);
     tracing::debug!(space = %req.space.space.name, route = route.template(), "space request");
     let (database, hashed) = match route.database() {
-        Some(segment) => match address(&req, &route, segment, rest).await? {
+        Some(segment) => match database::address::address(&req, &route, segment, rest).await? {
             Address::Found(row, hashed) => (Some(row), hashed),
             Address::Redirect(response) => return Ok(response),
             Address::Missing => (None, false),
@@ -355,60 +355,6 @@ fn min_frame_asked(headers: &axum::http::HeaderMap, query: Option<&str>) -> Opti
     form_urlencoded::parse(query?.as_bytes())
         .find(|(name, _)| name == "_min_frame")
         .map(|(_, value)| value.into_owned())
-}
-
-/// Where the database a route names was found.
-enum Address {
-    /// Its catalog row, and whether the URL carried its current hash.
-    Found(DatabaseRow, bool),
-    /// An immutable database under another name: redirected to its hash.
-    Redirect(Response),
-    /// No such database: its handler answers the 404.
-    Missing,
-}
-
-/// Finds the database of a route. Immutable databases live under
-/// `/{db}-{hash}`: other names redirect there, and writes are refused.
-async fn address(
-    req: &SpaceRequest,
-    route: &SpaceRoute,
-    segment: &str,
-    rest: &str,
-) -> AppResult<Address> {
-    use database::Addressed;
-    let Some(found) = database::find_database(req, segment).await? else {
-        return Ok(Address::Missing);
-    };
-    let (row, current) = match found {
-        Addressed::Plain(row) => (row, false),
-        Addressed::Hashed { row, current } => (row, current),
-    };
-    let Some(hash) = row.immutable_hash.as_deref() else {
-        return Ok(Address::Found(row, false));
-    };
-    if route.writes() {
-        return Err(AppError::Forbidden("Database is immutable".into()));
-    }
-    if current {
-        return Ok(Address::Found(row, true));
-    }
-    let after = rest
-        .strip_prefix('/')
-        .and_then(|r| r.find('/').map(|i| &r[i..]));
-    let suffix = match (after, route) {
-        (Some(after), _) => after.to_owned(),
-        (None, SpaceRoute::Database(_, Format::Json)) => ".json".to_owned(),
-        (None, SpaceRoute::Database(_, Format::Csv)) => ".csv".to_owned(),
-        (None, SpaceRoute::Extra(routes::Extra::Download(_))) => ".db".to_owned(),
-        (None, _) => String::new(),
-    };
-    let query = req
-        .query
-        .as_deref()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let location = format!("{}/{}-{hash}{suffix}{query}", req.base, row.name);
-    Ok(Address::Redirect(redirect(&location, 302)))
 }
 
 /// A redirect to a path of this server (never another host).

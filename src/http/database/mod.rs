@@ -1,6 +1,7 @@
 //! A database of a space: `/{space}/{db}.json`, and the description of each
 //! visible database that the space's root also uses.
 
+pub(crate) mod address;
 pub(crate) mod download;
 pub(crate) mod foreign_keys;
 pub(crate) mod schema;
