@@ -18,8 +18,10 @@ use crate::meter::{add_work, on_cpu};
 
 mod kept;
 mod pool;
+mod raw;
 pub use kept::{Kept, Own, execute_own};
 pub use pool::{Closing, Pool, Pooled};
+pub use raw::RawStatement;
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,7 +69,26 @@ pub fn open_plain(path: &Path) -> Result<Database> {
 
 /// Opens (creating if needed) a local libSQL file in WAL mode.
 pub fn open_file(path: &Path) -> Result<Database> {
-    let db = open_plain(path)?;
+    in_wal_mode(path, open_plain(path)?)
+}
+
+/// As [`open_file`], for connections that one thread uses at a time: a
+/// tenant's readers and writer. A pool hands a connection out whole, and
+/// other threads only interrupt it, which SQLite allows without the
+/// connection's mutex; so SQLite's "multi-thread" mode, without the mutex
+/// it takes in every call (four lock pairs a cell read, in a profile).
+pub fn open_file_unshared(path: &Path) -> Result<Database> {
+    let flags = libsql::OpenFlags::from_bits_retain(
+        libsql::ffi::SQLITE_OPEN_READWRITE
+            | libsql::ffi::SQLITE_OPEN_CREATE
+            | libsql::ffi::SQLITE_OPEN_NOMUTEX,
+    );
+    let db = now(libsql::Builder::new_local(path).flags(flags).build())
+        .with_context(|| format!("opening {}", path.display()))?;
+    in_wal_mode(path, db)
+}
+
+fn in_wal_mode(path: &Path, db: Database) -> Result<Database> {
     // A file already in WAL mode needs no connection here. Opening one only
     // to close it would create the `-wal` and `-shm` files, then delete them
     // on that last close, for the first reader to create them again: half
@@ -94,10 +115,13 @@ fn header_says_wal(path: &Path) -> bool {
 }
 
 /// Opens an existing file as immutable: read-only, no locks, no change
-/// detection (SQLite's `immutable=1`), for files that never change.
+/// detection (SQLite's `immutable=1`), for files that never change; its
+/// connections are unshared, as [`open_file_unshared`]'s.
 pub fn open_immutable(path: &Path) -> Result<Database> {
     let flags = libsql::OpenFlags::from_bits_retain(
-        libsql::ffi::SQLITE_OPEN_READONLY | libsql::ffi::SQLITE_OPEN_URI,
+        libsql::ffi::SQLITE_OPEN_READONLY
+            | libsql::ffi::SQLITE_OPEN_URI
+            | libsql::ffi::SQLITE_OPEN_NOMUTEX,
     );
     let absolute =
         std::fs::canonicalize(path).with_context(|| format!("opening {}", path.display()))?;

@@ -66,6 +66,11 @@ pub fn caught<T>(open: impl FnOnce() -> Result<T>) -> Result<(T, Handle)> {
 const SQLITE_MAX_LENGTH: u64 = 1_000_000_000;
 
 impl Handle {
+    /// The raw connection, for this crate's statements on it (`sqlite::raw`).
+    pub(crate) fn raw(&self) -> *mut ffi::sqlite3 {
+        self.0
+    }
+
     /// Sets the largest string or blob the connection may build, in bytes
     /// (0: SQLite's own ceiling of about 1 GB).
     pub fn set_max_value(&self, bytes: u64) {

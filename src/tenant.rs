@@ -172,7 +172,7 @@ impl TenantStore {
                     }
                     None => match immutable_hash {
                         Some(_) => (sqlite::open_immutable(&path)?, None),
-                        None => (sqlite::open_file(&path)?, None),
+                        None => (sqlite::open_file_unshared(&path)?, None),
                     },
                 };
                 // Reads never write, whatever SQL reaches them.

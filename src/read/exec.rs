@@ -13,9 +13,10 @@ use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::in_place::BUDGET;
+use super::rows::{all_bound, all_bound_raw, execute_once, read_rows, read_rows_raw, sql_error};
 use super::sql_text::ALLOWED_PRAGMAS;
 use crate::meter::{add_work, mark_volatile, on_cpu, on_cpu_brief};
-use crate::sqlite::{Pooled, now, without_waiting};
+use crate::sqlite::{Pooled, without_waiting};
 use crate::tenant::TenantDb;
 
 /// One statement to run.
@@ -98,11 +99,11 @@ pub enum ReadError {
 
 /// What one read may build: the space's caps on one value and on the answer.
 #[derive(Clone, Copy, Debug)]
-struct Caps {
+pub(super) struct Caps {
     /// SQLite's length limit, in bytes (0: SQLite's own).
-    value: u64,
+    pub value: u64,
     /// The rows' size as JSON, in bytes (0: no cap).
-    answer: u64,
+    pub answer: u64,
 }
 
 impl Caps {
@@ -194,11 +195,6 @@ fn in_place(
         })
     });
     add_work(cpu);
-    // It held this worker past its budget on the CPU (one SQLite function
-    // call is not interruptible): whatever the outcome, it rests on the pool.
-    if fired && cpu >= BUDGET {
-        db.overruns.mark(&statement.sql);
-    }
     let moved = |out_of_time| {
         Err(Some(Box::new(Moved {
             turn,
@@ -208,11 +204,25 @@ fn in_place(
         })))
     };
     match result {
+        // Interrupted: the pool runs it again, and the CPU it takes there
+        // decides whether it rests on the pool (see `run`). A stall seen here
+        // may be the machine's (a stolen or profiled CPU), not the SQL's.
         Ok(Err(ReadError::TimedOut)) if fired && statement.time_limit > BUDGET => moved(true),
         Ok(Err(ReadError::Busy(_))) => moved(false),
-        Ok(result) => Ok(result),
-        Err(err) => Ok(Err(ReadError::Internal(err))),
+        result => {
+            if rests_after_finishing(fired, cpu) {
+                db.overruns.mark(&statement.sql);
+            }
+            result.or_else(|err| Ok(Err(ReadError::Internal(err))))
+        }
     }
+}
+
+/// A read that finished in place although the watchdog fired held this
+/// worker past its budget on the CPU (one SQLite function call cannot be
+/// interrupted): it rests on the pool, as no run there will judge it.
+fn rests_after_finishing(fired: bool, cpu: Duration) -> bool {
+    fired && cpu >= BUDGET
 }
 
 /// Runs the read on the blocking pool under what is left of its time limit,
@@ -391,11 +401,16 @@ fn execute(conn: &Pooled, statement: &Statement, caps: Caps) -> Result<ResultSet
     if statement.user_sql {
         return execute_user_sql(conn, statement, caps);
     }
-    let kept = conn
-        .with_kept(&statement.sql, |prepared| {
+    let raw = conn.with_raw(&statement.sql, |prepared| {
+        all_bound_raw(prepared, statement).then(|| read_rows_raw(prepared, statement, caps))
+    });
+    let kept = match raw {
+        Some(raw) => raw,
+        None => conn.with_kept(&statement.sql, |prepared| {
             all_bound(prepared, statement).then(|| read_rows(prepared, statement, caps))
-        })
-        .map_err(sql_error)?;
+        }),
+    }
+    .map_err(sql_error)?;
     match kept {
         Some(result) => result,
         None => execute_once(conn, statement, caps),
@@ -421,103 +436,4 @@ fn execute_user_sql(
         volatile: volatile.load(Ordering::Relaxed),
         ..rows
     })
-}
-
-/// Whether `statement` binds every parameter of `prepared`: a kept statement
-/// would otherwise reuse earlier bindings.
-fn all_bound(prepared: &libsql::Statement, statement: &Statement) -> bool {
-    (1..=prepared.parameter_count() as i32).all(|i| {
-        prepared
-            .parameter_name(i)
-            .is_some_and(|name| statement.params.iter().any(|(n, _)| n == name))
-    })
-}
-
-/// Prepares and runs a statement that is not kept.
-fn execute_once(
-    conn: &Connection,
-    statement: &Statement,
-    caps: Caps,
-) -> Result<ResultSet, ReadError> {
-    let prepared = now(conn.prepare(&statement.sql)).map_err(sql_error)?;
-    read_rows(&prepared, statement, caps)
-}
-
-/// About how many bytes `value` takes in a JSON answer, with its column's
-/// name (`_shape=objects` repeats it in every row).
-fn answer_bytes(column: &str, value: &Value) -> u64 {
-    let value = match value {
-        Value::Null => 4,
-        Value::Integer(_) | Value::Real(_) => 20,
-        Value::Text(text) => text.len() + 2,
-        // Base64 in `{"$base64": true, "encoded": …}`.
-        Value::Blob(bytes) => bytes.len().div_ceil(3) * 4 + 32,
-    };
-    (value + column.len() + 4) as u64
-}
-
-fn read_rows(
-    prepared: &libsql::Statement,
-    statement: &Statement,
-    caps: Caps,
-) -> Result<ResultSet, ReadError> {
-    let mut params = statement.params.clone();
-    if statement.fill_missing {
-        for i in 1..=prepared.parameter_count() as i32 {
-            if let Some(name) = prepared.parameter_name(i)
-                && !params.iter().any(|(n, _)| n == name)
-            {
-                params.push((name.to_owned(), Value::Text(String::new())));
-            }
-        }
-    }
-    now(async {
-        let mut rows = prepared.query(params).await?;
-        let count = rows.column_count();
-        let columns = (0..count)
-            .map(|i| rows.column_name(i).unwrap_or_default().to_owned())
-            .collect();
-        let mut out = ResultSet {
-            columns,
-            ..ResultSet::default()
-        };
-        while let Some(row) = rows.next().await? {
-            if statement.max_rows.is_some_and(|max| out.rows.len() >= max) {
-                out.truncated = true;
-                break;
-            }
-            let values: Vec<Value> = (0..count)
-                .map(|i| row.get_value(i))
-                .collect::<libsql::Result<_>>()?;
-            out.bytes += out
-                .columns
-                .iter()
-                .zip(&values)
-                .map(|(c, v)| answer_bytes(c, v))
-                .sum::<u64>();
-            // Refused while reading: the rows are never all held.
-            if caps.answer > 0 && out.bytes > caps.answer {
-                return Ok(Err(ReadError::TooLarge(caps.answer)));
-            }
-            out.rows.push(values);
-        }
-        Ok(Ok(out))
-    })
-    .map_err(sql_error)?
-}
-
-fn sql_error(err: libsql::Error) -> ReadError {
-    match err {
-        libsql::Error::SqliteFailure(code, _) if code & 0xff == 9 => ReadError::TimedOut,
-        // SQLITE_TOOBIG: past the connection's length limit.
-        libsql::Error::SqliteFailure(code, message) if code & 0xff == 18 => ReadError::Sql(
-            format!("{message}: a value may be at most the max_value_mb setting"),
-        ),
-        // SQLITE_BUSY, SQLITE_LOCKED
-        libsql::Error::SqliteFailure(code, message) if matches!(code & 0xff, 5 | 6) => {
-            ReadError::Busy(message)
-        }
-        libsql::Error::SqliteFailure(_, message) => ReadError::Sql(message),
-        other => ReadError::Sql(other.to_string()),
-    }
 }

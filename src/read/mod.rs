@@ -10,6 +10,7 @@ pub mod in_place;
 pub mod labels;
 pub mod links;
 pub mod md5;
+mod rows;
 pub mod search;
 pub mod sql_text;
 pub mod table_sql;

@@ -7,6 +7,7 @@ use anyhow::Result;
 use libsql::params::IntoParams;
 use libsql::{Connection, Database};
 
+use super::raw::{RawKept, RawStatement};
 use super::{Kept, Own, Sql, SqlRow, connect, execute_batch, now};
 use crate::sqlite_limit::Handle;
 
@@ -26,8 +27,10 @@ pub struct Pool {
     kept: usize,
 }
 
-/// An idle connection with the statements it keeps.
+/// An idle connection with the statements it keeps (the raw ones declared
+/// first: fields drop in order, and they must be finalized before it closes).
 struct Idle {
+    raw: RawKept,
     conn: Kept,
     /// Its raw handle, for its length limit.
     handle: Handle,
@@ -126,6 +129,7 @@ impl Pool {
                 let kept = if self.replica { 0 } else { self.kept };
                 Ok(Pooled {
                     inner: Some(Idle {
+                        raw: RawKept::new(kept),
                         conn: Kept::new(conn, kept),
                         handle,
                     }),
@@ -167,6 +171,22 @@ impl Pooled {
         f: impl FnOnce(&libsql::Statement) -> T,
     ) -> libsql::Result<T> {
         self.kept().with_kept(sql, f)
+    }
+
+    /// Runs `f` with a raw statement this connection keeps for `sql`, to
+    /// read rows cell by cell (see [`super::raw`]: only for this program's
+    /// own SQL; `f` must bind every parameter). `None` on a replica's
+    /// connection, whose reads go through libsql.
+    pub fn with_raw<T>(
+        &self,
+        sql: &str,
+        f: impl FnOnce(&RawStatement) -> T,
+    ) -> Option<libsql::Result<T>> {
+        if self.pool.replica {
+            return None;
+        }
+        let inner = self.inner.as_ref().expect("connection present until drop");
+        Some(inner.raw.with(inner.handle, sql, f))
     }
 
     /// The connection with the statements it keeps.

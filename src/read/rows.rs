@@ -1,0 +1,155 @@
+//! A statement's rows read into a [`ResultSet`]: through a raw statement
+//! cell by cell where the connection allows (`crate::sqlite::RawStatement`),
+//! else through libsql's rows; refused as soon as the answer passes its cap.
+
+use libsql::{Connection, Value};
+
+use super::exec::{Caps, ReadError, ResultSet, Statement};
+use crate::sqlite::{RawStatement, now};
+
+/// Whether `statement` binds every parameter of `prepared`: a kept statement
+/// would otherwise reuse earlier bindings.
+pub(super) fn all_bound(prepared: &libsql::Statement, statement: &Statement) -> bool {
+    (1..=prepared.parameter_count() as i32).all(|i| {
+        prepared
+            .parameter_name(i)
+            .is_some_and(|name| statement.params.iter().any(|(n, _)| n == name))
+    })
+}
+
+/// As [`all_bound`], for a raw statement.
+pub(super) fn all_bound_raw(prepared: &RawStatement, statement: &Statement) -> bool {
+    (1..=prepared.parameter_count()).all(|i| {
+        prepared
+            .parameter_name(i)
+            .is_some_and(|name| statement.params.iter().any(|(n, _)| n == name))
+    })
+}
+
+/// As [`read_rows`], cell by cell from a raw statement (every parameter
+/// bound: see [`all_bound_raw`]).
+pub(super) fn read_rows_raw(
+    prepared: &RawStatement,
+    statement: &Statement,
+    caps: Caps,
+) -> Result<ResultSet, ReadError> {
+    for i in 1..=prepared.parameter_count() {
+        let name = prepared.parameter_name(i).unwrap_or_default();
+        if let Some((_, value)) = statement.params.iter().find(|(n, _)| n == name) {
+            prepared.bind(i, value).map_err(sql_error)?;
+        }
+    }
+    let count = prepared.column_count();
+    let mut out = ResultSet {
+        columns: (0..count).map(|i| prepared.column_name(i)).collect(),
+        ..ResultSet::default()
+    };
+    while prepared.step().map_err(sql_error)? {
+        if statement.max_rows.is_some_and(|max| out.rows.len() >= max) {
+            out.truncated = true;
+            break;
+        }
+        let values: Vec<Value> = (0..count).map(|i| prepared.value(i)).collect();
+        out.bytes += out
+            .columns
+            .iter()
+            .zip(&values)
+            .map(|(c, v)| answer_bytes(c, v))
+            .sum::<u64>();
+        // Refused while reading: the rows are never all held.
+        if caps.answer > 0 && out.bytes > caps.answer {
+            return Err(ReadError::TooLarge(caps.answer));
+        }
+        out.rows.push(values);
+    }
+    Ok(out)
+}
+
+/// Prepares and runs a statement that is not kept.
+pub(super) fn execute_once(
+    conn: &Connection,
+    statement: &Statement,
+    caps: Caps,
+) -> Result<ResultSet, ReadError> {
+    let prepared = now(conn.prepare(&statement.sql)).map_err(sql_error)?;
+    read_rows(&prepared, statement, caps)
+}
+
+/// About how many bytes `value` takes in a JSON answer, with its column's
+/// name (`_shape=objects` repeats it in every row).
+fn answer_bytes(column: &str, value: &Value) -> u64 {
+    let value = match value {
+        Value::Null => 4,
+        Value::Integer(_) | Value::Real(_) => 20,
+        Value::Text(text) => text.len() + 2,
+        // Base64 in `{"$base64": true, "encoded": …}`.
+        Value::Blob(bytes) => bytes.len().div_ceil(3) * 4 + 32,
+    };
+    (value + column.len() + 4) as u64
+}
+
+pub(super) fn read_rows(
+    prepared: &libsql::Statement,
+    statement: &Statement,
+    caps: Caps,
+) -> Result<ResultSet, ReadError> {
+    let mut params = statement.params.clone();
+    if statement.fill_missing {
+        for i in 1..=prepared.parameter_count() as i32 {
+            if let Some(name) = prepared.parameter_name(i)
+                && !params.iter().any(|(n, _)| n == name)
+            {
+                params.push((name.to_owned(), Value::Text(String::new())));
+            }
+        }
+    }
+    now(async {
+        let mut rows = prepared.query(params).await?;
+        let count = rows.column_count();
+        let columns = (0..count)
+            .map(|i| rows.column_name(i).unwrap_or_default().to_owned())
+            .collect();
+        let mut out = ResultSet {
+            columns,
+            ..ResultSet::default()
+        };
+        while let Some(row) = rows.next().await? {
+            if statement.max_rows.is_some_and(|max| out.rows.len() >= max) {
+                out.truncated = true;
+                break;
+            }
+            let values: Vec<Value> = (0..count)
+                .map(|i| row.get_value(i))
+                .collect::<libsql::Result<_>>()?;
+            out.bytes += out
+                .columns
+                .iter()
+                .zip(&values)
+                .map(|(c, v)| answer_bytes(c, v))
+                .sum::<u64>();
+            // Refused while reading: the rows are never all held.
+            if caps.answer > 0 && out.bytes > caps.answer {
+                return Ok(Err(ReadError::TooLarge(caps.answer)));
+            }
+            out.rows.push(values);
+        }
+        Ok(Ok(out))
+    })
+    .map_err(sql_error)?
+}
+
+pub(super) fn sql_error(err: libsql::Error) -> ReadError {
+    match err {
+        libsql::Error::SqliteFailure(code, _) if code & 0xff == 9 => ReadError::TimedOut,
+        // SQLITE_TOOBIG: past the connection's length limit.
+        libsql::Error::SqliteFailure(code, message) if code & 0xff == 18 => ReadError::Sql(
+            format!("{message}: a value may be at most the max_value_mb setting"),
+        ),
+        // SQLITE_BUSY, SQLITE_LOCKED
+        libsql::Error::SqliteFailure(code, message) if matches!(code & 0xff, 5 | 6) => {
+            ReadError::Busy(message)
+        }
+        libsql::Error::SqliteFailure(_, message) => ReadError::Sql(message),
+        other => ReadError::Sql(other.to_string()),
+    }
+}
