@@ -73,7 +73,7 @@ pub struct CacheKey {
 impl CacheKey {
     /// A 64-bit hash of the key. `DefaultHasher::new` has fixed keys, so the
     /// same content keeps its ETag across restarts of a build.
-    fn fingerprint(&self) -> u64 {
+    pub fn fingerprint(&self) -> u64 {
         let mut hasher = std::hash::DefaultHasher::new();
         self.hash(&mut hasher);
         hasher.finish()
@@ -81,7 +81,13 @@ impl CacheKey {
 
     /// The ETag of the answer under this key.
     pub fn etag(&self) -> String {
-        format!("\"{:016x}\"", self.fingerprint())
+        etag_of(self.fingerprint())
+    }
+
+    /// The key's fingerprint and the ETag it makes, from one hash.
+    pub fn tag(&self) -> (u64, String) {
+        let fingerprint = self.fingerprint();
+        (fingerprint, etag_of(fingerprint))
     }
 }
 
@@ -149,12 +155,24 @@ impl ResultCache {
     /// Gives a successful answer its ETag, and keeps it (reading its body)
     /// when its key was asked for before or its reads took much CPU time. An
     /// answer from volatile reads gets neither: the next may differ.
-    pub async fn store(&self, key: CacheKey, mut response: Response, work: Work) -> Response {
+    pub async fn store(&self, key: CacheKey, response: Response, work: Work) -> Response {
+        let fingerprint = key.fingerprint();
+        self.store_hashed(key, fingerprint, response, work).await
+    }
+
+    /// As [`ResultCache::store`], with the key's fingerprint already taken
+    /// (for its ETag): one hash of the key fewer.
+    pub async fn store_hashed(
+        &self,
+        key: CacheKey,
+        fingerprint: u64,
+        mut response: Response,
+        work: Work,
+    ) -> Response {
         if response.status() != StatusCode::OK || work.volatile {
             return response;
         }
-        let fingerprint = key.fingerprint();
-        let etag = format!("\"{fingerprint:016x}\"");
+        let etag = etag_of(fingerprint);
         if let Ok(value) = HeaderValue::from_str(&etag) {
             response.headers_mut().insert(header::ETAG, value);
         }
@@ -178,6 +196,11 @@ impl ResultCache {
         self.entries.insert(key, cached.clone());
         cached.response()
     }
+}
+
+/// The ETag of answers under keys with this fingerprint.
+fn etag_of(fingerprint: u64) -> String {
+    format!("\"{fingerprint:016x}\"")
 }
 
 /// The bytes a kept header map holds, bookkeeping included, for weighers.

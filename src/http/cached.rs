@@ -92,7 +92,7 @@ pub async fn serve(
     };
     // The ETag names the key: a match means the client holds this very
     // answer (`*` matches too once the answer is known to exist).
-    let etag = key.etag();
+    let (fingerprint, etag) = key.tag();
     let hit = req.app.results.get(&key);
     if not_modified(headers, &etag, hit.is_some()) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -105,7 +105,10 @@ pub async fn serve(
         Some(hit) => hit.response(),
         None => {
             let (response, work) = crate::meter::metered(dispatch(req, route)).await;
-            req.app.results.store(key, response?, work).await
+            req.app
+                .results
+                .store_hashed(key, fingerprint, response?, work)
+                .await
         }
     };
     Ok(crate::http::front::ticket(response, version, file))

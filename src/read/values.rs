@@ -46,6 +46,11 @@ pub fn finish(body: &impl serde::Serialize) -> String {
     replace_infinity(String::from_utf8(out).expect("serde_json writes UTF-8"))
 }
 
+/// Finishes a body already written as JSON bytes (see [`finish`]).
+pub fn finish_written(out: Vec<u8>) -> String {
+    replace_infinity(String::from_utf8(out).expect("bodies are written as UTF-8"))
+}
+
 /// Swaps the serialised infinity markers for `Infinity` / `-Infinity`.
 fn replace_infinity(text: String) -> String {
     if text.contains("\\u0000") {

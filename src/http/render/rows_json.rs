@@ -1,9 +1,12 @@
-//! Rows serialised straight from their SQLite values, without building a
-//! `serde_json::Value` tree first: the hot part of every table and query
-//! answer. Cells with labels or `_json` parsing take the general path.
+//! Rows written straight from their SQLite values into the answer's bytes,
+//! without a `serde_json::Value` tree or a serializer call per cell: the hot
+//! part of every table and query answer. Each column's key is escaped once
+//! per answer, and text that needs no escaping is copied as it is; numbers,
+//! escapes, and cells with labels or `_json` parsing go through serde_json,
+//! so the bytes are those serde_json writes.
 
 use libsql::Value;
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use crate::http::render::shape::Output;
@@ -23,87 +26,173 @@ pub struct BodyJson<'a> {
     pub rows: RowsJson<'a>,
 }
 
-struct RowJson<'a> {
-    list: &'a RowsJson<'a>,
-    row: &'a [Value],
+/// Appends `value` as serde_json writes it compactly.
+fn write_serde<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(out, value).expect("JSON values always serialise");
 }
 
-struct CellJson<'a> {
-    output: &'a Output,
-    column: &'a str,
-    value: &'a Value,
+/// Appends `text` as a JSON string: copied when nothing in it needs an
+/// escape (no quote, backslash or control character), else by serde_json.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // A fold without an early exit: the compiler checks many bytes at once.
+    let escapes = text.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    let plain = !escapes;
+    if plain {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        write_serde(out, text);
+    }
 }
 
-impl Serialize for BodyJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.body.len()))?;
-        for (key, value) in self.body {
+impl BodyJson<'_> {
+    /// Appends the body object, its `rows` written from the rows.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (key, value)) in self.body.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, key);
+            out.push(b':');
             if key == "rows" {
-                map.serialize_entry(key, &self.rows)?;
+                self.rows.write(out);
             } else {
-                map.serialize_entry(key, value)?;
+                write_serde(out, value);
             }
         }
-        map.end()
+        out.push(b'}');
     }
 }
 
-impl Serialize for RowsJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
-        for row in self.rows {
-            seq.serialize_element(&RowJson { list: self, row })?;
-        }
-        seq.end()
-    }
-}
-
-impl Serialize for RowJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let cells = self
-            .list
+impl RowsJson<'_> {
+    /// Appends the list of rows.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        // Per column, once: its key as written, and whether its cells are
+        // written other than as their plain value.
+        let keys: Vec<Vec<u8>> = self
             .columns
             .iter()
-            .zip(self.row)
-            .map(|(column, value)| {
-                let cell = CellJson {
-                    output: self.list.output,
-                    column,
-                    value,
-                };
-                (column, cell)
-            });
-        if self.list.arrays {
-            let mut seq = serializer.serialize_seq(Some(self.list.columns.len()))?;
-            for (_, cell) in cells {
-                seq.serialize_element(&cell)?;
+            .map(|column| {
+                let mut key = Vec::with_capacity(column.len() + 3);
+                write_str(&mut key, column);
+                key.push(b':');
+                key
+            })
+            .collect();
+        let rewrites: Vec<bool> = self
+            .columns
+            .iter()
+            .map(|c| self.output.rewrites(c))
+            .collect();
+        out.push(b'[');
+        for (r, row) in self.rows.iter().enumerate() {
+            if r > 0 {
+                out.push(b',');
             }
-            seq.end()
-        } else {
-            let mut map = serializer.serialize_map(Some(self.list.columns.len()))?;
-            for (column, cell) in cells {
-                map.serialize_entry(column, &cell)?;
+            out.push(if self.arrays { b'[' } else { b'{' });
+            for (i, value) in row.iter().enumerate().take(self.columns.len()) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !self.arrays {
+                    out.extend_from_slice(&keys[i]);
+                }
+                if rewrites[i] {
+                    write_serde(out, &self.output.cell(&self.columns[i], value));
+                } else {
+                    self.write_cell(out, value);
+                }
             }
-            map.end()
+            out.push(if self.arrays { b']' } else { b'}' });
+        }
+        out.push(b']');
+    }
+
+    fn write_cell(&self, out: &mut Vec<u8>, value: &Value) {
+        match value {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Integer(i) => write_serde(out, i),
+            Value::Real(f) if f.is_finite() => write_serde(out, f),
+            Value::Text(text) => write_str(out, text),
+            // Infinities and blobs have their own JSON forms.
+            other => write_serde(out, &to_json(other, self.output.infinity)),
         }
     }
 }
 
-impl Serialize for CellJson<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.output.rewrites(self.column) {
-            return self
-                .output
-                .cell(self.column, self.value)
-                .serialize(serializer);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::args::Args;
+
+    /// The bytes are serde_json's for the same rows built as values: keys
+    /// and text that need escapes, numbers, nulls, blobs, and both shapes.
+    #[test]
+    fn rows_are_written_as_serde_json_writes_them() {
+        let output = Output::from_args(&Args::parse(None)).unwrap();
+        let columns: Vec<String> = ["id", "na\"me", "tab\tkey", "é", "x"]
+            .map(String::from)
+            .to_vec();
+        let rows = vec![
+            vec![
+                Value::Integer(-3),
+                Value::Text("plain".into()),
+                Value::Text("quote \" back \\ nl \n nul \0 é".into()),
+                Value::Real(2.5),
+                Value::Null,
+            ],
+            vec![
+                Value::Integer(i64::MAX),
+                Value::Blob(vec![0, 1, 255]),
+                Value::Text(String::new()),
+                Value::Real(1e300),
+                Value::Text("\u{7f}\u{2028}".into()),
+            ],
+        ];
+        for arrays in [false, true] {
+            let list = RowsJson {
+                output: &output,
+                columns: &columns,
+                rows: &rows,
+                arrays,
+            };
+            let mut written = Vec::new();
+            list.write(&mut written);
+            let expected: Vec<Json> = rows
+                .iter()
+                .map(|row| match arrays {
+                    true => Json::Array(row.iter().map(|v| output.cell("", v)).collect()),
+                    false => output.object(&columns, row),
+                })
+                .collect();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                serde_json::to_string(&expected).unwrap()
+            );
         }
-        match self.value {
-            Value::Null => serializer.serialize_unit(),
-            Value::Integer(i) => serializer.serialize_i64(*i),
-            Value::Real(f) if f.is_finite() => serializer.serialize_f64(*f),
-            Value::Text(text) => serializer.serialize_str(text),
-            // Infinities and blobs have their own JSON forms.
-            other => to_json(other, self.output.infinity).serialize(serializer),
+        let mut body = Map::new();
+        body.insert("ok".into(), Json::Bool(true));
+        body.insert("rows".into(), Json::Null);
+        body.insert("next".into(), Json::String("a\"b".into()));
+        let mut written = Vec::new();
+        BodyJson {
+            body: &body,
+            rows: RowsJson {
+                output: &output,
+                columns: &columns[..1],
+                rows: &[vec![Value::Integer(1)]],
+                arrays: false,
+            },
         }
+        .write(&mut written);
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            r#"{"ok":true,"rows":[{"id":1}],"next":"a\"b"}"#
+        );
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::render::rows_json::{BodyJson, RowsJson};
 use crate::read::args::Args;
 use crate::read::labels::{Key, Labels};
-use crate::read::values::{Infinity, finish, python_json, to_json};
+use crate::read::values::{Infinity, finish, finish_written, python_json, to_json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -132,7 +132,10 @@ pub fn respond(
                 body: &body,
                 rows: rows_json(output.shape == Shape::Arrays),
             };
-            return Ok(json_text(StatusCode::OK, finish(&body)));
+            // Most answers are a few kilobytes: start there rather than grow to it.
+            let mut out = Vec::with_capacity(4096);
+            body.write(&mut out);
+            return Ok(json_text(StatusCode::OK, finish_written(out)));
         }
         Shape::Array if output.newline_delimited => {
             let lines: Vec<String> = rows
@@ -145,7 +148,11 @@ pub fn respond(
             )
                 .into_response());
         }
-        Shape::Array => return Ok(json_text(StatusCode::OK, finish(&rows_json(false)))),
+        Shape::Array => {
+            let mut out = Vec::with_capacity(4096);
+            rows_json(false).write(&mut out);
+            return Ok(json_text(StatusCode::OK, finish_written(out)));
+        }
         Shape::ArrayFirst => Json::Array(
             rows.iter()
                 .map(|r| {

@@ -20,7 +20,7 @@ use crate::catalog::databases::DatabaseRow;
 use crate::catalog::mirror::TableSchema;
 use crate::error::{AppError, AppResult};
 use crate::http::database::{ViewableTable, open_viewable_table};
-use crate::http::render::shape::{Output, respond};
+use crate::http::render::shape::{Output, Shape, respond};
 use crate::http::routes::Format;
 use crate::http::tenant::SpaceRequest;
 use crate::names::tilde_encode;
@@ -82,7 +82,9 @@ pub async fn show(
     }
     let mut output = Output::from_args(&ctx.args)?;
     output.labels = extras::labels(&ctx).await?;
-    let keys = (!ctx.info.is_view && !ctx.info.pks.is_empty()).then(|| {
+    // Each row's key, only for the shape that writes it (`_shape=object`).
+    let keyed = output.shape == Shape::Object;
+    let keys = (keyed && !ctx.info.is_view && !ctx.info.pks.is_empty()).then(|| {
         let key_index: Vec<usize> = ctx
             .info
             .pks
