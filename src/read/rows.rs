@@ -45,24 +45,40 @@ pub(super) fn read_rows_raw(
         ..ResultSet::default()
     };
     while prepared.step().map_err(sql_error)? {
-        if statement.max_rows.is_some_and(|max| out.rows.len() >= max) {
-            out.truncated = true;
+        if full(&mut out, statement) {
             break;
         }
-        let values: Vec<Value> = (0..count).map(|i| prepared.value(i)).collect();
-        out.bytes += out
-            .columns
-            .iter()
-            .zip(&values)
-            .map(|(c, v)| answer_bytes(c, v))
-            .sum::<u64>();
-        // Refused while reading: the rows are never all held.
-        if caps.answer > 0 && out.bytes > caps.answer {
-            return Err(ReadError::TooLarge(caps.answer));
-        }
-        out.rows.push(values);
+        push_row(
+            &mut out,
+            (0..count).map(|i| prepared.value(i)).collect(),
+            caps,
+        )?;
     }
     Ok(out)
+}
+
+/// Whether `out` holds as many rows as `statement` may give (it is then
+/// marked truncated).
+fn full(out: &mut ResultSet, statement: &Statement) -> bool {
+    let full = statement.max_rows.is_some_and(|max| out.rows.len() >= max);
+    out.truncated |= full;
+    full
+}
+
+/// Adds a row to `out`, refusing the answer as soon as its size passes the
+/// cap: the rows are never all held.
+fn push_row(out: &mut ResultSet, values: Vec<Value>, caps: Caps) -> Result<(), ReadError> {
+    out.bytes += out
+        .columns
+        .iter()
+        .zip(&values)
+        .map(|(c, v)| answer_bytes(c, v))
+        .sum::<u64>();
+    if caps.answer > 0 && out.bytes > caps.answer {
+        return Err(ReadError::TooLarge(caps.answer));
+    }
+    out.rows.push(values);
+    Ok(())
 }
 
 /// Prepares and runs a statement that is not kept.
@@ -114,24 +130,15 @@ pub(super) fn read_rows(
             ..ResultSet::default()
         };
         while let Some(row) = rows.next().await? {
-            if statement.max_rows.is_some_and(|max| out.rows.len() >= max) {
-                out.truncated = true;
+            if full(&mut out, statement) {
                 break;
             }
             let values: Vec<Value> = (0..count)
                 .map(|i| row.get_value(i))
                 .collect::<libsql::Result<_>>()?;
-            out.bytes += out
-                .columns
-                .iter()
-                .zip(&values)
-                .map(|(c, v)| answer_bytes(c, v))
-                .sum::<u64>();
-            // Refused while reading: the rows are never all held.
-            if caps.answer > 0 && out.bytes > caps.answer {
-                return Ok(Err(ReadError::TooLarge(caps.answer)));
+            if let Err(refused) = push_row(&mut out, values, caps) {
+                return Ok(Err(refused));
             }
-            out.rows.push(values);
         }
         Ok(Ok(out))
     })

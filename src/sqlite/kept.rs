@@ -13,10 +13,57 @@ use super::{Closing, Sql, SqlRow, first_line, now};
 /// A connection and the statements it keeps (dropped first: fields drop in
 /// order, and the connection's last close comes after its statements').
 pub struct Kept {
-    statements: RefCell<Vec<(String, Statement)>>,
+    statements: KeptList<Statement>,
     conn: Closing,
-    /// How many it keeps; 0 prepares each afresh.
+}
+
+/// Statements kept by their SQL, the most recently used last, up to `most`
+/// (0: each prepared afresh): a connection's libsql statements, or its raw
+/// ones ([`super::raw::RawKept`]).
+pub(super) struct KeptList<S> {
+    statements: RefCell<Vec<(String, S)>>,
     most: usize,
+}
+
+impl<S> KeptList<S> {
+    pub(super) fn new(most: usize) -> KeptList<S> {
+        KeptList {
+            statements: RefCell::new(Vec::new()),
+            most,
+        }
+    }
+
+    /// Runs `f` with the statement kept for `sql` (made by `prepare` when
+    /// none is), then `reset`s it for its next use.
+    pub(super) fn with<T>(
+        &self,
+        sql: &str,
+        prepare: impl FnOnce() -> libsql::Result<S>,
+        reset: impl FnOnce(&S),
+        f: impl FnOnce(&S) -> T,
+    ) -> libsql::Result<T> {
+        if self.most == 0 {
+            return Ok(f(&prepare()?));
+        }
+        let mut statements = self.statements.borrow_mut();
+        match statements.iter().position(|(kept, _)| kept == sql) {
+            Some(i) => {
+                let entry = statements.remove(i);
+                statements.push(entry);
+            }
+            None => {
+                let statement = prepare()?;
+                if statements.len() >= self.most {
+                    statements.remove(0);
+                }
+                statements.push((sql.to_owned(), statement));
+            }
+        }
+        let statement = &statements.last().expect("just pushed").1;
+        let result = f(statement);
+        reset(statement);
+        Ok(result)
+    }
 }
 
 impl Kept {
@@ -25,9 +72,8 @@ impl Kept {
     /// give it 0.
     pub fn new(conn: Closing, most: usize) -> Kept {
         Kept {
-            statements: RefCell::new(Vec::new()),
+            statements: KeptList::new(most),
             conn,
-            most,
         }
     }
 
@@ -38,28 +84,8 @@ impl Kept {
     /// authorizer. A kept statement keeps its earlier bindings: `f` must
     /// bind every parameter.
     pub fn with_kept<T>(&self, sql: &str, f: impl FnOnce(&Statement) -> T) -> libsql::Result<T> {
-        if self.most == 0 {
-            let statement = now(self.conn.prepare(sql))?;
-            return Ok(f(&statement));
-        }
-        let mut statements = self.statements.borrow_mut();
-        match statements.iter().position(|(kept, _)| kept == sql) {
-            Some(i) => {
-                let entry = statements.remove(i);
-                statements.push(entry);
-            }
-            None => {
-                let statement = now(self.conn.prepare(sql))?;
-                if statements.len() >= self.most {
-                    statements.remove(0);
-                }
-                statements.push((sql.to_owned(), statement));
-            }
-        }
-        let statement = &statements.last().expect("just pushed").1;
-        let result = f(statement);
-        statement.reset();
-        Ok(result)
+        self.statements
+            .with(sql, || now(self.conn.prepare(sql)), Statement::reset, f)
     }
 
     /// Up to `limit` rows of a kept statement.

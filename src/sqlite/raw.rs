@@ -8,12 +8,12 @@
 //! Text is read by its length, with invalid UTF-8 replaced, as Datasette
 //! reads it (libsql stops at a NUL byte and panics on invalid UTF-8).
 
-use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_int};
 use std::ptr::NonNull;
 
 use libsql::{Value, ffi};
 
+use super::kept::KeptList;
 use crate::sqlite_limit::Handle;
 
 /// A prepared statement of one connection, finalized when dropped. It must
@@ -211,17 +211,11 @@ impl RawStatement {
 /// The raw statements one connection keeps, its most recently used last.
 /// Declared before the connection in whatever holds both, so that they are
 /// finalized before it closes.
-pub struct RawKept {
-    statements: RefCell<Vec<(String, RawStatement)>>,
-    most: usize,
-}
+pub struct RawKept(KeptList<RawStatement>);
 
 impl RawKept {
     pub fn new(most: usize) -> RawKept {
-        RawKept {
-            statements: RefCell::new(Vec::new()),
-            most,
-        }
+        RawKept(KeptList::new(most))
     }
 
     /// Runs `f` with a statement for `sql` on `handle`'s connection, kept
@@ -233,28 +227,12 @@ impl RawKept {
         sql: &str,
         f: impl FnOnce(&RawStatement) -> T,
     ) -> libsql::Result<T> {
-        if self.most == 0 {
-            let statement = RawStatement::prepare(handle, sql)?;
-            return Ok(f(&statement));
-        }
-        let mut statements = self.statements.borrow_mut();
-        match statements.iter().position(|(kept, _)| kept == sql) {
-            Some(i) => {
-                let entry = statements.remove(i);
-                statements.push(entry);
-            }
-            None => {
-                let statement = RawStatement::prepare(handle, sql)?;
-                if statements.len() >= self.most {
-                    statements.remove(0);
-                }
-                statements.push((sql.to_owned(), statement));
-            }
-        }
-        let statement = &statements.last().expect("just pushed").1;
-        let result = f(statement);
-        statement.reset();
-        Ok(result)
+        self.0.with(
+            sql,
+            || RawStatement::prepare(handle, sql),
+            RawStatement::reset,
+            f,
+        )
     }
 }
 
