@@ -81,7 +81,7 @@ impl CacheKey {
 
     /// The ETag of the answer under this key.
     pub fn etag(&self) -> String {
-        etag_of(self.fingerprint())
+        self.tag().1
     }
 
     /// The key's fingerprint and the ETag it makes, from one hash.
@@ -152,17 +152,11 @@ impl ResultCache {
         found
     }
 
-    /// Gives a successful answer its ETag, and keeps it (reading its body)
-    /// when its key was asked for before or its reads took much CPU time. An
-    /// answer from volatile reads gets neither: the next may differ.
-    pub async fn store(&self, key: CacheKey, response: Response, work: Work) -> Response {
-        let fingerprint = key.fingerprint();
-        self.store_hashed(key, fingerprint, response, work).await
-    }
-
-    /// As [`ResultCache::store`], with the key's fingerprint already taken
-    /// (for its ETag): one hash of the key fewer.
-    pub async fn store_hashed(
+    /// Gives a successful answer its ETag (from the key's `fingerprint`,
+    /// taken once for the ETag and the store), and keeps it (reading its
+    /// body) when its key was asked for before or its reads took much CPU
+    /// time. An answer from volatile reads gets neither: the next may differ.
+    pub async fn store(
         &self,
         key: CacheKey,
         fingerprint: u64,
@@ -259,18 +253,33 @@ mod tests {
         let cache = ResultCache::new(1 << 20, Duration::from_secs(60));
         let cheap = key("cheap");
         let first = cache
-            .store(cheap.clone(), answer(), cpu(Duration::ZERO))
+            .store(
+                cheap.clone(),
+                cheap.fingerprint(),
+                answer(),
+                cpu(Duration::ZERO),
+            )
             .await;
         assert_eq!(first.headers()[header::ETAG], cheap.etag().as_str());
         assert!(cache.get(&cheap).is_none(), "kept on its first request");
         cache
-            .store(cheap.clone(), answer(), cpu(Duration::ZERO))
+            .store(
+                cheap.clone(),
+                cheap.fingerprint(),
+                answer(),
+                cpu(Duration::ZERO),
+            )
             .await;
         assert!(cache.get(&cheap).is_some());
 
         let costly = key("costly");
         cache
-            .store(costly.clone(), answer(), cpu(STORE_AT_ONCE))
+            .store(
+                costly.clone(),
+                costly.fingerprint(),
+                answer(),
+                cpu(STORE_AT_ONCE),
+            )
             .await;
         assert!(cache.get(&costly).is_some());
     }
@@ -284,7 +293,9 @@ mod tests {
             volatile: true,
         };
         for _ in 0..3 {
-            let answer = cache.store(now.clone(), answer(), volatile).await;
+            let answer = cache
+                .store(now.clone(), now.fingerprint(), answer(), volatile)
+                .await;
             assert!(answer.headers().get(header::ETAG).is_none());
         }
         assert!(cache.get(&now).is_none());

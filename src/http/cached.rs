@@ -107,7 +107,7 @@ pub async fn serve(
             let (response, work) = crate::meter::metered(dispatch(req, route)).await;
             req.app
                 .results
-                .store_hashed(key, fingerprint, response?, work)
+                .store(key, fingerprint, response?, work)
                 .await
         }
     };
