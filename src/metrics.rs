@@ -43,6 +43,9 @@ pub struct Metrics {
     /// (more writes than commits: writes shared them, see `tenant::commits`).
     pub commits: IntCounter,
     pub commit_writes: IntCounter,
+    /// Syncs of a WAL behind its commits, by outcome (`ok`, `failed`):
+    /// fewer than commits when one covered several (see `sqlite::wal_sync`).
+    pub wal_syncs: IntCounterVec,
     /// Bearer tokens refused, by reason.
     pub token_refusals: IntCounterVec,
     /// Login attempts by outcome: `ok` and `wrong` ran a password check,
@@ -117,6 +120,13 @@ impl Metrics {
             "commit_writes_total",
             "Writes held by the transactions committed",
         ));
+        let wal_syncs = must(IntCounterVec::new(
+            Opts::new(
+                "wal_syncs_total",
+                "Syncs of a WAL behind its commits by outcome",
+            ),
+            &["outcome"],
+        ));
         let token_refusals = must(IntCounterVec::new(
             Opts::new("token_refusals_total", "Bearer tokens refused by reason"),
             &["reason"],
@@ -154,6 +164,7 @@ impl Metrics {
             Box::new(writes.clone()),
             Box::new(commits.clone()),
             Box::new(commit_writes.clone()),
+            Box::new(wal_syncs.clone()),
             Box::new(token_refusals.clone()),
             Box::new(logins.clone()),
             Box::new(rate_limited.clone()),
@@ -180,6 +191,7 @@ impl Metrics {
             writes,
             commits,
             commit_writes,
+            wal_syncs,
             token_refusals,
             logins,
             rate_limited,

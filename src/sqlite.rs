@@ -19,9 +19,11 @@ use crate::meter::{add_work, on_cpu};
 mod kept;
 mod pool;
 mod raw;
+mod wal_sync;
 pub use kept::{Kept, Own, execute_own};
 pub use pool::{Closing, Pool, Pooled};
 pub use raw::RawStatement;
+pub use wal_sync::WalSync;
 
 /// How long a connection waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -167,6 +169,8 @@ pub fn connect(db: &Database) -> Result<Closing> {
     let conn = db.connect().context("connecting")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // synchronous=full in WAL mode: a committed transaction survives power loss.
+    // (Tenant writers and the audit log commit with `normal` and answer after
+    // a sync of their own, see `WalSync`.)
     now(conn.execute_batch("pragma foreign_keys = on; pragma synchronous = full;"))?;
     Closing::local(conn)
 }

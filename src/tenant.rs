@@ -37,6 +37,8 @@ pub struct TenantDb {
     writer: Arc<tokio::sync::Mutex<Option<Writer>>>,
     /// Writes waiting to share the writer's next transaction.
     queue: commits::Queue,
+    /// Syncs the WAL behind the writer's commits, before their answers.
+    sync: Arc<sqlite::WalSync>,
     /// The space's `max_value_mb` in bytes, as its last request saw it.
     max_value: AtomicU64,
     /// The space's `max_response_mb` in bytes, as its last request saw it.
@@ -194,6 +196,7 @@ impl TenantStore {
                     overruns: Default::default(),
                     writer: Arc::new(tokio::sync::Mutex::new(None)),
                     queue: Default::default(),
+                    sync: sqlite::WalSync::new(&path),
                     max_value: AtomicU64::new(0),
                     max_answer: AtomicU64::new(0),
                     // Defaults until the request that opened it fits the

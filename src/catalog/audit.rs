@@ -154,36 +154,42 @@ impl Recorder {
             .lock()
             .expect("audit queue")
             .push((event, reply));
-        {
-            // The holder records everything waiting, this row too unless an
-            // earlier holder took it.
-            let _turn = self.turn.lock().await;
-            let batch: Vec<_> = self
-                .waiting
-                .lock()
-                .expect("audit queue")
-                .drain(..)
-                .collect();
-            if !batch.is_empty() {
-                let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let result = catalog
-                    .call(move |conn| {
-                        sqlite::write_transaction(conn, |_| {
-                            events
-                                .iter()
-                                .map(|e| {
-                                    record(conn, e.as_event())?;
-                                    Ok(conn.last_insert_rowid())
-                                })
-                                .collect::<Result<Vec<i64>>>()
-                        })
+        // The holder records everything waiting, this row too unless an
+        // earlier holder took it; it waits for the disk after letting the
+        // next holder commit.
+        let turn = self.turn.lock().await;
+        let batch: Vec<_> = self
+            .waiting
+            .lock()
+            .expect("audit queue")
+            .drain(..)
+            .collect();
+        if !batch.is_empty() {
+            let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let committed = catalog
+                .call_synced(move |conn| {
+                    sqlite::write_transaction(conn, |_| {
+                        events
+                            .iter()
+                            .map(|e| {
+                                record(conn, e.as_event())?;
+                                Ok(conn.last_insert_rowid())
+                            })
+                            .collect::<Result<Vec<i64>>>()
                     })
-                    .await
-                    .map_err(|err| format!("{err:#}"));
-                for (i, reply) in replies.into_iter().enumerate() {
-                    let _ = reply.send(result.as_ref().map(|ids| ids[i]).map_err(Clone::clone));
-                }
+                })
+                .await;
+            drop(turn);
+            let result = match committed {
+                Ok((ids, synced)) => synced.wait().await.map(|()| ids),
+                Err(err) => Err(err),
             }
+            .map_err(|err| format!("{err:#}"));
+            for (i, reply) in replies.into_iter().enumerate() {
+                let _ = reply.send(result.as_ref().map(|ids| ids[i]).map_err(Clone::clone));
+            }
+        } else {
+            drop(turn);
         }
         answer
             .await

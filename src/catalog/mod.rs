@@ -152,6 +152,25 @@ pub struct Catalog {
     /// On a node of a replicated deployment, the catalog's replica:
     /// connections read it and write through to the primary.
     pub replica: Option<Arc<crate::replica::Replica>>,
+    /// Syncs the WAL behind [`Catalog::call_synced`]'s commits (local only).
+    sync: Option<Arc<sqlite::WalSync>>,
+}
+
+/// A commit of [`Catalog::call_synced`], durable once [`Synced::wait`] is.
+pub struct Synced(Option<tokio::sync::oneshot::Receiver<Option<String>>>);
+
+impl Synced {
+    /// Waits for the sync behind the commit; its error if it failed.
+    pub async fn wait(self) -> Result<()> {
+        match self.0 {
+            None => Ok(()),
+            Some(answer) => match answer.await {
+                Ok(None) => Ok(()),
+                Ok(Some(failed)) => Err(anyhow::anyhow!(failed)),
+                Err(_) => Err(anyhow::anyhow!("the catalog's WAL sync was abandoned")),
+            },
+        }
+    }
 }
 
 /// The catalog's replica, its namespace made sure of on the primary and
@@ -187,8 +206,12 @@ impl Catalog {
             }
         };
         let migrations_applied = migrate::apply(&*pool.get()?)?;
+        let sync = replica
+            .is_none()
+            .then(|| sqlite::WalSync::new(&data.catalog()));
         Ok(Catalog {
             pool,
+            sync,
             replica,
             turns: Arc::new(tokio::sync::Semaphore::new(CALLS_AT_ONCE)),
             migrations_applied,
@@ -224,6 +247,40 @@ impl Catalog {
             return Ok(found);
         }
         self.call(f).await
+    }
+
+    /// As [`Catalog::call`] for a write transaction whose caller can wait
+    /// for the disk without holding anything: `f`'s COMMIT does not sync the
+    /// WAL, and the [`Synced`] given back is ready once a sync begun after it
+    /// has (one sync for every such commit meanwhile; see
+    /// [`sqlite::WalSync`]). On a replica the primary answers for the write,
+    /// and it is ready at once.
+    pub async fn call_synced<T, F>(&self, f: F) -> Result<(T, Synced)>
+    where
+        F: FnOnce(&sqlite::Pooled) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(sync) = self.sync.clone() else {
+            return Ok((self.call(f).await?, Synced(None)));
+        };
+        let (synced, answer) = tokio::sync::oneshot::channel();
+        let value = self
+            .call(move |conn| {
+                sqlite::execute_own(conn, "pragma synchronous = normal", ())?;
+                let value = f(conn);
+                let restored = sqlite::execute_own(conn, "pragma synchronous = full", ());
+                if value.is_ok() {
+                    sync.committed(Box::new(move |failed| {
+                        let _ = synced.send(failed.map(|err| format!("{err:#}")));
+                    }));
+                    // This thread holds a catalog turn: the sync runs on another.
+                    sync.sync_behind();
+                }
+                restored?;
+                value
+            })
+            .await?;
+        Ok((value, Synced(Some(answer))))
     }
 
     /// Runs `f` with a catalog connection on the blocking pool, waiting for

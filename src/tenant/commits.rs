@@ -4,12 +4,16 @@
 //! the COMMIT that holds it (durable, as with one transaction each); a write
 //! that fails is rolled back to its savepoint and changes nothing, while the
 //! others in its transaction commit.
+//!
+//! With a [`WalSync`], the COMMIT does not wait for the disk: its writes are
+//! answered once the sync behind it has run, while the next transaction
+//! goes ahead.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::sqlite::{self, Kept};
+use crate::sqlite::{self, Kept, WalSync};
 
 /// At most this many writes share one transaction.
 const MOST: usize = 64;
@@ -66,8 +70,10 @@ where
 }
 
 /// Commits every queued write, at most [`MOST`] per transaction, on the
-/// writer connection (whose lock the caller holds).
-pub fn drain(queue: &Queue, conn: &Kept) {
+/// writer connection (whose lock the caller holds); with `sync`, each
+/// transaction's writes are answered once it is durable, by the sync the
+/// caller then runs or asks for.
+pub fn drain(queue: &Queue, conn: &Kept, sync: Option<&Arc<WalSync>>) {
     loop {
         let batch: Vec<Box<dyn Job>> = {
             let mut queued = queue.lock().expect("write queue");
@@ -78,7 +84,7 @@ pub fn drain(queue: &Queue, conn: &Kept) {
         if batch.is_empty() {
             return;
         }
-        let left = commit(conn, batch);
+        let left = commit(conn, batch, sync);
         if !left.is_empty() {
             // Never run (an earlier write aborted the transaction): first in line again.
             let mut queued = queue.lock().expect("write queue");
@@ -95,9 +101,10 @@ pub fn fail_all(queue: &Queue, err: &anyhow::Error) {
     }
 }
 
-/// Runs `batch` in one transaction and answers its writes; gives back the
-/// writes that never ran because the transaction ended early.
-fn commit(conn: &Kept, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+/// Runs `batch` in one transaction and answers its writes (once `sync` has
+/// made it durable, if given); gives back the writes that never ran because
+/// the transaction ended early.
+fn commit(conn: &Kept, batch: Vec<Box<dyn Job>>, sync: Option<&Arc<WalSync>>) -> Vec<Box<dyn Job>> {
     if let Err(err) = control(conn, "begin immediate") {
         for job in batch {
             job.answer(Some(&err));
@@ -141,6 +148,14 @@ fn commit(conn: &Kept, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
         let m = crate::metrics::metrics();
         m.commits.inc();
         m.commit_writes.inc_by(done.len() as u64);
+        if let Some(sync) = sync {
+            sync.committed(Box::new(move |failed| {
+                for job in done {
+                    job.answer(failed);
+                }
+            }));
+            return left;
+        }
     }
     for job in done {
         job.answer(outcome.as_ref().err());
@@ -182,7 +197,7 @@ mod tests {
         let mut failing = queued(&queue, "insert into t values (2); insert into t values (1)");
         drop(queued(&queue, "insert into t values (3)"));
         let mut last = queued(&queue, "insert into t values (4)");
-        drain(&queue, &conn);
+        drain(&queue, &conn, None);
         assert!(first.try_recv().unwrap().is_ok());
         assert!(failing.try_recv().unwrap().is_err());
         assert!(last.try_recv().unwrap().is_ok());
@@ -194,5 +209,27 @@ mod tests {
         // 2 went with its failing write, 3's caller was gone.
         assert_eq!(ids, vec![1, 4]);
         assert!(queue.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_synced_transaction_is_answered_after_one_sync_for_all_its_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = sqlite::open_file(&path).unwrap();
+        let conn = Kept::new(sqlite::connect(&db).unwrap(), 4);
+        sqlite::execute_batch(&conn, "create table t (id integer primary key)").unwrap();
+        sqlite::execute_batch(&conn, "pragma synchronous = normal").unwrap();
+        let sync = WalSync::new(&path);
+        let queue = Queue::default();
+        let mut first = queued(&queue, "insert into t values (1)");
+        let mut second = queued(&queue, "insert into t values (2)");
+        drain(&queue, &conn, Some(&sync));
+        // Committed, not yet durable: not yet answered.
+        assert!(first.try_recv().is_err());
+        sync.sync_here();
+        assert!(first.try_recv().unwrap().is_ok());
+        assert!(second.try_recv().unwrap().is_ok());
+        assert_eq!(sync.done(), 1);
+        assert!(dir.path().join("t.db-wal").exists());
     }
 }

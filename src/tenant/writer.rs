@@ -49,13 +49,17 @@ impl TenantDb {
         if queued {
             let (pool, queue) = (self.pool.clone(), self.queue.clone());
             let (max_value, max_bytes) = (self.max_value(), self.gate.max_bytes());
+            let sync = self.sync.clone();
             sqlite::blocking(move || {
                 let mut guard = guard;
                 let writer = match ready_writer(&mut guard, &pool, max_value, max_bytes) {
                     Ok(writer) => writer,
                     Err(err) => return commits::fail_all(&queue, &err),
                 };
-                commits::drain(&queue, &writer.conn);
+                commits::drain(&queue, &writer.conn, Some(&sync));
+                // The next writes may commit while this thread waits for the disk.
+                drop(guard);
+                sync.sync_here();
             })
             .await;
         } else {
@@ -185,6 +189,8 @@ fn ready_writer<'a>(
 ) -> Result<&'a mut Writer> {
     if guard.is_none() {
         let (conn, handle) = open_writer(pool)?;
+        // Its commits are made durable behind it (`sqlite::WalSync`).
+        sqlite::execute_batch(&conn, "pragma synchronous = normal")?;
         *guard = Some(Writer {
             conn,
             handle,
