@@ -42,11 +42,11 @@ pub struct Config {
     pub result_cache_bytes: u64,
 }
 
-fn once_a_minute() -> moka::sync::Cache<i64, ()> {
+fn once_a_minute() -> crate::cache::Moka<i64, ()> {
     moka::sync::Cache::builder()
         .max_capacity(100_000)
         .time_to_live(TOUCH_EVERY)
-        .build()
+        .build_with_hasher(crate::cache::CacheHasher::new())
 }
 
 /// A space as a request sees it: catalog row plus effective settings.
@@ -92,9 +92,9 @@ pub struct App {
     /// Each space's stored queries.
     queries: CatalogCache<i64, Arc<Vec<StoredQuery>>>,
     /// Tokens whose last use was written recently.
-    touched: moka::sync::Cache<i64, ()>,
+    touched: crate::cache::Moka<i64, ()>,
     /// Tokens whose refusal was audited recently.
-    refusals: moka::sync::Cache<i64, ()>,
+    refusals: crate::cache::Moka<i64, ()>,
     /// Failed logins by user name and client address.
     pub logins: crate::session::LoginLimiter,
     /// Login sessions by SHA-256 of their id (`None` remembers an unknown one).

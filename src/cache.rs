@@ -96,6 +96,15 @@ impl CacheKey {
 /// not elapsed time: under load every answer waits in queues.)
 pub const STORE_AT_ONCE: Duration = Duration::from_micros(250);
 
+/// The hasher of the in-memory caches looked up on every request: keyed at
+/// random per process (keys come from requests), and cheaper than std's
+/// SipHash on their short keys. Fingerprints keep std's fixed-key hasher,
+/// since ETags must not change with a restart.
+pub type CacheHasher = ahash::RandomState;
+
+/// A bounded in-memory cache (moka) with [`CacheHasher`].
+pub type Moka<K, V> = moka::sync::Cache<K, V, CacheHasher>;
+
 /// Slots remembering recently asked-for keys by fingerprint.
 const SEEN_SLOTS: usize = 1 << 16;
 
@@ -117,7 +126,7 @@ impl Seen {
 
 #[derive(Clone)]
 pub struct ResultCache {
-    entries: moka::sync::Cache<CacheKey, Arc<Cached>>,
+    entries: Moka<CacheKey, Arc<Cached>>,
     seen: Arc<Seen>,
 }
 
@@ -140,7 +149,7 @@ impl ResultCache {
                         crate::metrics::metrics().cache_event("results", "eviction");
                     }
                 })
-                .build(),
+                .build_with_hasher(crate::cache::CacheHasher::new()),
             seen: Arc::new(Seen::new()),
         }
     }

@@ -151,7 +151,7 @@ struct Entry<V> {
 /// One cache of catalog answers, named for its metrics.
 pub struct CatalogCache<K, V> {
     name: &'static str,
-    entries: moka::sync::Cache<K, Entry<V>>,
+    entries: crate::cache::Moka<K, Entry<V>>,
     watch: CatalogWatch,
 }
 
@@ -166,7 +166,7 @@ where
             entries: moka::sync::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(LONGEST)
-                .build(),
+                .build_with_hasher(crate::cache::CacheHasher::new()),
             watch: watch.clone(),
         }
     }

@@ -114,7 +114,7 @@ impl TenantDb {
 #[derive(Clone)]
 pub struct TenantStore {
     data: DataDir,
-    handles: moka::sync::Cache<(String, String), Arc<TenantDb>>,
+    handles: crate::cache::Moka<(String, String), Arc<TenantDb>>,
     schemas: SchemaCache,
     /// SQL run on each new read connection.
     read_setup: String,
@@ -136,7 +136,7 @@ impl TenantStore {
                 m.open_handles.dec();
                 m.cache_event("handles", "eviction");
             })
-            .build();
+            .build_with_hasher(crate::cache::CacheHasher::new());
         TenantStore {
             data,
             handles,

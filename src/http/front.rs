@@ -81,9 +81,9 @@ struct Entry {
 /// bodies belong to the result cache).
 #[derive(Clone)]
 pub struct FrontIndex {
-    entries: moka::sync::Cache<Key, Arc<Entry>>,
+    entries: crate::cache::Moka<Key, Arc<Entry>>,
     /// Directories held open, a bounded few (entries hold them weakly).
-    dirs: moka::sync::Cache<PathBuf, Arc<Dir>>,
+    dirs: crate::cache::Moka<PathBuf, Arc<Dir>>,
 }
 
 /// How many directories the index holds open at most.
@@ -101,11 +101,11 @@ impl FrontIndex {
                 })
                 // As long as the result cache keeps an answer at most.
                 .time_to_live(std::time::Duration::from_secs(300))
-                .build(),
+                .build_with_hasher(crate::cache::CacheHasher::new()),
             dirs: moka::sync::Cache::builder()
                 .max_capacity(HELD_DIRS)
                 .time_to_idle(std::time::Duration::from_secs(60))
-                .build(),
+                .build_with_hasher(crate::cache::CacheHasher::new()),
         }
     }
 }
