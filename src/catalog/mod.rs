@@ -173,6 +173,18 @@ impl Synced {
     }
 }
 
+/// Sets a catalog connection back to `synchronous = full` when dropped, so
+/// its next caller's commits sync at COMMIT again, even after a panic.
+struct SyncedFully<'a>(&'a sqlite::Pooled);
+
+impl Drop for SyncedFully<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = sqlite::execute_own(self.0, "pragma synchronous = full", ()) {
+            tracing::error!(error = ?err, "setting a catalog connection back to synchronous = full failed");
+        }
+    }
+}
+
 /// The catalog's replica, its namespace made sure of on the primary and
 /// synced once (inside the tokio runtime).
 async fn open_replica(
@@ -267,17 +279,14 @@ impl Catalog {
         let value = self
             .call(move |conn| {
                 sqlite::execute_own(conn, "pragma synchronous = normal", ())?;
-                let value = f(conn);
-                let restored = sqlite::execute_own(conn, "pragma synchronous = full", ());
-                if value.is_ok() {
-                    sync.committed(Box::new(move |failed| {
-                        let _ = synced.send(failed.map(|err| format!("{err:#}")));
-                    }));
-                    // This thread holds a catalog turn: the sync runs on another.
-                    sync.sync_behind();
-                }
-                restored?;
-                value
+                let _full = SyncedFully(conn);
+                let value = f(conn)?;
+                sync.committed(Box::new(move |failed| {
+                    let _ = synced.send(failed.map(|err| format!("{err:#}")));
+                }));
+                // This thread holds a catalog turn: the sync runs on another.
+                sync.sync_behind();
+                Ok(value)
             })
             .await?;
         Ok((value, Synced(Some(answer))))
@@ -316,5 +325,39 @@ mod tests {
             .unwrap();
         // 2: MEMORY.
         assert_eq!(row.get::<i64>(0).unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn synced_calls_give_their_connection_back_syncing_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&DataDir::new(dir.path().join("data"))).unwrap();
+        let (made, synced) = catalog
+            .call_synced(|conn| {
+                sqlite::write_transaction(conn, |conn| {
+                    sqlite::execute_batch(conn, "create table t (x); insert into t values (1)")?;
+                    Ok(1)
+                })
+            })
+            .await
+            .unwrap();
+        synced.wait().await.unwrap();
+        assert_eq!(made, 1);
+        let failed = catalog
+            .call_synced(|conn| {
+                sqlite::execute_batch(conn, "insert into missing values (1)")?;
+                Ok(())
+            })
+            .await;
+        assert!(failed.is_err());
+        // Every connection the pool holds, idle ones included: 2 is FULL.
+        let held: Vec<_> = (0..=CALLS_AT_ONCE)
+            .map(|_| catalog.conn().unwrap())
+            .collect();
+        for conn in &held {
+            let row = sqlite::query_one(conn, "pragma synchronous", ())
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.get::<i64>(0).unwrap(), 2);
+        }
     }
 }
