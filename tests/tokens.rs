@@ -150,12 +150,14 @@ async fn actor_json_shows_the_token() {
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let server = Server::start(&[]);
-    let token = server.token(&["demo", "root", "--expires-after", "1"]);
+    // Expiry counts whole seconds: 3 leaves the first request time to land
+    // before it even when the token is made late in a second on a busy machine.
+    let token = server.token(&["demo", "root", "--expires-after", "3"]);
     assert_eq!(
         server.get("/demo/-/actor.json", Some(&token)).await.status,
         200
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     let reply = server.get("/demo/-/actor.json", Some(&token)).await;
     assert_eq!(reply.status, 401);
     assert_eq!(
