@@ -314,11 +314,15 @@ impl App {
             user_id: actor.user_id,
             token_id: actor.token.as_ref().map(|t| t.id),
             action: action.to_owned(),
-            resource: resource.clone(),
+            resource,
         };
+        // Asked first: a hit, several a request, then copies nothing for the load.
+        if let Some(allowed) = self.decisions.fresh(&key) {
+            return Ok(allowed);
+        }
         let catalog = self.catalog.clone();
         let actor = actor.clone();
-        let action = action.to_owned();
+        let (action, resource) = (key.action.clone(), key.resource.clone());
         self.decisions
             .get_or_load(key, async move {
                 catalog

@@ -16,7 +16,6 @@ use crate::http::routes::read as dispatch;
 use crate::http::routes::{Format, SpaceRoute};
 use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
-use crate::read::args::Args;
 
 /// The action and resource whose permission guards a cacheable route.
 fn guard(route: &SpaceRoute, db: &str) -> Option<(&'static str, Resource)> {
@@ -50,7 +49,7 @@ pub async fn serve(
     let Some((action, resource)) = guard(route, &database.name) else {
         return dispatch(req, route).await;
     };
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     // Answers that must be fresh or that carry per-request detail are never cached.
     if args.has("_trace") || args.has("_stream") {
         return dispatch(req, route).await;
@@ -87,7 +86,7 @@ pub async fn serve(
         database: database.name.clone(),
         version,
         actor: (req.actor.user_id, req.actor.token.as_ref().map(|t| t.id)),
-        request: format!("{route:?}?{}", req.query.as_deref().unwrap_or("")),
+        request: format!("{route:?}?{}", req.query().unwrap_or("")),
         url_base: format!("{}{}", req.origin, req.base),
     };
     // The ETag names the key: a match means the client holds this very
@@ -117,7 +116,8 @@ pub async fn serve(
 /// `?_trace=1` with the `trace_debug` setting on.
 fn tracing_sql(req: &SpaceRequest) -> bool {
     req.space.settings.flag("trace_debug")
-        && Args::parse(req.query.as_deref())
+        && req
+            .args()
             .get("_trace")
             .is_some_and(|v| !v.is_empty() && v != "0")
 }

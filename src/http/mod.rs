@@ -42,13 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app.clone());
     Router::new()
         .fallback_service(inner)
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            edge::cors::layer,
-        ))
-        .layer(middleware::from_fn_with_state(app, tenant::host_to_path))
-        .layer(middleware::from_fn(edge::layer))
-        .layer(middleware::from_fn(edge::observe::observe))
+        .layer(middleware::from_fn_with_state(app, edge::layer))
 }
 
 /// What Datasette says of answers outside its stable API.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::database;
@@ -33,8 +32,10 @@ pub struct SpaceRequest {
     pub actor: Actor,
     /// Prefix for URLs written into answers.
     pub base: String,
-    /// The raw query string.
-    pub query: Option<String>,
+    /// The raw query string, and its arguments once parsed (private: the
+    /// two change together, [`SpaceRequest::with_query`]).
+    query: Option<String>,
+    args: std::sync::OnceLock<crate::read::args::Args>,
     /// `scheme://host[:port]` for absolute URLs in answers, from configuration.
     pub origin: String,
     /// The request carried credentials (a bearer token or a cookie).
@@ -52,6 +53,26 @@ pub struct SpaceRequest {
 }
 
 impl SpaceRequest {
+    /// The raw query string.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The query's arguments, parsed on first use (several layers read them).
+    pub fn args(&self) -> &crate::read::args::Args {
+        self.args
+            .get_or_init(|| crate::read::args::Args::parse(self.query.as_deref()))
+    }
+
+    /// This request with another query string.
+    pub fn with_query(&self, query: String) -> SpaceRequest {
+        SpaceRequest {
+            query: Some(query),
+            args: std::sync::OnceLock::new(),
+            ..self.clone()
+        }
+    }
+
     pub fn space_id(&self) -> i64 {
         self.space.space.id
     }
@@ -86,12 +107,9 @@ impl SpaceRequest {
     }
 }
 
-/// Outer layer: under a spaces domain, `{space}.{domain}/x` becomes `/{space}/x`.
-pub async fn host_to_path(
-    State(app): State<Arc<App>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Under a spaces domain, `{space}.{domain}/x` becomes `/{space}/x` (before
+/// routing); `None` when that is no path at all.
+pub fn host_to_path(app: &App, mut request: Request) -> Option<Request> {
     let space = app
         .config
         .spaces_domain
@@ -105,7 +123,7 @@ pub async fn host_to_path(
                 .map(|pq| pq.as_str())
                 .unwrap_or("/");
             let Ok(uri) = format!("/{space}{path_and_query}").parse::<Uri>() else {
-                return crate::http::not_found();
+                return None;
             };
             *request.uri_mut() = uri;
             request.extensions_mut().insert(SpaceBase(String::new()));
@@ -117,7 +135,7 @@ pub async fn host_to_path(
             request.extensions_mut().insert(SpaceBase(base));
         }
     }
-    next.run(request).await
+    Some(request)
 }
 
 /// `demo` from `Host: demo.example.com[:port]` when the domain is `example.com`.
@@ -273,14 +291,14 @@ async fn serve(
     .await?;
     ui::flash::shown(&req, &mut response);
     if route.reads_data() {
-        let args = crate::read::args::Args::parse(req.query.as_deref());
+        let args = req.args();
         // A hashed URL's content can never change: cache it for a year.
         let ttl = if hashed {
             365 * 24 * 3600
         } else {
             req.space.settings.int("default_cache_ttl")
         };
-        shape::cache_control(&mut response, &args, ttl, req.credentialed);
+        shape::cache_control(&mut response, args, ttl, req.credentialed);
     }
     super::front::note_caller(&mut response, &req, token_last_used);
     Ok(response)
@@ -337,6 +355,7 @@ fn space_request(
         space,
         actor: resolved.actor,
         query: request.uri.query().map(str::to_owned),
+        args: std::sync::OnceLock::new(),
         origin,
         credentialed,
         base,

@@ -131,7 +131,7 @@ pub fn facet_sql(kind: FacetKind, column: &str, inner: &str, limit: usize) -> St
 pub struct FacetQuery<'a> {
     pub handle: Arc<TenantDb>,
     /// Every column of the filtered rows, unordered (`PagePlan::from_filtered_sql`).
-    pub sql: &'a str,
+    pub sql: String,
     pub params: &'a [(String, Value)],
     pub size: usize,
     pub time_limit: Duration,
@@ -261,7 +261,7 @@ pub async fn run(
     let mut results = Vec::new();
     let mut timed_out = Vec::new();
     for config in configs {
-        let sql = facet_sql(config.kind, &config.column, query.sql, query.size + 1);
+        let sql = facet_sql(config.kind, &config.column, &query.sql, query.size + 1);
         let rows = match query.run(sql).await {
             Ok(rows) => rows.rows,
             Err(ReadError::TimedOut) => {
@@ -353,7 +353,7 @@ pub async fn suggest(
             with_added(page.path, page.args, &[(kind.arg(), column)])
         )
     };
-    let inner = query.sql;
+    let inner = query.sql.as_str();
     let mut suggestions = Vec::new();
 
     let row_count = match row_count {

@@ -8,7 +8,7 @@ use libsql::Value;
 use super::args::Args;
 use super::values::to_text;
 use crate::catalog::mirror::TableSchema;
-use crate::names::{quote_ident, tilde_decode, tilde_encode};
+use crate::names::{push_quoted, quote_ident, tilde_decode, tilde_encode};
 
 /// What the builder needs to know about a table or view.
 #[derive(Clone, Debug)]
@@ -97,11 +97,12 @@ pub struct PagePlan {
     pub columns: Vec<String>,
     pub sql: String,
     pub params: Params,
-    /// `select count(*)` over the filtered rows.
-    pub count_sql: String,
-    /// Every column of the filtered rows, unordered and unlimited (facets).
-    pub from_filtered_sql: String,
-    /// Parameters of the two statements above.
+    /// The table, quoted, and the filter's ` where …` (or nothing): what
+    /// [`PagePlan::count_sql`] and [`PagePlan::from_filtered_sql`] are made
+    /// of, on demand (most pages need neither).
+    table_sql: String,
+    filter_where: String,
+    /// Parameters of the count and facet statements.
     pub filter_params: Params,
     pub page_size: usize,
     pub sort: Option<String>,
@@ -303,11 +304,20 @@ pub fn plan(
     } else {
         format!(" where {}", clauses.join(" and "))
     };
-    let mut select: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let mut select = String::new();
+    for (i, column) in columns.iter().enumerate() {
+        if i > 0 {
+            select.push_str(", ");
+        }
+        push_quoted(&mut select, column);
+    }
     let sort_index = sort.as_ref().or(sort_desc.as_ref()).map(|column| {
         columns.iter().position(|c| c == column).unwrap_or_else(|| {
-            select.push(quote_ident(column));
-            select.len() - 1
+            if !select.is_empty() {
+                select.push_str(", ");
+            }
+            push_quoted(&mut select, column);
+            columns.len()
         })
     });
     let offset_sql = if offset > 0 {
@@ -315,33 +325,14 @@ pub fn plan(
     } else {
         String::new()
     };
-    let all_columns = if table.use_rowid() {
-        format!(
-            "rowid, {}",
-            table
-                .columns
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    } else {
-        table
-            .columns
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     Ok(PagePlan {
         sql: format!(
-            "select {} from {table_sql}{where_sql}{order_by} limit {}{offset_sql}",
-            select.join(", "),
+            "select {select} from {table_sql}{where_sql}{order_by} limit {}{offset_sql}",
             size + 1
         ),
         params,
-        count_sql: format!("select count(*) from {table_sql}{filter_where}"),
-        from_filtered_sql: format!("select {all_columns} from {table_sql}{filter_where}"),
+        table_sql,
+        filter_where,
         filter_params: conditions.params.clone(),
         columns,
         page_size: size,
@@ -350,6 +341,34 @@ pub fn plan(
         offset,
         sort_index,
     })
+}
+
+impl PagePlan {
+    /// `select count(*)` over the filtered rows.
+    pub fn count_sql(&self) -> String {
+        format!(
+            "select count(*) from {}{}",
+            self.table_sql, self.filter_where
+        )
+    }
+
+    /// Every column of `table`'s filtered rows, unordered and unlimited (facets).
+    pub fn from_filtered_sql(&self, table: &TableInfo) -> String {
+        let mut sql = String::from("select ");
+        if table.use_rowid() {
+            sql.push_str("rowid, ");
+        }
+        for (i, column) in table.columns.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            push_quoted(&mut sql, column);
+        }
+        sql.push_str(" from ");
+        sql.push_str(&self.table_sql);
+        sql.push_str(&self.filter_where);
+        sql
+    }
 }
 
 /// A row's key as Datasette writes it in URLs and `_shape=object`:

@@ -51,11 +51,7 @@ pub async fn address(
         (None, SpaceRoute::Extra(routes::Extra::Download(_))) => ".db".to_owned(),
         (None, _) => String::new(),
     };
-    let query = req
-        .query
-        .as_deref()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
+    let query = req.query().map(|q| format!("?{q}")).unwrap_or_default();
     let location = format!("{}/{}-{hash}{suffix}{query}", req.base, row.name);
     Ok(Address::Redirect(redirect(&location, 302)))
 }

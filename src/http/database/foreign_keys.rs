@@ -89,7 +89,7 @@ pub async fn targets(req: &SpaceRequest, db: &str) -> AppResult<Response> {
             .allowed(req.space_id(), &req.actor, action, resource)
     };
     let mut may = allowed("create-table", Resource::Database(database.name.clone())).await?;
-    let args = crate::read::args::Args::parse(req.query.as_deref());
+    let args = req.args();
     if let Some(table) = args
         .get("table")
         .filter(|t| !may && schema.table(t).is_some())

@@ -495,11 +495,7 @@ pub async fn require_database(req: &SpaceRequest, name: &str) -> AppResult<Datab
 
 /// `/{space}/{db}.json` and its page; with `?sql=`, the query's answer.
 pub async fn show(req: &SpaceRequest, name: &str, format: Format) -> AppResult<Response> {
-    if req
-        .query
-        .as_deref()
-        .is_some_and(|q| crate::read::args::Args::parse(Some(q)).has("sql"))
-    {
+    if req.args().has("sql") {
         return crate::http::query::show(req, name, format).await;
     }
     if format == Format::Csv {

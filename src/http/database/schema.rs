@@ -141,8 +141,8 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
         ..
     } = &opened;
     let found = opened.table();
-    let args = Args::parse(req.query.as_deref());
-    let conditions = table_filters::conditions(req, database, schema, found, &args).await?;
+    let args = req.args();
+    let conditions = table_filters::conditions(req, database, schema, found, args).await?;
     let sql = format!(
         "select count(*) from {}{}",
         crate::names::quote_ident(table),
@@ -152,7 +152,7 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
         handle.clone(),
         Statement {
             user_sql: conditions.user_sql,
-            ..Statement::internal(sql, conditions.params.0, req.time_limit(&args))
+            ..Statement::internal(sql, conditions.params.0, req.time_limit(args))
         },
     )
     .await

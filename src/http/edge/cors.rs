@@ -3,9 +3,7 @@
 //! spaces and instance routes follow `serve --cors` (any origin, `*`).
 //! Credentials are never allowed: cookies must not ride cross-origin.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -26,11 +24,11 @@ enum Policy {
 
 /// The layer. It runs after the spaces-domain rewrite, so the space is the
 /// path's first segment; its list comes from the cached space lookup.
-pub async fn layer(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+pub async fn layer(app: &App, request: Request, next: Next) -> Response {
     // Owned copies: a `Request` must not be held across the lookup's await.
     let path = request.uri().path().to_owned();
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let policy = policy(&app, &path, origin).await;
+    let policy = policy(app, &path, origin).await;
     let preflight = request.method() == Method::OPTIONS;
     let mut response = match (&policy, preflight) {
         (Policy::Any | Policy::Listed(_), true) => StatusCode::OK.into_response(),

@@ -8,23 +8,44 @@ pub(crate) mod error_page;
 pub(crate) mod limits;
 pub(crate) mod observe;
 
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::app::App;
 use crate::conn::BodyDeadline;
 use crate::error::AppError;
 
-/// The layer inside the metrics, one for both concerns (each layer costs every
-/// request): browsers must take every answer (JSON, CSV, HTML, errors) as
-/// the type it says it is, never sniff it into HTML or script; and a body
-/// that did not arrive in time (see `crate::conn`) is answered 408 whatever
-/// the handler made of the cut-off body (it never read it whole, so it
-/// wrote nothing), closing the connection: the rest may still trickle in.
-pub async fn layer(request: Request, next: Next) -> Response {
+/// The one layer every request passes, outermost first: its span and
+/// metrics ([`observe`]), its body deadline and `nosniff` ([`guard`]), a
+/// spaces-domain host turned into a path, and CORS. One layer, not four:
+/// each tower layer cost every request allocations and a clone of the
+/// whole stack beneath it.
+pub async fn layer(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    observe::observe(request, async move |request| {
+        guard(
+            request,
+            async move |request| match crate::http::tenant::host_to_path(&app, request) {
+                Some(request) => cors::layer(&app, request, next).await,
+                None => crate::http::not_found(),
+            },
+        )
+        .await
+    })
+    .await
+}
+
+/// Browsers must take every answer (JSON, CSV, HTML, errors) as the type
+/// it says it is, never sniff it into HTML or script; and a body that did
+/// not arrive in time (see `crate::conn`) is answered 408 whatever the
+/// handler made of the cut-off body (it never read it whole, so it wrote
+/// nothing), closing the connection: the rest may still trickle in.
+async fn guard(request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let deadline = request.extensions().get::<BodyDeadline>().cloned();
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     if deadline.is_some_and(|d| d.passed()) {
         response = too_late(response);
     }

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
@@ -24,7 +23,7 @@ pub struct RouteLabel(pub &'static str);
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Counts, times and traces every request.
-pub async fn observe(request: Request, next: Next) -> Response {
+pub async fn observe(request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!(
         "request",
@@ -37,7 +36,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let m = metrics();
     m.in_flight.inc();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = next(request).instrument(span.clone()).await;
     m.in_flight.dec();
     let route = response
         .extensions()

@@ -9,7 +9,6 @@ use crate::catalog::audit::{self, Filter};
 use crate::error::{AppError, AppResult};
 use crate::http::json_response;
 use crate::http::tenant::SpaceRequest;
-use crate::read::args::Args;
 
 pub async fn show(req: &SpaceRequest) -> AppResult<Response> {
     // Owners hold permissions-debug; other roles do not.
@@ -28,7 +27,7 @@ pub async fn show(req: &SpaceRequest) -> AppResult<Response> {
             "Permission denied: only space owners may read the audit log".into(),
         ));
     }
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     let text = |k: &str| args.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
     let filter = Filter {
         database: text("database"),

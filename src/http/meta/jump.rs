@@ -13,7 +13,6 @@ use crate::http::json_response;
 use crate::http::tenant::SpaceRequest;
 use crate::names::tilde_encode;
 use crate::permissions::Resource;
-use crate::read::args::Args;
 
 const LIMIT: usize = 100;
 
@@ -25,7 +24,7 @@ struct Item {
 }
 
 pub async fn show(req: &SpaceRequest) -> AppResult<Response> {
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     let q = args.get("q").unwrap_or("").trim().to_owned();
     let pattern = format!("%{}%", q.split_whitespace().collect::<Vec<_>>().join("%"));
     let mut items = tables(req).await?;

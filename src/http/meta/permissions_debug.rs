@@ -48,13 +48,13 @@ pub async fn show(req: &SpaceRequest, view: View) -> AppResult<Response> {
     if view != View::Allowed && !debugger {
         return Err(AppError::Forbidden("permissions-debug".into()));
     }
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     let name = args.get("action").filter(|a| !a.is_empty());
     let name = name.ok_or_else(|| AppError::BadRequest("action parameter is required".into()))?;
     match view {
-        View::Check => check(req, &args, name).await,
-        View::Allowed => allowed(req, &args, name, debugger).await,
-        View::Rules => rules(req, &args, name).await,
+        View::Check => check(req, args, name).await,
+        View::Allowed => allowed(req, args, name, debugger).await,
+        View::Rules => rules(req, args, name).await,
     }
 }
 

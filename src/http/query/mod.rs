@@ -128,18 +128,18 @@ pub async fn show(req: &SpaceRequest, db: &str, format: Format) -> AppResult<Res
         Format::Html => return crate::http::ui::pages::query(req, db).await,
         Format::Json => {}
     }
-    let args = Args::parse(req.query.as_deref());
-    let output = Output::from_args(&args)?;
+    let args = req.args();
+    let output = Output::from_args(args)?;
     if output.shape == Shape::Object {
         return Err(AppError::BadRequest(
             "_shape=object is only available on tables".into(),
         ));
     }
-    let result = match run_user_sql(req, db, &args).await? {
+    let result = match run_user_sql(req, db, args).await? {
         Ok(result) => result,
         Err(response) => return Ok(response),
     };
-    answer(&args, output, result).await
+    answer(args, output, result).await
 }
 
 /// A query's result as Datasette's query JSON, shaped by `output`.
@@ -182,7 +182,7 @@ pub async fn parameters(req: &SpaceRequest, db: &str) -> AppResult<Response> {
             "Permission denied: need execute-sql".into(),
         ));
     }
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     let mut invalid: Vec<&str> = args
         .pairs()
         .iter()

@@ -248,14 +248,14 @@ pub async fn show(req: &SpaceRequest, db: Option<&str>, format: Format) -> AppRe
         Some(db) => Some(require_database(req, db).await?.name),
         None => None,
     };
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     let html = format == Format::Html;
     let max = req.space.settings.int("max_returned_rows");
-    let limit = size(&args, if html { 20 } else { 50 }, max)?;
-    let filters = Filters::from_args(&args)?;
+    let limit = size(args, if html { 20 } else { 50 }, max)?;
+    let filters = Filters::from_args(args)?;
     let visible = visible(req, &req.actor, database.as_deref()).await?;
     let global = database.is_none();
-    let (page, next) = page(&visible, &filters, &args, global, limit);
+    let (page, next) = page(&visible, &filters, args, global, limit);
     let list_path = match &database {
         Some(db) => format!("{}/{db}/-/queries", req.base),
         None => format!("{}/-/queries", req.base),
@@ -303,7 +303,7 @@ pub async fn show(req: &SpaceRequest, db: Option<&str>, format: Format) -> AppRe
         "show_trusted_note": false,
         "query_list_path": list_path,
         "show_database": global,
-        "facets": facets(&visible, &filters, &args, &list_path),
+        "facets": facets(&visible, &filters, args, &list_path),
         "filters": {
             "q": arg("q"), "is_write": arg("is_write"), "is_private": arg("is_private"),
             "source": arg("source"), "owner_id": arg("owner_id"),

@@ -69,10 +69,10 @@ pub async fn run(
     if post {
         return write(req, found, headers, body).await;
     }
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     match format {
         // A writable query is run by its form: GET shows the form.
-        Format::Html => return crate::http::ui::stored::page(req, &found, &args, None).await,
+        Format::Html => return crate::http::ui::stored::page(req, &found, args, None).await,
         // GET runs no writes: Datasette answers no rows.
         Format::Json if found.query.is_write => {
             let body = json!({"ok": true, "rows": [], "truncated": false});
@@ -83,24 +83,24 @@ pub async fn run(
         }
         _ => {}
     }
-    let result = super::run_sql(req, &found.database, found.query.sql.clone(), &args).await?;
+    let result = super::run_sql(req, &found.database, found.query.sql.clone(), args).await?;
     if format == Format::Csv {
         let result = result.map_err(AppError::BadRequest)?;
         return Ok(crate::http::render::csv::query_result(
             req,
-            &args,
+            args,
             &result,
             &found.query.name,
         ));
     }
-    let output = Output::from_args(&args)?;
+    let output = Output::from_args(args)?;
     if output.shape == Shape::Object {
         return Err(AppError::BadRequest(
             "_shape=object is only available on tables".into(),
         ));
     }
     match result {
-        Ok(result) => super::answer(&args, output, result).await,
+        Ok(result) => super::answer(args, output, result).await,
         Err(message) => Ok(super::sql_refusal(&message)),
     }
 }
@@ -144,8 +144,8 @@ async fn write(
     } else {
         form_object(req, body).await?
     };
-    let args = Args::parse(req.query.as_deref());
-    let answer_json = wants_json(headers, &args, &params, json);
+    let args = req.args();
+    let answer_json = wants_json(headers, args, &params, json);
     params.remove("_json");
     let outcome = execute_write(req, database, query, &params).await;
     let (ok, message, redirect) = match outcome {
@@ -162,7 +162,7 @@ async fn write(
     };
     if !answer_json {
         let note = Some((message, ok));
-        return crate::http::ui::stored::page(req, &found, &args, note).await;
+        return crate::http::ui::stored::page(req, &found, args, note).await;
     }
     if ok {
         let body = json!({"ok": true, "message": message, "redirect": redirect});

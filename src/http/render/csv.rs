@@ -112,14 +112,14 @@ fn wants_header(args: &crate::read::args::Args) -> bool {
 }
 
 fn wants_download(req: &SpaceRequest) -> bool {
-    crate::read::args::Args::parse(req.query.as_deref())
+    req.args()
         .get("_dl")
         .is_some_and(|v| !v.is_empty() && v != "0" && v != "off")
 }
 
 /// `/{db}/{table}.csv`: the page the JSON would show, or the whole table with `_stream`.
 pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Response> {
-    let args = crate::read::args::Args::parse(req.query.as_deref());
+    let args = req.args();
     let download = wants_download(req).then(|| format!("{table}.csv"));
     if args
         .get("_stream")
@@ -134,8 +134,7 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
             ));
         }
         // Whole pages of max_returned_rows rows, from the first.
-        let mut paged = req.clone();
-        paged.query = Some(args.replaced(&["_size", "_next"], &[("_size", "max")]));
+        let paged = req.with_query(args.replaced(&["_size", "_next"], &[("_size", "max")]));
         let first = read_page(&paged, db, table).await?;
         return Ok(csv_response(
             stream_table(first).await?,
@@ -145,7 +144,7 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
     let ctx = read_page(req, db, table).await?;
     let labels = crate::http::table::extras::labels(&ctx).await?;
     let mut out = String::new();
-    if wants_header(&args) {
+    if wants_header(args) {
         header_line(&mut out, &ctx.plan.columns, &labels);
     }
     rows_lines(&mut out, &ctx.plan.columns, &ctx.rows, &labels);
@@ -154,12 +153,12 @@ pub async fn table(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
 
 /// `/{db}/-/query.csv?sql=`
 pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
-    let args = crate::read::args::Args::parse(req.query.as_deref());
+    let args = req.args();
     // SQLite's refusal is answered as plain text, like every CSV error.
-    let result = crate::http::query::run_user_sql_text(req, db, &args)
+    let result = crate::http::query::run_user_sql_text(req, db, args)
         .await?
         .map_err(AppError::BadRequest)?;
-    Ok(query_result(req, &args, &result, db))
+    Ok(query_result(req, args, &result, db))
 }
 
 /// A query's result as CSV; `name.csv` when a download is asked for.
@@ -181,10 +180,10 @@ pub fn query_result(
 
 /// One row as CSV (`/{db}/{table}/{pk}.csv`).
 pub fn rows(req: &SpaceRequest, columns: &[String], rows: &[Vec<Value>]) -> Response {
-    let args = crate::read::args::Args::parse(req.query.as_deref());
+    let args = req.args();
     let none = HashMap::new();
     let mut out = String::new();
-    if wants_header(&args) {
+    if wants_header(args) {
         header_line(&mut out, columns, &none);
     }
     rows_lines(&mut out, columns, rows, &none);
@@ -197,7 +196,7 @@ async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
     let limit_bytes = first.req.space.settings.int("max_csv_mb") * 1024 * 1024;
     let labels = crate::http::table::extras::labels(&first).await?;
     let mut head = String::new();
-    if wants_header(&first.args) {
+    if wants_header(first.args) {
         header_line(&mut head, &first.plan.columns, &labels);
     }
     rows_lines(&mut head, &first.plan.columns, &first.rows, &labels);
@@ -206,7 +205,7 @@ async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
         req: first.req.clone(),
         db: first.database.name.clone(),
         table: first.info.name.clone(),
-        query: first.req.query.clone(),
+        query: first.req.query().map(str::to_owned),
         next: first.next.clone(),
         sent: head.len() as u64,
         limit_bytes,
@@ -221,8 +220,9 @@ async fn stream_table(first: TableContext<'_>) -> AppResult<Body> {
         }
         let token = state.next.take()?;
         let args = crate::read::args::Args::parse(state.query.as_deref());
-        let mut req = state.req.clone();
-        req.query = Some(args.replaced(&["_next"], &[("_next", &token)]));
+        let req = state
+            .req
+            .with_query(args.replaced(&["_next"], &[("_next", &token)]));
         let page = match read_page(&req, &state.db, &state.table).await {
             Ok(page) => page,
             Err(err) => {

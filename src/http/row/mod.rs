@@ -35,10 +35,10 @@ pub async fn show(
         schema,
         ..
     } = &opened;
-    let args = Args::parse(req.query.as_deref());
-    let output = Output::from_args(&args)?;
+    let args = req.args();
+    let output = Output::from_args(args)?;
     let info = TableInfo::from_schema(opened.table());
-    let read = read_row(req, handle, &info, table, key, &args).await?;
+    let read = read_row(req, handle, &info, table, key, args).await?;
     if read.rows.is_empty() {
         return Err(AppError::NotFound("Row not found"));
     }
@@ -72,7 +72,7 @@ pub async fn show(
     body.insert("truncated".into(), json!(false));
     let extras = RowContext {
         req,
-        args: &args,
+        args,
         database: &database.name,
         table: opened.table(),
         schema,

@@ -16,7 +16,6 @@ use crate::http::json_response;
 use crate::http::query::read_error;
 use crate::http::tenant::SpaceRequest;
 use crate::names::quote_ident;
-use crate::read::args::Args;
 use crate::read::exec::{self, ReadError, ResultSet, Statement};
 use crate::read::labels::label_column;
 use crate::read::values::{Infinity, to_json};
@@ -31,7 +30,7 @@ pub async fn show(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respon
             "Autocomplete is only available for tables".into(),
         ));
     }
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     let q = args.get("q").unwrap_or("").to_owned();
     let initial = match args
         .get("_initial")

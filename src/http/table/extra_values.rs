@@ -75,7 +75,7 @@ pub(crate) async fn column_details(
 
 /// `request`: the URL, path, host and arguments as Datasette reports them.
 pub(crate) fn request_json(req: &SpaceRequest, path: &str, args: &Args) -> Json {
-    let full_path = match req.query.as_deref() {
+    let full_path = match req.query() {
         Some(q) if !q.is_empty() => format!("{path}?{q}"),
         _ => path.to_owned(),
     };

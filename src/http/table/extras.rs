@@ -28,8 +28,8 @@ pub async fn labels(ctx: &TableContext<'_>) -> AppResult<HashMap<String, Labels>
 
 /// The extras a request asks for, explicitly or implied by other arguments.
 fn wanted(ctx: &TableContext<'_>) -> AppResult<BTreeSet<String>> {
-    let mut extras = extra_names::requested(&ctx.args, Scope::Table)?;
-    if facets::requested(&ctx.args) {
+    let mut extras = extra_names::requested(ctx.args, Scope::Table)?;
+    if facets::requested(ctx.args) {
         extras.insert("facet_results".into());
     }
     if ctx.args.get("_shape") == Some("object") {
@@ -144,7 +144,7 @@ async fn add_counts(
         );
     }
     if has("count_sql") {
-        body.insert("count_sql".into(), json!(ctx.plan.count_sql));
+        body.insert("count_sql".into(), json!(ctx.plan.count_sql()));
     }
     Ok(count)
 }
@@ -227,7 +227,7 @@ async fn add_columns(
         body.insert("primary_keys".into(), json!(ctx.info.pks));
     }
     if has("column_details") {
-        let limit = ctx.req.time_limit(&ctx.args);
+        let limit = ctx.req.time_limit(ctx.args);
         let details = column_details(ctx.handle.clone(), &ctx.info.name, limit).await?;
         body.insert("column_details".into(), details);
     }
@@ -252,7 +252,7 @@ fn add_request_details(
     }
     if extras.contains("request") {
         let path = format!("{}.json", ctx.table_path());
-        body.insert("request".into(), request_json(ctx.req, &path, &ctx.args));
+        body.insert("request".into(), request_json(ctx.req, &path, ctx.args));
     }
     if extras.contains("query") {
         body.insert("query".into(), query_json(ctx));
@@ -310,7 +310,7 @@ fn add_page_details(
     }
     if has("extras") {
         let path = format!("{}.json", ctx.table_path());
-        let listing = extra_names::listing(Scope::Table, extras, &path, &ctx.args, &ctx.req.origin);
+        let listing = extra_names::listing(Scope::Table, extras, &path, ctx.args, &ctx.req.origin);
         body.insert("extras".into(), listing);
     }
     if has("database") {
@@ -340,7 +340,7 @@ fn add_templates(
         if expandable {
             extra.push_str("&_labels=on");
         }
-        let query = match ctx.req.query.as_deref() {
+        let query = match ctx.req.query() {
             Some(q) if !q.is_empty() => format!("{q}&{extra}"),
             _ => extra,
         };
@@ -406,7 +406,7 @@ async fn run(
     sql: String,
     params: Vec<(String, Value)>,
 ) -> Result<Vec<Vec<Value>>, ReadError> {
-    let statement = Statement::internal(sql, params, ctx.req.time_limit(&ctx.args));
+    let statement = Statement::internal(sql, params, ctx.req.time_limit(ctx.args));
     Ok(exec::run(ctx.handle.clone(), statement).await?.rows)
 }
 
@@ -415,7 +415,7 @@ async fn run(
 async fn count(ctx: &TableContext<'_>) -> AppResult<Option<i64>> {
     let sql = format!(
         "select count(*) from ({} limit {})",
-        ctx.plan.from_filtered_sql,
+        ctx.plan.from_filtered_sql(&ctx.info),
         COUNT_LIMIT + 1
     );
     match run(ctx, sql, ctx.plan.filter_params.0.clone()).await {

@@ -27,10 +27,10 @@ fn query<'a>(ctx: &'a TableContext<'_>, time_limit: Duration) -> FacetQuery<'a> 
     let settings = &ctx.req.space.settings;
     FacetQuery {
         handle: ctx.handle.clone(),
-        sql: &ctx.plan.from_filtered_sql,
+        sql: ctx.plan.from_filtered_sql(&ctx.info),
         params: &ctx.plan.filter_params.0,
         size: facets::facet_size(
-            &ctx.args,
+            ctx.args,
             settings.int("default_facet_size") as usize,
             settings.int("max_returned_rows") as usize,
         ),
@@ -42,14 +42,14 @@ fn query<'a>(ctx: &'a TableContext<'_>, time_limit: Duration) -> FacetQuery<'a> 
 fn page<'a>(ctx: &'a TableContext<'_>, path: &'a str) -> Page<'a> {
     Page {
         path,
-        args: &ctx.args,
+        args: ctx.args,
         origin: &ctx.req.origin,
     }
 }
 
 /// The facets' results (in request order) and the names of those that timed out.
 pub async fn results(ctx: &TableContext<'_>) -> AppResult<(Vec<FacetResult>, Vec<String>)> {
-    let configs = facets::configs(&ctx.args).map_err(|e| AppError::BadRequest(e.0))?;
+    let configs = facets::configs(ctx.args).map_err(|e| AppError::BadRequest(e.0))?;
     let path = format!("{}.json", ctx.table_path());
     let page = page(ctx, &path);
     let query = query(ctx, limit(ctx, "facet_time_limit_ms"));
@@ -101,7 +101,7 @@ pub fn sorted_json(results: &[FacetResult], infinity: Infinity) -> Json {
 
 /// `suggested_facets`, given the filtered rows' count when it is known.
 pub async fn suggested(ctx: &TableContext<'_>, count: Option<i64>) -> AppResult<Json> {
-    let configs = facets::configs(&ctx.args).map_err(|e| AppError::BadRequest(e.0))?;
+    let configs = facets::configs(ctx.args).map_err(|e| AppError::BadRequest(e.0))?;
     let path = format!("{}.json", ctx.table_path());
     let page = page(ctx, &path);
     let query = query(ctx, limit(ctx, "facet_suggest_time_limit_ms"));

@@ -84,8 +84,8 @@ pub async fn form_redirect(
     table: &str,
     format: Format,
 ) -> AppResult<Option<Response>> {
-    let args = Args::parse(req.query.as_deref());
-    let Some(query) = filters::filter_form_redirect(&args) else {
+    let args = req.args();
+    let Some(query) = filters::filter_form_redirect(args) else {
         return Ok(None);
     };
     let opened = open_viewable_table(req, db, table).await?;

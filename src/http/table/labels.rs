@@ -76,7 +76,7 @@ pub async fn for_values(
     if !viewable(ctx, &target.table.name).await? {
         return Ok(None);
     }
-    let limit = ctx.req.time_limit(&ctx.args);
+    let limit = ctx.req.time_limit(ctx.args);
     let label_column = labels::label_column(ctx.handle.clone(), target.table, limit)
         .await
         .map_err(crate::http::query::read_error)?;
@@ -118,7 +118,7 @@ pub async fn for_page(ctx: &TableContext<'_>) -> AppResult<HashMap<String, Label
 
 /// `_extra=expandable_columns`: each foreign key with its target's label column.
 pub async fn expandable_columns(ctx: &TableContext<'_>) -> AppResult<Vec<Json>> {
-    let limit = ctx.req.time_limit(&ctx.args);
+    let limit = ctx.req.time_limit(ctx.args);
     let mut out = Vec::new();
     for fk in &ctx.table().foreign_keys {
         let label_column = match ctx

@@ -32,7 +32,7 @@ use crate::tenant::{Schema, TenantDb};
 /// Everything known about one table request once its page has been read.
 pub struct TableContext<'a> {
     pub req: &'a SpaceRequest,
-    pub args: Args,
+    pub args: &'a Args,
     pub database: DatabaseRow,
     pub handle: Arc<TenantDb>,
     pub schema: Arc<Schema>,
@@ -80,7 +80,7 @@ pub async fn show(
     if format == Format::Html {
         return crate::http::ui::table::page(ctx).await;
     }
-    let mut output = Output::from_args(&ctx.args)?;
+    let mut output = Output::from_args(ctx.args)?;
     output.labels = extras::labels(&ctx).await?;
     // Each row's key, only for the shape that writes it (`_shape=object`).
     let keyed = output.shape == Shape::Object;
@@ -122,12 +122,12 @@ pub async fn read_page<'a>(
     table: &str,
 ) -> AppResult<TableContext<'a>> {
     let opened = open_viewable_table(req, db, table).await?;
-    let args = Args::parse(req.query.as_deref());
-    Output::from_args(&args)?;
+    let args = req.args();
+    Output::from_args(args)?;
     let info = TableInfo::from_schema(opened.table());
     let settings = &req.space.settings;
     let conditions =
-        filters::conditions(req, &opened.database, &opened.schema, opened.table(), &args).await?;
+        filters::conditions(req, &opened.database, &opened.schema, opened.table(), args).await?;
     let ViewableTable {
         database,
         handle,
@@ -136,7 +136,7 @@ pub async fn read_page<'a>(
     } = opened;
     let plan = table_sql::plan(
         &info,
-        &args,
+        args,
         &conditions,
         settings.int("default_page_size") as usize,
         settings.int("max_returned_rows") as usize,
@@ -147,7 +147,7 @@ pub async fn read_page<'a>(
         Statement {
             params: plan.params.0.clone(),
             user_sql: conditions.user_sql,
-            ..Statement::internal(plan.sql.clone(), vec![], req.time_limit(&args))
+            ..Statement::internal(plan.sql.clone(), vec![], req.time_limit(args))
         },
     )
     .await

@@ -80,7 +80,7 @@ pub async fn page(req: &SpaceRequest, db: &str, post: bool, body: Body) -> AppRe
         error: None,
     };
     if !post {
-        let args = crate::read::args::Args::parse(req.query.as_deref());
+        let args = req.args();
         page.sql = args.get("sql").unwrap_or("").to_owned();
         return html_status(StatusCode::OK, page);
     }

@@ -12,7 +12,6 @@ use crate::http::tenant::SpaceRequest;
 use crate::http::ui::{Cell, Chrome, html, human_size};
 use crate::names::tilde_encode;
 use crate::permissions::Resource;
-use crate::read::args::Args;
 
 struct TableLink {
     name: String,
@@ -151,7 +150,7 @@ struct QueryPage {
 
 /// `/{db}/-/query?sql=`: the SQL editor and the result of its read-only query.
 pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
-    let args = Args::parse(req.query.as_deref());
+    let args = req.args();
     let sql = args.get("sql").unwrap_or("").trim().to_owned();
     let database = require_database(req, db).await?;
     req.require(
@@ -166,7 +165,7 @@ pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
     let limit = req.space.settings.int("truncate_cells_html");
     let (mut columns, mut rows, mut truncated, mut error) = (vec![], vec![], false, None);
     if !sql.is_empty() {
-        match crate::http::query::run_user_sql_text(req, db, &args).await {
+        match crate::http::query::run_user_sql_text(req, db, args).await {
             Ok(Ok(result)) => {
                 rows = result
                     .rows
@@ -181,7 +180,7 @@ pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
             Err(other) => return Err(other),
         }
     }
-    let query = req.query.clone().unwrap_or_default();
+    let query = req.query().unwrap_or_default().to_owned();
     let path = format!("{}/{}/-/query", req.base, database.name);
     let may_store = req
         .app

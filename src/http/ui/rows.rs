@@ -160,7 +160,7 @@ pub async fn form(
         opened,
         table_path,
     };
-    let back = back(&target, req.query.as_deref().and_then(query_back));
+    let back = back(&target, req.query().and_then(query_back));
     if !post {
         let fields = target.fields(None).await?;
         return target.render(StatusCode::OK, fields, back, None).await;

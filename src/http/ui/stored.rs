@@ -97,7 +97,7 @@ pub async fn page(
         rows,
         truncated,
         error,
-        query_string: req.query.clone().unwrap_or_default(),
+        query_string: req.query().unwrap_or_default().to_owned(),
     })
 }
 

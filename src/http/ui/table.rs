@@ -184,7 +184,7 @@ async fn labels(
         quote_ident(other_column),
         holders.join(", ")
     );
-    let statement = Statement::internal(sql, params.0, ctx.req.time_limit(&ctx.args));
+    let statement = Statement::internal(sql, params.0, ctx.req.time_limit(ctx.args));
     match exec::run(ctx.handle.clone(), statement).await {
         Ok(result) => result
             .rows
@@ -198,9 +198,9 @@ async fn labels(
 /// `select count(*)` over the filtered rows; `None` if it fails or takes too long.
 async fn count(ctx: &TableContext<'_>) -> Option<i64> {
     let statement = Statement::internal(
-        ctx.plan.count_sql.clone(),
+        ctx.plan.count_sql(),
         ctx.plan.filter_params.0.clone(),
-        ctx.req.time_limit(&ctx.args),
+        ctx.req.time_limit(ctx.args),
     );
     let result = exec::run(ctx.handle.clone(), statement).await.ok()?;
     match result.rows.first()?.first()? {
@@ -256,7 +256,7 @@ pub async fn page(ctx: TableContext<'_>) -> AppResult<Response> {
     let facet_choices = facet_choices(&filter_columns, &facets);
     let suggested = suggested(&body, &table_path);
 
-    let query = req.query.clone().unwrap_or_default();
+    let query = req.query().unwrap_or_default().to_owned();
     let next_href = ctx
         .next
         .as_ref()
