@@ -69,10 +69,11 @@ impl CatalogWatch {
     /// would be by its own cache: younger than [`CATALOG_TTL`], or read in
     /// the current epoch; and nothing forgotten here since.
     pub fn holds(&self, basis: &Basis) -> bool {
+        // The epochs first: they hold while the catalog is unchanged, and
+        // spare the clock (read several times a request otherwise).
         basis.forgotten == self.forgotten.load(Ordering::Acquire)
-            && (basis.oldest.elapsed() < CATALOG_TTL
-                || (basis.lowest_epoch == basis.highest_epoch
-                    && basis.highest_epoch == self.epoch()))
+            && ((basis.lowest_epoch == basis.highest_epoch && basis.highest_epoch == self.epoch())
+                || basis.oldest.elapsed() < CATALOG_TTL)
     }
 }
 
@@ -184,7 +185,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let entry = self.entries.get(key)?;
-        if entry.read_at.elapsed() < CATALOG_TTL || entry.epoch == self.watch.epoch() {
+        if entry.epoch == self.watch.epoch() || entry.read_at.elapsed() < CATALOG_TTL {
             crate::metrics::metrics().cache_event(self.name, "hit");
             note(entry.epoch, entry.read_at);
             return Some(entry.value);

@@ -165,6 +165,51 @@ fn take_in_at(dir: &Dir, names: &Names, now: SystemTime) -> Option<Stamp> {
     judge(main, FileState::read_in(dir, &names.wal).ok()?, now)
 }
 
+/// Database files whose directories are held open, to stamp them by name
+/// ([`take_in`]) when asked by path: a table read stamps its file first,
+/// and the path's walk was most of a stamp. Bounded; a file idle for a
+/// minute lets its directory go.
+#[derive(Clone)]
+pub struct Held(crate::cache::Moka<std::path::PathBuf, std::sync::Arc<(Dir, Names)>>);
+
+/// How many files [`Held`] keeps directories open for.
+const HELD_FILES: u64 = 512;
+
+impl Default for Held {
+    fn default() -> Held {
+        Held(
+            moka::sync::Cache::builder()
+                .max_capacity(HELD_FILES)
+                .time_to_idle(Duration::from_secs(60))
+                .build_with_hasher(crate::cache::CacheHasher::new()),
+        )
+    }
+}
+
+impl Held {
+    /// [`take`] of the database at `path`. Where the held directory finds
+    /// no stamp and the path does, the directory was removed and made
+    /// again (or is not held yet): the one the path names now is held.
+    pub fn take(&self, path: &Path) -> Option<Stamp> {
+        self.take_at(path, SystemTime::now())
+    }
+
+    fn take_at(&self, path: &Path, now: SystemTime) -> Option<Stamp> {
+        let held = self.0.get(path);
+        if let Some(stamp) = held.as_ref().and_then(|h| take_in_at(&h.0, &h.1, now)) {
+            return Some(stamp);
+        }
+        let stamp = take_at(path, now)?;
+        if let Some((parent, names)) = Names::of(path)
+            && let Ok(dir) = Dir::open(parent)
+        {
+            self.0
+                .insert(path.to_owned(), std::sync::Arc::new((dir, names)));
+        }
+        Some(stamp)
+    }
+}
+
 /// The stamp of a database file and its log, if it can be trusted at `now`.
 fn judge(main: FileState, wal: Option<FileState>, now: SystemTime) -> Option<Stamp> {
     // An empty log holds no commits: SQLite creates one whenever it opens the
@@ -254,5 +299,27 @@ mod tests {
         std::fs::create_dir(&parent).unwrap();
         assert!(!held.is_current(&parent), "made again");
         std::fs::remove_dir(&parent).unwrap();
+    }
+
+    #[test]
+    fn held_files_follow_their_directory_when_it_is_made_again() {
+        let root = tempfile::tempdir().unwrap();
+        let space = root.path().join("s");
+        std::fs::create_dir(&space).unwrap();
+        let path = space.join("x.db");
+        std::fs::write(&path, b"one").unwrap();
+        let held = Held::default();
+        assert_eq!(held.take(&path), None, "just written");
+        let first = held.take_at(&path, later(2)).unwrap();
+        assert!(held.0.get(&path).is_some(), "its directory is held");
+        assert_eq!(held.take_at(&path, later(2)), Some(first));
+        // The directory removed and made again, holding another file so named.
+        std::fs::remove_dir_all(&space).unwrap();
+        std::fs::create_dir(&space).unwrap();
+        std::fs::write(&path, b"other content").unwrap();
+        let again = held.take_at(&path, later(4)).unwrap();
+        assert_ne!(again, first);
+        assert_eq!(Some(again), take_at(&path, later(4)));
+        assert!(held.0.get(&path).unwrap().0.is_current(&space));
     }
 }

@@ -84,6 +84,8 @@ pub struct FrontIndex {
     entries: crate::cache::Moka<Key, Arc<Entry>>,
     /// Directories held open, a bounded few (entries hold them weakly).
     dirs: crate::cache::Moka<PathBuf, Arc<Dir>>,
+    /// The files the full path stamps, through their directories.
+    pub files: crate::stamp::Held,
 }
 
 /// How many directories the index holds open at most.
@@ -106,6 +108,7 @@ impl FrontIndex {
                 .max_capacity(HELD_DIRS)
                 .time_to_idle(std::time::Duration::from_secs(60))
                 .build_with_hasher(crate::cache::CacheHasher::new()),
+            files: Default::default(),
         }
     }
 }
