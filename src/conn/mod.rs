@@ -13,14 +13,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch as signal;
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 pub use body::BodyDeadline;
 use body::{TimedBody, Tracked};
@@ -52,12 +51,17 @@ pub struct Limits {
 /// client is taking them.
 const QUEUE_SAMPLE: Duration = Duration::from_secs(1);
 
-/// Serves `router` until `shutdown` resolves, then stops accepting and waits
+/// What answers the requests of every connection (the whole app, `crate::http::Http`).
+pub trait Serve: Clone + Send + Sync + 'static {
+    fn serve(&self, request: Request) -> impl Future<Output = Response> + Send;
+}
+
+/// Serves `app` until `shutdown` resolves, then stops accepting and waits
 /// for requests in flight (idle connections close at once), at most for
 /// `limits.drain`; connections open after that are cut.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: impl Serve,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -92,12 +96,12 @@ pub async fn serve(
                 continue;
             }
         };
-        let (router, limits) = (router.clone(), limits.clone());
+        let (app, limits) = (app.clone(), limits.clone());
         let (stop_rx, close_rx) = (stop_rx.clone(), close_rx.clone());
         let mut cut_rx = cut_rx.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = connection(stream, peer, router, &limits, stop_rx) => {}
+                _ = connection(stream, peer, app, &limits, stop_rx) => {}
                 // Dropping the connection closes its socket.
                 _ = cut_rx.changed() => tracing::debug!(%peer, "connection cut after the drain"),
             }
@@ -133,7 +137,7 @@ pub async fn serve(
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
-    router: Router,
+    app: impl Serve,
     limits: &Limits,
     mut stop: signal::Receiver<()>,
 ) {
@@ -150,7 +154,7 @@ async fn connection(
         let watch = watch.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             watch.request_started();
-            let (watch, router, proxies) = (watch.clone(), router.clone(), proxies.clone());
+            let (watch, app, proxies) = (watch.clone(), app.clone(), proxies.clone());
             async move {
                 let (mut parts, body) = request.into_parts();
                 let (body, deadline) = TimedBody::new(body, body_limit);
@@ -162,10 +166,7 @@ async fn connection(
                     .insert(ConnectInfo(proxies.client(peer, &parts.headers)));
                 let request =
                     axum::extract::Request::from_parts(parts, axum::body::Body::new(body));
-                let response = match router.oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
+                let response = app.serve(request).await;
                 Ok::<_, Infallible>(response.map(|inner| Tracked { inner, watch }))
             }
         })

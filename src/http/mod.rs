@@ -17,32 +17,73 @@ mod write;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::header;
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use tower::ServiceExt;
 
 use crate::app::App;
 use crate::error::AppError;
 
-/// The whole HTTP app. Instance routes are matched first; every other path is
+/// The whole HTTP app, for `serve` and for tests. Instance routes (a few
+/// exact paths) go through an axum router; every other path is
 /// `/{space}/…` (or, with a spaces domain, a `{space}.{domain}` host, which
-/// the outer layer turns into that path before routing).
-pub fn router(app: Arc<App>) -> Router {
-    let inner = Router::new()
-        .route("/-/health", get(meta::health))
-        .route("/metrics", get(edge::observe::endpoint))
-        .route("/-/tls-ask", get(meta::tls_ask::ask))
-        .route("/", get(ui::spaces::home))
-        .route("/-/login", get(ui::login::form).post(ui::login::submit))
-        .route("/-/logout", post(ui::login::logout))
-        .route("/-/auth-token", get(ui::login::auth_token))
-        .route("/-/spaces", post(ui::spaces::create))
-        .fallback(tenant::handle)
-        .with_state(app.clone());
-    Router::new()
-        .fallback_service(inner)
-        .layer(middleware::from_fn_with_state(app, edge::layer))
+/// the edge turns into that path first) and goes straight to
+/// [`tenant::handle`]: a router and its fallback cost every request a
+/// clone of the boxed service stack and boxed futures.
+#[derive(Clone)]
+pub struct Http {
+    app: Arc<App>,
+    instance: Router,
+    instance_paths: Arc<[&'static str]>,
+}
+
+impl Http {
+    pub fn new(app: Arc<App>) -> Http {
+        let routes: [(&'static str, MethodRouter<Arc<App>>); 8] = [
+            ("/-/health", get(meta::health)),
+            ("/metrics", get(edge::observe::endpoint)),
+            ("/-/tls-ask", get(meta::tls_ask::ask)),
+            ("/", get(ui::spaces::home)),
+            ("/-/login", get(ui::login::form).post(ui::login::submit)),
+            ("/-/logout", post(ui::login::logout)),
+            ("/-/auth-token", get(ui::login::auth_token)),
+            ("/-/spaces", post(ui::spaces::create)),
+        ];
+        let instance_paths = routes.iter().map(|(path, _)| *path).collect();
+        let instance = routes
+            .into_iter()
+            .fold(Router::new(), |router, (path, route)| {
+                router.route(path, route)
+            })
+            .fallback(tenant::handle)
+            .with_state(app.clone());
+        Http {
+            app,
+            instance,
+            instance_paths,
+        }
+    }
+
+    /// The answer to `request`.
+    pub async fn answer(&self, request: Request) -> Response {
+        edge::around(&self.app, request, async |request| {
+            if self.instance_paths.contains(&request.uri().path()) {
+                let Ok(response) = self.instance.clone().oneshot(request).await;
+                response
+            } else {
+                tenant::handle(State(self.app.clone()), request).await
+            }
+        })
+        .await
+    }
+}
+
+impl crate::conn::Serve for Http {
+    fn serve(&self, request: Request) -> impl Future<Output = Response> + Send {
+        self.answer(request)
+    }
 }
 
 /// What Datasette says of answers outside its stable API.

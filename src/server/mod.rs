@@ -147,7 +147,7 @@ pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
             );
         }
         std::io::stdout().flush()?;
-        conn::serve(listener, http::router(app.clone()), limits, stop).await;
+        conn::serve(listener, http::Http::new(app.clone()), limits, stop).await;
         checkpoint_all(&app).await;
         Ok::<_, anyhow::Error>(())
     });

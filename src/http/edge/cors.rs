@@ -5,7 +5,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
@@ -24,7 +23,11 @@ enum Policy {
 
 /// The layer. It runs after the spaces-domain rewrite, so the space is the
 /// path's first segment; its list comes from the cached space lookup.
-pub async fn layer(app: &App, request: Request, next: Next) -> Response {
+pub async fn layer(
+    app: &App,
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     // Owned copies: a `Request` must not be held across the lookup's await.
     let path = request.uri().path().to_owned();
     let origin = request.headers().get(header::ORIGIN).cloned();
@@ -32,7 +35,7 @@ pub async fn layer(app: &App, request: Request, next: Next) -> Response {
     let preflight = request.method() == Method::OPTIONS;
     let mut response = match (&policy, preflight) {
         (Policy::Any | Policy::Listed(_), true) => StatusCode::OK.into_response(),
-        _ => next.run(request).await,
+        _ => next(request).await,
     };
     let headers = response.headers_mut();
     match policy {

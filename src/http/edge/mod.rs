@@ -8,28 +8,29 @@ pub(crate) mod error_page;
 pub(crate) mod limits;
 pub(crate) mod observe;
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
 use crate::conn::BodyDeadline;
 use crate::error::AppError;
 
-/// The one layer every request passes, outermost first: its span and
-/// metrics ([`observe`]), its body deadline and `nosniff` ([`guard`]), a
-/// spaces-domain host turned into a path, and CORS. One layer, not four:
-/// each tower layer cost every request allocations and a clone of the
-/// whole stack beneath it.
-pub async fn layer(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+/// What every request passes around `route`, outermost first: its span
+/// and metrics ([`observe`]), its body deadline and `nosniff` ([`guard`]), a
+/// spaces-domain host turned into a path, and CORS. Plain functions, not
+/// tower layers: each layer cost every request allocations and a clone of
+/// the whole stack beneath it.
+pub async fn around(
+    app: &App,
+    request: Request,
+    route: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     observe::observe(request, async move |request| {
         guard(
             request,
-            async move |request| match crate::http::tenant::host_to_path(&app, request) {
-                Some(request) => cors::layer(&app, request, next).await,
+            async move |request| match crate::http::tenant::host_to_path(app, request) {
+                Some(request) => cors::layer(app, request, route).await,
                 None => crate::http::not_found(),
             },
         )
