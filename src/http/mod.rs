@@ -57,7 +57,6 @@ impl Http {
             .fold(Router::new(), |router, (path, route)| {
                 router.route(path, route)
             })
-            .fallback(tenant::handle)
             .with_state(app.clone());
         Http {
             app,
