@@ -170,7 +170,7 @@ fn take_in_at(dir: &Dir, names: &Names, now: SystemTime) -> Option<Stamp> {
 /// and the path's walk was most of a stamp. Bounded; a file idle for a
 /// minute lets its directory go.
 #[derive(Clone)]
-pub struct Held(crate::cache::Moka<std::path::PathBuf, std::sync::Arc<(Dir, Names)>>);
+pub struct Held(crate::cache::Moka<std::ffi::OsString, std::sync::Arc<(Dir, Names)>>);
 
 /// How many files [`Held`] keeps directories open for.
 const HELD_FILES: u64 = 512;
@@ -195,7 +195,8 @@ impl Held {
     }
 
     fn take_at(&self, path: &Path, now: SystemTime) -> Option<Stamp> {
-        let held = self.0.get(path);
+        // Keyed by the path's bytes: `Path`'s own hash walks its components.
+        let held = self.0.get(path.as_os_str());
         if let Some(stamp) = held.as_ref().and_then(|h| take_in_at(&h.0, &h.1, now)) {
             return Some(stamp);
         }
@@ -204,7 +205,7 @@ impl Held {
             && let Ok(dir) = Dir::open(parent)
         {
             self.0
-                .insert(path.to_owned(), std::sync::Arc::new((dir, names)));
+                .insert(path.into(), std::sync::Arc::new((dir, names)));
         }
         Some(stamp)
     }
@@ -311,7 +312,10 @@ mod tests {
         let held = Held::default();
         assert_eq!(held.take(&path), None, "just written");
         let first = held.take_at(&path, later(2)).unwrap();
-        assert!(held.0.get(&path).is_some(), "its directory is held");
+        assert!(
+            held.0.get(path.as_os_str()).is_some(),
+            "its directory is held"
+        );
         assert_eq!(held.take_at(&path, later(2)), Some(first));
         // The directory removed and made again, holding another file so named.
         std::fs::remove_dir_all(&space).unwrap();
@@ -320,6 +324,6 @@ mod tests {
         let again = held.take_at(&path, later(4)).unwrap();
         assert_ne!(again, first);
         assert_eq!(Some(again), take_at(&path, later(4)));
-        assert!(held.0.get(&path).unwrap().0.is_current(&space));
+        assert!(held.0.get(path.as_os_str()).unwrap().0.is_current(&space));
     }
 }
