@@ -121,19 +121,6 @@ impl Dir {
             .open(path)?;
         Ok(Dir(file.into()))
     }
-
-    /// Whether the directory at `path` is still this one (not removed and
-    /// made again since it was opened).
-    pub fn is_current(&self, path: &Path) -> bool {
-        let Ok(now) = std::fs::metadata(path) else {
-            return false;
-        };
-        // SAFETY: zeroes are a valid `stat`; fstat only writes it, and the
-        // descriptor is open (owned by `self`).
-        let mut held: libc::stat = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::fstat(self.0.as_raw_fd(), &mut held) };
-        rc == 0 && held.st_dev == now.dev() && held.st_ino == now.ino()
-    }
 }
 
 /// A database file's name and its log's, for [`take_in`].
@@ -172,7 +159,8 @@ fn take_in_at(dir: &Dir, names: &Names, now: SystemTime) -> Option<Stamp> {
 #[derive(Clone)]
 pub struct Held(crate::cache::Moka<std::ffi::OsString, std::sync::Arc<(Dir, Names)>>);
 
-/// How many files [`Held`] keeps directories open for.
+/// How many files [`Held`] keeps directories open for: one descriptor each,
+/// within the room `serve`'s descriptor budget leaves each open database.
 const HELD_FILES: u64 = 512;
 
 impl Default for Held {
@@ -208,6 +196,16 @@ impl Held {
                 .insert(path.into(), std::sync::Arc::new((dir, names)));
         }
         Some(stamp)
+    }
+
+    /// The held directory and names of the file at `path`, as its last
+    /// [`Held::take`] left them (`Weak::new()` if none).
+    pub fn weak(&self, path: &Path) -> std::sync::Weak<(Dir, Names)> {
+        self.0
+            .get(path.as_os_str())
+            .map_or_else(std::sync::Weak::new, |held| {
+                std::sync::Arc::downgrade(&held)
+            })
     }
 }
 
@@ -293,13 +291,14 @@ mod tests {
         let replaced = take_in_at(&held, &names, later(6)).unwrap();
         assert_ne!(replaced, with_wal);
         assert_eq!(Some(replaced), take_at(&path, later(6)));
-        assert!(held.is_current(parent));
         let parent = parent.to_owned();
         drop(dir);
         assert_eq!(take_in_at(&held, &names, later(8)), None);
+        // Made again with a file so named: the held directory is not it.
         std::fs::create_dir(&parent).unwrap();
-        assert!(!held.is_current(&parent), "made again");
-        std::fs::remove_dir(&parent).unwrap();
+        std::fs::write(&path, b"three").unwrap();
+        assert_eq!(take_in_at(&held, &names, later(8)), None);
+        std::fs::remove_dir_all(&parent).unwrap();
     }
 
     #[test]
@@ -324,6 +323,7 @@ mod tests {
         let again = held.take_at(&path, later(4)).unwrap();
         assert_ne!(again, first);
         assert_eq!(Some(again), take_at(&path, later(4)));
-        assert!(held.0.get(path.as_os_str()).unwrap().0.is_current(&space));
+        let now_held = held.weak(&path).upgrade().unwrap();
+        assert_eq!(take_in_at(&now_held.0, &now_held.1, later(4)), Some(again));
     }
 }

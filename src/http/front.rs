@@ -69,9 +69,8 @@ struct Entry {
     headers: HeaderMap,
     stamp: Stamp,
     file: PathBuf,
-    /// The file's directory, held open while the index has room for it.
-    dir: Weak<Dir>,
-    names: Names,
+    /// The file's directory and names, while [`FrontIndex::files`] holds them.
+    held: Weak<(Dir, Names)>,
     basis: Basis,
     caller: Caller,
     route: &'static str,
@@ -82,14 +81,10 @@ struct Entry {
 #[derive(Clone)]
 pub struct FrontIndex {
     entries: crate::cache::Moka<Key, Arc<Entry>>,
-    /// Directories held open, a bounded few (entries hold them weakly).
-    dirs: crate::cache::Moka<PathBuf, Arc<Dir>>,
-    /// The files the full path stamps, through their directories.
+    /// The files the full path stamps, their directories held open
+    /// (entries hold them weakly).
     pub files: crate::stamp::Held,
 }
-
-/// How many directories the index holds open at most.
-const HELD_DIRS: u64 = 256;
 
 impl FrontIndex {
     pub fn new(max_bytes: u64) -> FrontIndex {
@@ -103,10 +98,6 @@ impl FrontIndex {
                 })
                 // As long as the result cache keeps an answer at most.
                 .time_to_live(std::time::Duration::from_secs(300))
-                .build_with_hasher(crate::cache::CacheHasher::new()),
-            dirs: moka::sync::Cache::builder()
-                .max_capacity(HELD_DIRS)
-                .time_to_idle(std::time::Duration::from_secs(60))
                 .build_with_hasher(crate::cache::CacheHasher::new()),
             files: Default::default(),
         }
@@ -155,8 +146,8 @@ pub fn answer(app: &App, key: &Key, request: &Request) -> Option<Response> {
     {
         return None;
     }
-    let stamp = match entry.dir.upgrade() {
-        Some(dir) => crate::stamp::take_in(&dir, &entry.names),
+    let stamp = match entry.held.upgrade() {
+        Some(held) => crate::stamp::take_in(&held.0, &held.1),
         None => crate::stamp::take(&entry.file),
     };
     if stamp != Some(entry.stamp) {
@@ -235,40 +226,15 @@ pub fn remember(app: &App, key: Key, basis: Option<Basis>, response: &Response) 
     if response.headers().contains_key(header::SET_COOKIE) {
         return;
     }
-    let Some((parent, names)) = Names::of(&ticket.file) else {
-        return;
-    };
-    let dir = held_dir(app, parent);
     let entry = Entry {
         kept: ticket.kept.clone(),
         headers: response.headers().clone(),
         stamp: ticket.stamp,
         file: ticket.file.clone(),
-        dir,
-        names,
+        held: app.front.files.weak(&ticket.file),
         basis,
         caller: caller.clone(),
         route: route.0,
     };
     app.front.entries.insert(key, Arc::new(entry));
-}
-
-/// The directory at `path`, held open by the index (`Weak::new()` when it
-/// cannot be opened). One held since before the directory was removed and
-/// made again finds no file in it, so it is replaced by the new one.
-fn held_dir(app: &App, path: &std::path::Path) -> Weak<Dir> {
-    let dirs = &app.front.dirs;
-    if let Some(dir) = dirs.get(path)
-        && dir.is_current(path)
-    {
-        return Arc::downgrade(&dir);
-    }
-    match Dir::open(path) {
-        Ok(dir) => {
-            let dir = Arc::new(dir);
-            dirs.insert(path.to_owned(), dir.clone());
-            Arc::downgrade(&dir)
-        }
-        Err(_) => Weak::new(),
-    }
 }
