@@ -107,6 +107,9 @@ pub struct App {
     pub catalog_watch: CatalogWatch,
     /// Cached answers found from the raw request (`crate::http::front`).
     pub front: crate::http::front::FrontIndex,
+    /// Database files stamped through their directories held open (the
+    /// result cache's and the front index's stamps).
+    pub stamps: crate::stamp::Held,
 }
 
 impl App {
@@ -143,6 +146,7 @@ impl App {
             rate: Default::default(),
             audit: Default::default(),
             front,
+            stamps: Default::default(),
             catalog_watch: watch,
         })
     }

@@ -73,7 +73,7 @@ pub async fn serve(
                 .app
                 .data
                 .database_file(&req.space.space.name, &database.name);
-            let Some(stamp) = req.app.front.files.take(&path) else {
+            let Some(stamp) = req.app.stamps.take(&path) else {
                 return dispatch(req, route).await; // changed just now: read afresh
             };
             let _ = req.stamp.set((database.name.clone(), stamp));

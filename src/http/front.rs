@@ -69,7 +69,7 @@ struct Entry {
     headers: HeaderMap,
     stamp: Stamp,
     file: PathBuf,
-    /// The file's directory and names, while [`FrontIndex::files`] holds them.
+    /// The file's directory and names, while [`App::stamps`] holds them.
     held: Weak<(Dir, Names)>,
     basis: Basis,
     caller: Caller,
@@ -81,9 +81,6 @@ struct Entry {
 #[derive(Clone)]
 pub struct FrontIndex {
     entries: crate::cache::Moka<Key, Arc<Entry>>,
-    /// The files the full path stamps, their directories held open
-    /// (entries hold them weakly).
-    pub files: crate::stamp::Held,
 }
 
 impl FrontIndex {
@@ -99,7 +96,6 @@ impl FrontIndex {
                 // As long as the result cache keeps an answer at most.
                 .time_to_live(std::time::Duration::from_secs(300))
                 .build_with_hasher(crate::cache::CacheHasher::new()),
-            files: Default::default(),
         }
     }
 }
@@ -231,7 +227,7 @@ pub fn remember(app: &App, key: Key, basis: Option<Basis>, response: &Response) 
         headers: response.headers().clone(),
         stamp: ticket.stamp,
         file: ticket.file.clone(),
-        held: app.front.files.weak(&ticket.file),
+        held: app.stamps.weak(&ticket.file),
         basis,
         caller: caller.clone(),
         route: route.0,
