@@ -155,7 +155,7 @@ pub fn run<'a>(
     body: Body,
     database: Option<&'a DatabaseRow>,
 ) -> futures::future::BoxFuture<'a, AppResult<Response>> {
-    Box::pin(run_unboxed(req, route, post, headers, body, database))
+    crate::conn::pin_in_place(|| run_unboxed(req, route, post, headers, body, database))
 }
 
 async fn run_unboxed(
@@ -220,7 +220,7 @@ pub fn read<'a>(
     req: &'a SpaceRequest,
     route: &'a SpaceRoute,
 ) -> futures::future::BoxFuture<'a, AppResult<Response>> {
-    Box::pin(read_unboxed(req, route))
+    crate::conn::pin_in_place(|| read_unboxed(req, route))
 }
 
 async fn read_unboxed(req: &SpaceRequest, route: &SpaceRoute) -> AppResult<Response> {

@@ -180,9 +180,10 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let route = routes::split_space(request.uri().path()).and_then(|(_, rest)| routes::parse(rest));
     let page = wants_page(&request, route.as_ref());
     let replicated = app.data.replication().is_some();
-    // Boxed: the request's state machine is tens of KB, and every layer
-    // above would otherwise copy it (profiled: a tenth of an uncached read).
-    let serving = Box::pin(serve(app.clone(), request, route, &mut seen));
+    // Boxed (in place, see `pin_in_place`): the request's state machine is
+    // several KB, and every layer above would otherwise copy it (profiled:
+    // a tenth of an uncached read).
+    let serving = crate::conn::pin_in_place(|| serve(app.clone(), request, route, &mut seen));
     let (served, read_at, basis) = match (replicated, front_key.is_some()) {
         (true, _) => {
             let (served, read_at) = crate::replica::framed(serving).await;
