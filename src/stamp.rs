@@ -9,17 +9,38 @@
 //! trusted once its files have been still for [`SETTLE`]: any later write then
 //! lands on a later time. A database changed within the last second gets no
 //! stamp, and its readers read it afresh.
+//!
+//! A held file's stamp is reused for [`REUSE`] unless this process changed a
+//! database meanwhile ([`changed`]): its own commits are seen at once, a
+//! change by another process (the CLI, a restore) at most that late.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long files must have been unchanged before their stamp is trusted:
 /// far more than a kernel clock tick, so a later write gets a later time.
 pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// How long a held file's stamp is reused while this process changes no
+/// database: two `stat` calls were 4% of an uncached read and most of the
+/// kernel's part of a cached one (issue 17's profile), and at thousands of
+/// requests a second each file is stamped many times a millisecond.
+pub const REUSE: Duration = Duration::from_millis(1);
+
+/// Changes this process made to database files (see [`changed`]).
+static CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// Called once this process has changed a database file (a commit), before
+/// the change is acknowledged: no stamp taken before it is reused after it.
+pub fn changed() {
+    CHANGES.fetch_add(1, Ordering::AcqRel);
+}
 
 /// One file's identity and last change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,7 +178,61 @@ fn take_in_at(dir: &Dir, names: &Names, now: SystemTime) -> Option<Stamp> {
 /// and the path's walk was most of a stamp. Bounded; a file idle for a
 /// minute lets its directory go.
 #[derive(Clone)]
-pub struct Held(crate::cache::Moka<std::ffi::OsString, std::sync::Arc<(Dir, Names)>>);
+pub struct Held(crate::cache::Moka<std::ffi::OsString, std::sync::Arc<HeldFile>>);
+
+/// A database file whose directory is held: its names there, and its last
+/// stamp while it may be reused (see [`REUSE`]).
+pub struct HeldFile {
+    dir: Dir,
+    names: Names,
+    last: Mutex<Option<Recent>>,
+}
+
+#[derive(Clone, Copy)]
+struct Recent {
+    at: Instant,
+    changes: u64,
+    stamp: Stamp,
+}
+
+impl HeldFile {
+    fn new(dir: Dir, names: Names) -> HeldFile {
+        HeldFile {
+            dir,
+            names,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The file's stamp, as [`take_in`] gives it, or the last one if it was
+    /// taken less than [`REUSE`] ago and this process changed nothing since.
+    pub fn take(&self) -> Option<Stamp> {
+        self.take_at(SystemTime::now(), Instant::now())
+    }
+
+    fn take_at(&self, now: SystemTime, clock: Instant) -> Option<Stamp> {
+        // Read before the files: a change counted after this is not missed.
+        self.take_with(now, clock, CHANGES.load(Ordering::Acquire))
+    }
+
+    /// As [`HeldFile::take`] at `now` and `clock`, `changes` counted so far.
+    fn take_with(&self, now: SystemTime, clock: Instant, changes: u64) -> Option<Stamp> {
+        let last = *self.last.lock().expect("held stamp");
+        if let Some(last) = last
+            && last.changes == changes
+            && clock.saturating_duration_since(last.at) < REUSE
+        {
+            return Some(last.stamp);
+        }
+        let stamp = take_in_at(&self.dir, &self.names, now);
+        *self.last.lock().expect("held stamp") = stamp.map(|stamp| Recent {
+            at: clock,
+            changes,
+            stamp,
+        });
+        stamp
+    }
+}
 
 /// How many files [`Held`] keeps directories open for: one descriptor each,
 /// within the room `serve`'s descriptor budget leaves each open database.
@@ -185,7 +260,7 @@ impl Held {
     fn take_at(&self, path: &Path, now: SystemTime) -> Option<Stamp> {
         // Keyed by the path's bytes: `Path`'s own hash walks its components.
         let held = self.0.get(path.as_os_str());
-        if let Some(stamp) = held.as_ref().and_then(|h| take_in_at(&h.0, &h.1, now)) {
+        if let Some(stamp) = held.as_ref().and_then(|h| h.take_at(now, Instant::now())) {
             return Some(stamp);
         }
         let stamp = take_at(path, now)?;
@@ -193,14 +268,14 @@ impl Held {
             && let Ok(dir) = Dir::open(parent)
         {
             self.0
-                .insert(path.into(), std::sync::Arc::new((dir, names)));
+                .insert(path.into(), std::sync::Arc::new(HeldFile::new(dir, names)));
         }
         Some(stamp)
     }
 
     /// The held directory and names of the file at `path`, as its last
     /// [`Held::take`] left them (`Weak::new()` if none).
-    pub fn weak(&self, path: &Path) -> std::sync::Weak<(Dir, Names)> {
+    pub fn weak(&self, path: &Path) -> std::sync::Weak<HeldFile> {
         self.0
             .get(path.as_os_str())
             .map_or_else(std::sync::Weak::new, |held| {
@@ -320,10 +395,43 @@ mod tests {
         std::fs::remove_dir_all(&space).unwrap();
         std::fs::create_dir(&space).unwrap();
         std::fs::write(&path, b"other content").unwrap();
+        // Another process's change is seen once the last stamp is too old.
+        std::thread::sleep(REUSE);
         let again = held.take_at(&path, later(4)).unwrap();
         assert_ne!(again, first);
         assert_eq!(Some(again), take_at(&path, later(4)));
         let now_held = held.weak(&path).upgrade().unwrap();
-        assert_eq!(take_in_at(&now_held.0, &now_held.1, later(4)), Some(again));
+        assert_eq!(
+            take_in_at(&now_held.dir, &now_held.names, later(4)),
+            Some(again)
+        );
+    }
+
+    #[test]
+    fn a_held_stamp_is_reused_briefly_unless_this_process_changed_a_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        std::fs::write(&path, b"one").unwrap();
+        let (parent, names) = Names::of(&path).unwrap();
+        let file = HeldFile::new(Dir::open(parent).unwrap(), names);
+        let t0 = Instant::now();
+        assert_eq!(
+            file.take_with(SystemTime::now(), t0, 7),
+            None,
+            "just written"
+        );
+        let first = file.take_with(later(2), t0, 7).unwrap();
+        // Another process commits: seen at most REUSE late.
+        std::fs::write(wal_path(&path), b"frame").unwrap();
+        let soon = t0 + REUSE / 2;
+        assert_eq!(file.take_with(later(2), soon, 7), Some(first));
+        let with_wal = take_at(&path, later(2)).unwrap();
+        assert_ne!(with_wal, first);
+        assert_eq!(file.take_with(later(2), t0 + REUSE, 7), Some(with_wal));
+        // This process commits: seen at once.
+        std::fs::write(wal_path(&path), b"frame two").unwrap();
+        let after = take_at(&path, later(4)).unwrap();
+        assert_ne!(after, with_wal);
+        assert_eq!(file.take_with(later(4), t0 + REUSE, 8), Some(after));
     }
 }

@@ -4,7 +4,8 @@
 //! permission is checked again before every hit (decisions are cached for at
 //! most a second), and an `If-None-Match` naming the key's ETag is answered
 //! with 304. A hit opens no database and never leaves the async worker: the
-//! stamp is two `stat` calls.
+//! stamp is two `stat` calls, or none within a millisecond of the last
+//! (`stamp::REUSE`).
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

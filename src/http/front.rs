@@ -32,7 +32,7 @@ use super::tenant::{SpaceBase, SpaceRequest};
 use crate::app::{App, SpaceInfo};
 use crate::cache::{Cached, Kept, Version};
 use crate::catalog_cache::Basis;
-use crate::stamp::{Dir, Names, Stamp};
+use crate::stamp::{HeldFile, Stamp};
 
 /// SHA-256 of what the answer depends on in the raw request: no secret is
 /// kept in memory, and comparing keys tells nothing of a secret.
@@ -70,7 +70,7 @@ struct Entry {
     stamp: Stamp,
     file: PathBuf,
     /// The file's directory and names, while [`App::stamps`] holds them.
-    held: Weak<(Dir, Names)>,
+    held: Weak<HeldFile>,
     basis: Basis,
     caller: Caller,
     route: &'static str,
@@ -143,7 +143,7 @@ pub fn answer(app: &App, key: &Key, request: &Request) -> Option<Response> {
         return None;
     }
     let stamp = match entry.held.upgrade() {
-        Some(held) => crate::stamp::take_in(&held.0, &held.1),
+        Some(held) => held.take(),
         None => crate::stamp::take(&entry.file),
     };
     if stamp != Some(entry.stamp) {

@@ -145,6 +145,8 @@ fn commit(conn: &Kept, batch: Vec<Box<dyn Job>>, sync: Option<&Arc<WalSync>>) ->
         }),
     };
     if outcome.is_ok() {
+        // Before any of its writes is answered: see `stamp::REUSE`.
+        crate::stamp::changed();
         let m = crate::metrics::metrics();
         m.commits.inc();
         m.commit_writes.inc_by(done.len() as u64);
