@@ -5,6 +5,7 @@
 use libsql::{Connection, Value};
 
 use super::exec::{Caps, ReadError, ResultSet, Statement};
+use super::values::answer_bytes;
 use crate::sqlite::{RawStatement, now};
 
 /// Whether `statement` binds every parameter of `prepared`: a kept statement
@@ -89,19 +90,6 @@ pub(super) fn execute_once(
 ) -> Result<ResultSet, ReadError> {
     let prepared = now(conn.prepare(&statement.sql)).map_err(sql_error)?;
     read_rows(&prepared, statement, caps)
-}
-
-/// About how many bytes `value` takes in a JSON answer, with its column's
-/// name (`_shape=objects` repeats it in every row).
-fn answer_bytes(column: &str, value: &Value) -> u64 {
-    let value = match value {
-        Value::Null => 4,
-        Value::Integer(_) | Value::Real(_) => 20,
-        Value::Text(text) => text.len() + 2,
-        // Base64 in `{"$base64": true, "encoded": …}`.
-        Value::Blob(bytes) => bytes.len().div_ceil(3) * 4 + 32,
-    };
-    (value + column.len() + 4) as u64
 }
 
 pub(super) fn read_rows(

@@ -38,6 +38,19 @@ pub fn to_json(value: &Value, infinity: Infinity) -> Json {
     }
 }
 
+/// About how many bytes `value` takes in a JSON answer, with its column's
+/// name (`_shape=objects` repeats it in every row).
+pub fn answer_bytes(column: &str, value: &Value) -> u64 {
+    let value = match value {
+        Value::Null => 4,
+        Value::Integer(_) | Value::Real(_) => 20,
+        Value::Text(text) => text.len() + 2,
+        // Base64 in `{"$base64": true, "encoded": …}`.
+        Value::Blob(bytes) => bytes.len().div_ceil(3) * 4 + 32,
+    };
+    (value + column.len() + 4) as u64
+}
+
 /// Serialises a body, writing marked infinities as `Infinity`.
 pub fn finish(body: &impl serde::Serialize) -> String {
     // Most answers are a few kilobytes: start there rather than grow to it.

@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 use crate::http::render::rows_json::{BodyJson, RowsJson};
 use crate::read::args::Args;
 use crate::read::labels::{Key, Labels};
-use crate::read::values::{Infinity, finish, finish_written, python_json, to_json};
+use crate::read::values::{Infinity, answer_bytes, finish, finish_written, python_json, to_json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -198,22 +198,14 @@ pub fn json_text(status: StatusCode, text: impl Into<axum::body::Body>) -> Respo
 /// size for each row (at most 1 MB), so that a page's answer is not copied
 /// as it grows (the copies were 2% of a 100-row page).
 fn room(columns: &[String], rows: &[Vec<Value>]) -> usize {
-    let first: usize = rows.first().map_or(0, |row| {
+    let first: u64 = rows.first().map_or(0, |row| {
         columns
             .iter()
             .zip(row)
-            .map(|(column, value)| {
-                column.len()
-                    + 6
-                    + match value {
-                        Value::Text(text) => text.len() + 2,
-                        Value::Blob(blob) => blob.len() / 3 * 4 + 32,
-                        _ => 24,
-                    }
-            })
+            .map(|(c, v)| answer_bytes(c, v))
             .sum()
     });
-    (4096 + first.saturating_mul(rows.len())).min(1 << 20)
+    (4096 + (first as usize).saturating_mul(rows.len())).min(1 << 20)
 }
 
 /// Datasette's `Cache-Control` for data answers: `max-age` from `_ttl` or
