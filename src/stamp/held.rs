@@ -220,18 +220,13 @@ fn read_in(dir: &Dir, name: &CStr) -> std::io::Result<Option<FileState>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{just_written, later};
     use super::super::wal_path;
     use super::*;
 
-    fn later(seconds: u64) -> SystemTime {
-        SystemTime::now() + Duration::from_secs(seconds)
-    }
-
     #[test]
     fn a_stamp_by_name_in_a_held_directory_is_the_stamp_by_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.db");
-        std::fs::write(&path, b"one").unwrap();
+        let (dir, path) = just_written();
         let (parent, names) = Names::of(&path).unwrap();
         let held = Dir::open(parent).unwrap();
         assert_eq!(take_in(&held, &names), None, "just written");
@@ -291,9 +286,7 @@ mod tests {
 
     #[test]
     fn a_held_stamp_is_reused_briefly_unless_this_process_changed_a_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.db");
-        std::fs::write(&path, b"one").unwrap();
+        let (_dir, path) = just_written();
         let (parent, names) = Names::of(&path).unwrap();
         let file = HeldFile::new(Dir::open(parent).unwrap(), names);
         let t0 = Instant::now();

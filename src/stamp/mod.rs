@@ -98,24 +98,29 @@ fn wal_path(path: &Path) -> std::path::PathBuf {
 mod tests {
     use super::*;
 
-    fn later(seconds: u64) -> SystemTime {
+    /// `seconds` from now, to judge stamps as if their files had settled.
+    pub(super) fn later(seconds: u64) -> SystemTime {
         SystemTime::now() + Duration::from_secs(seconds)
+    }
+
+    /// A fresh folder holding `x.db`, just written.
+    pub(super) fn just_written() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        std::fs::write(&path, b"one").unwrap();
+        (dir, path)
     }
 
     #[test]
     fn a_fresh_change_is_not_trusted_and_a_settled_one_is() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.db");
-        std::fs::write(&path, b"one").unwrap();
+        let (_dir, path) = just_written();
         assert_eq!(take(&path), None, "just written");
         assert!(take_at(&path, later(2)).is_some());
     }
 
     #[test]
     fn every_kind_of_change_moves_the_stamp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.db");
-        std::fs::write(&path, b"one").unwrap();
+        let (dir, path) = just_written();
         let first = take_at(&path, later(2)).unwrap();
         // Same size, rewritten: the times move.
         std::thread::sleep(Duration::from_millis(20));
