@@ -6,6 +6,7 @@
 use libsette::catalog::mirror::{ColumnSchema, TableSchema};
 use libsette::names::{quote_ident, tilde_decode, tilde_encode};
 use libsette::read::args::{Args, encode};
+use libsette::read::cells::Rows;
 use libsette::read::filters::{column_conditions, where_conditions};
 use libsette::read::table_sql::{Conditions, TableInfo, next_token, plan};
 use libsql::params::Params as SqlParams;
@@ -236,7 +237,7 @@ proptest! {
                 .map_err(|e| TestCaseError::fail(e.0))?;
             let page = rows(&conn, &plan.sql, &plan.params.0).map_err(TestCaseError::fail)?;
             let sort_value = plan.sort_index.and_then(|i| page.get(plan.page_size - 1).map(|r| r[i].clone()));
-            next = next_token(&plan, &info, &page, sort_value.as_ref());
+            next = next_token(&plan, &info, &Rows::from_values(page.clone()), sort_value.as_ref());
             for row in page.iter().take(plan.page_size) {
                 seen.push(key_of(&info, &plan.columns, row));
             }

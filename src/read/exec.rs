@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use libsql::{AuthAction, AuthContext, Authorization, Connection, Value};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::cells::Rows;
 use super::in_place::BUDGET;
 use super::rows::{all_bound, all_bound_raw, execute_once, read_rows, read_rows_raw, sql_error};
 use super::sql_text::ALLOWED_PRAGMAS;
@@ -57,7 +58,7 @@ impl Statement {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ResultSet {
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
+    pub rows: Rows,
     pub truncated: bool,
     /// The SQL calls a function such as `random()` or `datetime('now')`: run
     /// again, it may answer differently, so the answer is never cached.

@@ -10,6 +10,7 @@ use libsql::Value;
 use serde_json::{Value as Json, json};
 
 use super::args::Args;
+use super::cells::ValueRef;
 use super::exec::{self, ReadError, ResultSet, Statement};
 use super::links::{with_added, with_removed};
 use super::table_sql::BadArg;
@@ -263,7 +264,7 @@ pub async fn run(
     for config in configs {
         let sql = facet_sql(config.kind, &config.column, &query.sql, query.size + 1);
         let rows = match query.run(sql).await {
-            Ok(rows) => rows.rows,
+            Ok(rows) => rows.rows.to_values(),
             Err(ReadError::TimedOut) => {
                 timed_out.push(config.column.clone());
                 continue;
@@ -364,8 +365,8 @@ pub async fn suggest(
             ))
             .await
             .ok()
-            .and_then(|r| match r.rows.first().map(|row| &row[0]) {
-                Some(Value::Integer(n)) => Some(*n),
+            .and_then(|r| match r.rows.first().map(|row| row.get(0)) {
+                Some(ValueRef::Integer(n)) => Some(n),
                 _ => None,
             }),
     };
@@ -385,7 +386,7 @@ pub async fn suggest(
             let repeated = result
                 .rows
                 .iter()
-                .any(|r| matches!(r[1], Value::Integer(n) if n > 1));
+                .any(|r| matches!(r.get(1), ValueRef::Integer(n) if n > 1));
             if 1 < distinct && (distinct as i64) < row_count && distinct <= query.size && repeated {
                 suggestions.push(Suggestion {
                     name: column.clone(),
@@ -408,7 +409,7 @@ pub async fn suggest(
         let any_date = result
             .rows
             .iter()
-            .any(|r| matches!(&r[0], Value::Text(t) if !t.is_empty()));
+            .any(|r| matches!(r.get(0), ValueRef::Text(t) if !t.is_empty()));
         if any_date {
             suggestions.push(Suggestion {
                 name: column.clone(),
@@ -431,8 +432,8 @@ pub async fn suggest(
         let types: Vec<Option<String>> = result
             .rows
             .iter()
-            .map(|r| match &r[0] {
-                Value::Text(t) => Some(t.clone()),
+            .map(|r| match r.get(0) {
+                ValueRef::Text(t) => Some(t.to_owned()),
                 _ => None,
             })
             .collect();
@@ -450,7 +451,7 @@ pub async fn suggest(
         let all_strings = result
             .rows
             .iter()
-            .all(|r| matches!(&r[0], Value::Text(t) if is_array_of_strings(t)));
+            .all(|r| matches!(r.get(0), ValueRef::Text(t) if is_array_of_strings(t)));
         if !result.rows.is_empty() && all_strings {
             suggestions.push(Suggestion {
                 name: column.clone(),

@@ -93,7 +93,7 @@ pub async fn label_column(
     )
     .await?;
     let mut per_index: HashMap<String, Vec<Option<String>>> = HashMap::new();
-    for row in result.rows {
+    for row in result.rows.to_values() {
         let column = match &row[1] {
             Value::Text(c) => Some(c.clone()),
             _ => None,
@@ -189,6 +189,7 @@ pub async fn fetch(
     match exec::run(handle, Statement::internal(sql, params.0, time_limit)).await {
         Ok(result) => Ok(result
             .rows
+            .to_values()
             .into_iter()
             .filter_map(|mut row| {
                 let label = row.pop()?;

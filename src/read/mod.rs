@@ -3,6 +3,7 @@
 //! (filters, sort, keyset pagination, search, facets, labels).
 
 pub mod args;
+pub mod cells;
 pub mod exec;
 pub mod facets;
 pub mod filters;

@@ -4,6 +4,7 @@
 
 use libsql::{Connection, Value};
 
+use super::cells::Rows;
 use super::exec::{Caps, ReadError, ResultSet, Statement};
 use super::values::answer_bytes;
 use crate::sqlite::{RawStatement, now};
@@ -28,7 +29,8 @@ pub(super) fn all_bound_raw(prepared: &RawStatement, statement: &Statement) -> b
 }
 
 /// As [`read_rows`], cell by cell from a raw statement (every parameter
-/// bound: see [`all_bound_raw`]).
+/// bound: see [`all_bound_raw`]): each cell goes from SQLite's row straight
+/// into the compact rows, with no value of its own.
 pub(super) fn read_rows_raw(
     prepared: &RawStatement,
     statement: &Statement,
@@ -41,20 +43,31 @@ pub(super) fn read_rows_raw(
         }
     }
     let count = prepared.column_count();
+    let columns: Vec<String> = (0..count).map(|i| prepared.column_name(i)).collect();
     let mut out = ResultSet {
-        columns: (0..count).map(|i| prepared.column_name(i)).collect(),
+        rows: Rows::new(count),
         ..ResultSet::default()
     };
     while prepared.step().map_err(sql_error)? {
         if full(&mut out, statement) {
             break;
         }
-        push_row(
-            &mut out,
-            (0..count).map(|i| prepared.value(i)).collect(),
-            caps,
-        )?;
+        let mut bytes = 0;
+        for (i, column) in columns.iter().enumerate() {
+            prepared.with_value(i, |value| {
+                bytes += answer_bytes(column, value);
+                out.rows.push(value);
+            });
+        }
+        out.rows.end_row();
+        if out.rows.len() == 1 {
+            // The first row tells how much room the rest will need.
+            out.rows
+                .reserve(statement.max_rows.unwrap_or(100).min(1000), bytes as usize);
+        }
+        counted(&mut out, bytes, caps)?;
     }
+    out.columns = columns;
     Ok(out)
 }
 
@@ -66,19 +79,13 @@ fn full(out: &mut ResultSet, statement: &Statement) -> bool {
     full
 }
 
-/// Adds a row to `out`, refusing the answer as soon as its size passes the
-/// cap: the rows are never all held.
-fn push_row(out: &mut ResultSet, values: Vec<Value>, caps: Caps) -> Result<(), ReadError> {
-    out.bytes += out
-        .columns
-        .iter()
-        .zip(&values)
-        .map(|(c, v)| answer_bytes(c, v))
-        .sum::<u64>();
+/// Counts a row's `bytes` into `out`, refusing the answer as soon as its
+/// size passes the cap: the rows are never all held.
+fn counted(out: &mut ResultSet, bytes: u64, caps: Caps) -> Result<(), ReadError> {
+    out.bytes += bytes;
     if caps.answer > 0 && out.bytes > caps.answer {
         return Err(ReadError::TooLarge(caps.answer));
     }
-    out.rows.push(values);
     Ok(())
 }
 
@@ -115,16 +122,21 @@ pub(super) fn read_rows(
             .collect();
         let mut out = ResultSet {
             columns,
+            rows: Rows::new(count as usize),
             ..ResultSet::default()
         };
         while let Some(row) = rows.next().await? {
             if full(&mut out, statement) {
                 break;
             }
-            let values: Vec<Value> = (0..count)
-                .map(|i| row.get_value(i))
-                .collect::<libsql::Result<_>>()?;
-            if let Err(refused) = push_row(&mut out, values, caps) {
+            let mut bytes = 0;
+            for i in 0..count {
+                let value = row.get_value(i)?;
+                bytes += answer_bytes(&out.columns[i as usize], (&value).into());
+                out.rows.push((&value).into());
+            }
+            out.rows.end_row();
+            if let Err(refused) = counted(&mut out, bytes, caps) {
                 return Ok(Err(refused));
             }
         }

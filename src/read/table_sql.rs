@@ -6,6 +6,7 @@
 use libsql::Value;
 
 use super::args::Args;
+use super::cells::Rows;
 use super::values::to_text;
 use crate::catalog::mirror::TableSchema;
 use crate::names::{push_quoted, quote_ident, tilde_decode, tilde_encode};
@@ -385,7 +386,7 @@ pub fn row_path(values: &[&Value]) -> String {
 pub fn next_token(
     plan: &PagePlan,
     table: &TableInfo,
-    rows: &[Vec<Value>],
+    rows: &Rows,
     sort_value: Option<&Value>,
 ) -> Option<String> {
     if plan.page_size == 0 || rows.len() <= plan.page_size {
@@ -394,13 +395,18 @@ pub fn next_token(
     if table.is_view {
         return Some((plan.offset + plan.page_size).to_string());
     }
-    let last = &rows[plan.page_size - 1];
-    let key_values: Vec<&Value> = table
+    let last = rows.get(plan.page_size - 1)?;
+    let key_values: Vec<Value> = table
         .key_columns()
         .iter()
-        .filter_map(|k| plan.columns.iter().position(|c| c == k).map(|i| &last[i]))
+        .filter_map(|k| {
+            plan.columns
+                .iter()
+                .position(|c| c == k)
+                .map(|i| last.value(i))
+        })
         .collect();
-    let key = row_path(&key_values);
+    let key = row_path(&key_values.iter().collect::<Vec<_>>());
     if plan.sort.is_none() && plan.sort_desc.is_none() {
         return Some(key);
     }

@@ -3,6 +3,8 @@
 
 use base64::Engine;
 use libsql::Value;
+
+use super::cells::ValueRef;
 use serde_json::{Value as Json, json};
 
 /// How a float that is not finite is written.
@@ -40,13 +42,13 @@ pub fn to_json(value: &Value, infinity: Infinity) -> Json {
 
 /// About how many bytes `value` takes in a JSON answer, with its column's
 /// name (`_shape=objects` repeats it in every row).
-pub fn answer_bytes(column: &str, value: &Value) -> u64 {
+pub fn answer_bytes(column: &str, value: ValueRef<'_>) -> u64 {
     let value = match value {
-        Value::Null => 4,
-        Value::Integer(_) | Value::Real(_) => 20,
-        Value::Text(text) => text.len() + 2,
+        ValueRef::Null => 4,
+        ValueRef::Integer(_) | ValueRef::Real(_) => 20,
+        ValueRef::Text(text) => text.len() + 2,
         // Base64 in `{"$base64": true, "encoded": …}`.
-        Value::Blob(bytes) => bytes.len().div_ceil(3) * 4 + 32,
+        ValueRef::Blob(bytes) => bytes.len().div_ceil(3) * 4 + 32,
     };
     (value + column.len() + 4) as u64
 }

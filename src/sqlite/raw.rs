@@ -14,6 +14,7 @@ use std::ptr::NonNull;
 use libsql::{Value, ffi};
 
 use super::kept::KeptList;
+use crate::read::cells::ValueRef;
 use crate::sqlite_limit::Handle;
 
 /// A prepared statement of one connection, finalized when dropped. It must
@@ -163,39 +164,48 @@ impl RawStatement {
         }
     }
 
-    /// Column `i` of the current row (after a `step` that found one).
-    pub fn value(&self, i: usize) -> Value {
+    /// Column `i` of the current row (after a `step` that found one), lent
+    /// to `f`: text and blobs are SQLite's own bytes, valid only until the
+    /// statement moves, so the borrow cannot outlive the call.
+    pub fn with_value<T>(&self, i: usize, f: impl FnOnce(ValueRef<'_>) -> T) -> T {
         let stmt = self.ptr();
         let i = i as c_int;
         // SAFETY: the statement is on a row and `i` below its column count
         // (SQLite answers NULL otherwise); a text or blob pointer is valid
-        // until the next call on this column, and is copied at once.
+        // until the next call on this column or the next step, both after
+        // `f` returns; bytes that are all ASCII are valid UTF-8.
         unsafe {
             match ffi::sqlite3_column_type(stmt, i) {
-                ffi::SQLITE_INTEGER => Value::Integer(ffi::sqlite3_column_int64(stmt, i)),
-                ffi::SQLITE_FLOAT => Value::Real(ffi::sqlite3_column_double(stmt, i)),
+                ffi::SQLITE_INTEGER => f(ValueRef::Integer(ffi::sqlite3_column_int64(stmt, i))),
+                ffi::SQLITE_FLOAT => f(ValueRef::Real(ffi::sqlite3_column_double(stmt, i))),
                 ffi::SQLITE_TEXT => {
                     let text = ffi::sqlite3_column_text(stmt, i);
                     let len = ffi::sqlite3_column_bytes(stmt, i) as usize;
                     if text.is_null() {
-                        return Value::Text(String::new());
+                        return f(ValueRef::Text(""));
                     }
                     let bytes = std::slice::from_raw_parts(text, len);
-                    // Valid text (nearly all) is checked on the fast path.
-                    match std::str::from_utf8(bytes) {
-                        Ok(text) => Value::Text(text.to_owned()),
-                        Err(_) => Value::Text(String::from_utf8_lossy(bytes).into_owned()),
+                    // ASCII (nearly all cells) is told by a check cheaper
+                    // than `from_utf8`'s on short text; anything else is
+                    // validated, and invalid text given with replacements.
+                    if bytes.is_ascii() {
+                        f(ValueRef::Text(std::str::from_utf8_unchecked(bytes)))
+                    } else {
+                        f(ValueRef::Text(&String::from_utf8_lossy(bytes)))
                     }
                 }
                 ffi::SQLITE_BLOB => {
                     let blob = ffi::sqlite3_column_blob(stmt, i);
                     let len = ffi::sqlite3_column_bytes(stmt, i) as usize;
                     if blob.is_null() {
-                        return Value::Blob(Vec::new());
+                        return f(ValueRef::Blob(&[]));
                     }
-                    Value::Blob(std::slice::from_raw_parts(blob.cast::<u8>(), len).to_vec())
+                    f(ValueRef::Blob(std::slice::from_raw_parts(
+                        blob.cast::<u8>(),
+                        len,
+                    )))
                 }
-                _ => Value::Null,
+                _ => f(ValueRef::Null),
             }
         }
     }
@@ -251,7 +261,7 @@ mod tests {
             while statement.step().unwrap() {
                 rows.push(
                     (0..statement.column_count())
-                        .map(|i| statement.value(i))
+                        .map(|i| statement.with_value(i, |v| v.to_value()))
                         .collect(),
                 );
             }

@@ -315,7 +315,7 @@ async fn run_checks(
     check.sampled_rows = rows.rows.len();
     let deadline = Instant::now() + TOTAL_LIMIT;
     for (index, name) in sampled.iter().enumerate() {
-        let values = distinct(rows.rows.iter().map(|r| &r[index]));
+        let values = distinct(rows.rows.iter().map(|r| r.value(index)));
         let Some(column) = columns.iter_mut().find(|c| &c.name == name) else {
             continue;
         };
@@ -346,11 +346,10 @@ async fn run_checks(
 }
 
 /// The distinct values that are not null, in order of first appearance.
-fn distinct<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<Value> {
+fn distinct(values: impl Iterator<Item = Value>) -> Vec<Value> {
     let mut seen = HashSet::new();
     values
         .filter(|v| Key::of(v).is_some_and(|k| seen.insert(k)))
-        .cloned()
         .collect()
 }
 
@@ -374,7 +373,11 @@ async fn all_exist(
         marks.join(", ")
     );
     let found = exec::run(handle.clone(), Statement::internal(sql, params, limit)).await?;
-    let found: HashSet<Key> = found.rows.iter().filter_map(|r| Key::of(&r[0])).collect();
+    let found: HashSet<Key> = found
+        .rows
+        .iter()
+        .filter_map(|r| Key::of(&r.value(0)))
+        .collect();
     Ok(values
         .iter()
         .all(|v| Key::of(v).is_some_and(|k| found.contains(&k))))

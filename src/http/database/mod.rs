@@ -23,6 +23,7 @@ use crate::http::tenant::SpaceRequest;
 use crate::http::ui::pages;
 use crate::names::{DbName, quote_ident};
 use crate::permissions::Resource;
+use crate::read::cells::ValueRef;
 use crate::read::exec::{self, ReadError, Statement};
 use crate::sqlite;
 use crate::tenant::{Schema, TenantDb};
@@ -368,7 +369,7 @@ async fn count_rows(
         match exec::run(handle.clone(), Statement::internal(sql, vec![], limit)).await {
             Ok(result) => {
                 let count = match result.rows.first().and_then(|row| row.first()) {
-                    Some(libsql::Value::Integer(n)) => Some((*n).max(0) as u64),
+                    Some(ValueRef::Integer(n)) => Some(n.max(0) as u64),
                     _ => None,
                 };
                 counts.insert(table.clone(), count);

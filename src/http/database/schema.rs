@@ -17,6 +17,7 @@ use crate::http::table::filters as table_filters;
 use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::args::Args;
+use crate::read::cells::ValueRef;
 use crate::read::exec::{self, Statement};
 
 /// `/{db}/-/schema.json`: the database's schema as the actor may see it.
@@ -101,13 +102,13 @@ pub async fn database_sql(req: &SpaceRequest, database: &DatabaseRow) -> AppResu
     let statements: Vec<String> = result
         .rows
         .iter()
-        .filter(|r| match &r[1] {
+        .filter(|r| match r.get(1) {
             // Names compare as SQLite compares them: ASCII case-insensitively.
-            libsql::Value::Text(table) => sees_all || visible.contains(&table.to_ascii_lowercase()),
+            ValueRef::Text(table) => sees_all || visible.contains(&table.to_ascii_lowercase()),
             _ => sees_all,
         })
-        .filter_map(|r| match &r[0] {
-            libsql::Value::Text(s) => Some(s.clone()),
+        .filter_map(|r| match r.get(0) {
+            ValueRef::Text(s) => Some(s.to_owned()),
             _ => None,
         })
         .collect();
@@ -158,7 +159,7 @@ pub async fn count(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respo
     .await
     .map_err(crate::http::query::read_error)?;
     let count = match result.rows.first().and_then(|r| r.first()) {
-        Some(libsql::Value::Integer(n)) => *n,
+        Some(ValueRef::Integer(n)) => n,
         _ => 0,
     };
     Ok(json_response(json!({"ok": true, "count": count})))

@@ -14,6 +14,7 @@ use libsql::Value;
 use crate::error::{AppError, AppResult};
 use crate::http::table::{TableContext, read_page};
 use crate::http::tenant::SpaceRequest;
+use crate::read::cells::Rows;
 use crate::read::labels::{Key, Labels};
 use crate::read::values::to_text;
 
@@ -57,21 +58,17 @@ fn header_line(out: &mut String, columns: &[String], labels: &HashMap<String, La
     line(out, names);
 }
 
-fn rows_lines(
-    out: &mut String,
-    columns: &[String],
-    rows: &[Vec<Value>],
-    labels: &HashMap<String, Labels>,
-) {
-    for row in rows {
-        let fields = columns.iter().zip(row).flat_map(|(column, value)| {
+fn rows_lines(out: &mut String, columns: &[String], rows: &Rows, labels: &HashMap<String, Labels>) {
+    for row in rows.iter() {
+        let fields = columns.iter().zip(row.iter()).flat_map(|(column, value)| {
+            let value = value.to_value();
             let label = labels.get(column).map(|known| {
-                Key::of(value)
+                Key::of(&value)
                     .and_then(|k| known.get(&k))
                     .map(to_text)
                     .unwrap_or_default()
             });
-            std::iter::once(cell(value)).chain(label)
+            std::iter::once(cell(&value)).chain(label)
         });
         line(out, fields);
     }
@@ -179,7 +176,7 @@ pub fn query_result(
 }
 
 /// One row as CSV (`/{db}/{table}/{pk}.csv`).
-pub fn rows(req: &SpaceRequest, columns: &[String], rows: &[Vec<Value>]) -> Response {
+pub fn rows(req: &SpaceRequest, columns: &[String], rows: &Rows) -> Response {
     let args = req.args();
     let none = HashMap::new();
     let mut out = String::new();

@@ -11,6 +11,7 @@ use serde_json::{Map, Value as Json, json};
 use crate::error::{AppError, AppResult};
 use crate::http::render::rows_json::{BodyJson, RowsJson};
 use crate::read::args::Args;
+use crate::read::cells::Rows;
 use crate::read::labels::{Key, Labels};
 use crate::read::values::{Infinity, answer_bytes, finish, finish_written, python_json, to_json};
 
@@ -116,7 +117,7 @@ pub fn respond(
     output: &Output,
     mut body: Map<String, Json>,
     columns: &[String],
-    rows: &[Vec<Value>],
+    rows: &Rows,
     keys: Option<Vec<String>>,
 ) -> AppResult<Response> {
     let rows_json = |arrays| RowsJson {
@@ -142,7 +143,7 @@ pub fn respond(
         Shape::Array if output.newline_delimited => {
             let lines: Vec<String> = rows
                 .iter()
-                .map(|r| python_json(&output.object(columns, r)))
+                .map(|r| python_json(&output.object(columns, &r.to_values())))
                 .collect();
             return Ok((
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -162,7 +163,7 @@ pub fn respond(
             rows.iter()
                 .map(|r| {
                     r.first()
-                        .map(|v| output.cell(&columns[0], v))
+                        .map(|v| output.cell(&columns[0], &v.to_value()))
                         .unwrap_or(Json::Null)
                 })
                 .collect(),
@@ -174,8 +175,8 @@ pub fn respond(
                 ));
             };
             let mut map = Map::new();
-            for (key, row) in keys.into_iter().zip(rows) {
-                map.insert(key, output.object(columns, row));
+            for (key, row) in keys.into_iter().zip(rows.iter()) {
+                map.insert(key, output.object(columns, &row.to_values()));
             }
             Json::Object(map)
         }
@@ -197,11 +198,11 @@ pub fn json_text(status: StatusCode, text: impl Into<axum::body::Body>) -> Respo
 /// Room to write an answer of `rows` in: a few KB, and the first row's
 /// size for each row (at most 1 MB), so that a page's answer is not copied
 /// as it grows (the copies were 2% of a 100-row page).
-fn room(columns: &[String], rows: &[Vec<Value>]) -> usize {
+fn room(columns: &[String], rows: &Rows) -> usize {
     let first: u64 = rows.first().map_or(0, |row| {
         columns
             .iter()
-            .zip(row)
+            .zip(row.iter())
             .map(|(c, v)| answer_bytes(c, v))
             .sum()
     });

@@ -15,6 +15,7 @@ use crate::http::tenant::SpaceRequest;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::Args;
+use crate::read::cells::Rows;
 use crate::read::exec::{self, ReadError, Statement};
 use crate::read::values::{Infinity, to_json};
 use crate::tenant::{Schema, TenantDb};
@@ -28,7 +29,7 @@ pub struct RowContext<'a> {
     pub schema: &'a Schema,
     pub handle: Arc<TenantDb>,
     pub columns: &'a [String],
-    pub rows: &'a [Vec<Value>],
+    pub rows: &'a Rows,
     pub pk_values: &'a [String],
     pub sql: &'a str,
     pub params: &'a [(String, Value)],
@@ -237,7 +238,13 @@ async fn count_referencing(
     let params = vec![(":id".into(), Value::Text(pk_value.to_owned()))];
     let statement = Statement::internal(sql, params, ctx.req.time_limit(ctx.args));
     match exec::run(ctx.handle.clone(), statement).await {
-        Ok(result) => Ok(Some(result.rows.into_iter().next().unwrap_or_default())),
+        Ok(result) => Ok(Some(
+            result
+                .rows
+                .first()
+                .map(|row| row.to_values())
+                .unwrap_or_default(),
+        )),
         Err(ReadError::TimedOut) => Ok(None),
         Err(other) => Err(crate::http::query::read_error(other)),
     }

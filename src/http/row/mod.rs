@@ -15,6 +15,7 @@ use crate::http::routes::Format;
 use crate::http::tenant::SpaceRequest;
 use crate::names::quote_ident;
 use crate::read::args::Args;
+use crate::read::cells::Rows;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{Params, TableInfo};
 use crate::tenant::TenantDb;
@@ -58,7 +59,11 @@ pub async fn show(
             table,
             key,
             &read.columns,
-            &read.rows[0],
+            &read
+                .rows
+                .first()
+                .map(|row| row.to_values())
+                .unwrap_or_default(),
         )
         .await;
     }
@@ -97,7 +102,8 @@ pub(crate) async fn one(
     key: &[String],
 ) -> AppResult<Option<(Vec<String>, Vec<libsql::Value>)>> {
     let read = read_row(req, handle, info, table, key, &Args::default()).await?;
-    Ok(read.rows.into_iter().next().map(|row| (read.columns, row)))
+    let row = read.rows.first().map(|row| row.to_values());
+    Ok(row.map(|row| (read.columns, row)))
 }
 
 /// The statement that read a row and what it found (at most two rows).
@@ -105,7 +111,7 @@ struct RowRead {
     columns: Vec<String>,
     sql: String,
     params: Params,
-    rows: Vec<Vec<libsql::Value>>,
+    rows: Rows,
 }
 
 /// Reads the rows whose key columns equal `key`; a key of the wrong length

@@ -16,6 +16,7 @@ use crate::http::json_response;
 use crate::http::query::read_error;
 use crate::http::tenant::SpaceRequest;
 use crate::names::quote_ident;
+use crate::read::cells::Row;
 use crate::read::exec::{self, ReadError, ResultSet, Statement};
 use crate::read::labels::label_column;
 use crate::read::values::{Infinity, to_json};
@@ -100,11 +101,11 @@ pub async fn show(req: &SpaceRequest, db: &str, table: &str) -> AppResult<Respon
 
 /// The answer's rows: each row's keys, and its label when the table has one.
 fn rows(result: &ResultSet, pks: &[String], label: Option<&str>) -> Vec<serde_json::Value> {
-    let value = |row: &Vec<Value>, name: &str| {
+    let value = |row: &Row, name: &str| {
         result
             .column_index(name)
             .map_or(serde_json::Value::Null, |i| {
-                to_json(&row[i], Infinity::Null)
+                to_json(&row.value(i), Infinity::Null)
             })
     };
     result
@@ -112,10 +113,10 @@ fn rows(result: &ResultSet, pks: &[String], label: Option<&str>) -> Vec<serde_js
         .iter()
         .map(|row| {
             let keys: Map<String, serde_json::Value> =
-                pks.iter().map(|pk| (pk.clone(), value(row, pk))).collect();
+                pks.iter().map(|pk| (pk.clone(), value(&row, pk))).collect();
             let mut item = json!({"pks": keys});
             if let Some(label) = label {
-                item["label"] = value(row, label);
+                item["label"] = value(&row, label);
             }
             item
         })

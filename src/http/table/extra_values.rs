@@ -46,7 +46,8 @@ pub(crate) async fn column_details(
     let rows = exec::run(handle, Statement::internal(sql, params, time_limit))
         .await
         .map_err(crate::http::query::read_error)?
-        .rows;
+        .rows
+        .to_values();
     let mut details = Map::new();
     for row in rows {
         let declared = match &row[1] {

@@ -407,7 +407,10 @@ async fn run(
     params: Vec<(String, Value)>,
 ) -> Result<Vec<Vec<Value>>, ReadError> {
     let statement = Statement::internal(sql, params, ctx.req.time_limit(ctx.args));
-    Ok(exec::run(ctx.handle.clone(), statement).await?.rows)
+    Ok(exec::run(ctx.handle.clone(), statement)
+        .await?
+        .rows
+        .to_values())
 }
 
 /// The filtered rows' count, up to one past Datasette's limit; `None` when

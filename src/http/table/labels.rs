@@ -106,7 +106,7 @@ pub async fn for_page(ctx: &TableContext<'_>) -> AppResult<HashMap<String, Label
         let Some(index) = ctx.plan.columns.iter().position(|c| *c == fk.column) else {
             continue;
         };
-        let values: Vec<Value> = ctx.rows.iter().map(|row| row[index].clone()).collect();
+        let values: Vec<Value> = ctx.rows.iter().map(|row| row.value(index)).collect();
         if let Some(found) = for_values(ctx, fk, &values).await?
             && !found.is_empty()
         {

@@ -25,6 +25,7 @@ use crate::http::routes::Format;
 use crate::http::tenant::SpaceRequest;
 use crate::names::tilde_encode;
 use crate::read::args::Args;
+use crate::read::cells::Rows;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{self, Conditions, PagePlan, TableInfo, row_path};
 use crate::tenant::{Schema, TenantDb};
@@ -40,7 +41,7 @@ pub struct TableContext<'a> {
     pub conditions: Conditions,
     pub plan: PagePlan,
     /// The page's rows (at most `plan.page_size`), columns as `plan.columns`.
-    pub rows: Vec<Vec<libsql::Value>>,
+    pub rows: Rows,
     pub next: Option<String>,
     pub next_url: Option<String>,
 }
@@ -93,7 +94,10 @@ pub async fn show(
             .collect();
         ctx.rows
             .iter()
-            .map(|row| row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>()))
+            .map(|row| {
+                let key: Vec<_> = key_index.iter().map(|&i| row.value(i)).collect();
+                row_path(&key.iter().collect::<Vec<_>>())
+            })
             .collect()
     });
     let mut body = Map::new();
@@ -153,15 +157,12 @@ pub async fn read_page<'a>(
     .await
     .map_err(crate::http::query::read_error)?;
     let mut rows = result.rows;
-    let sort_value = plan.sort_index.and_then(|i| {
-        rows.get(plan.page_size.wrapping_sub(1))
-            .map(|r| r[i].clone())
-    });
+    let sort_value = plan
+        .sort_index
+        .and_then(|i| rows.get(plan.page_size.wrapping_sub(1)).map(|r| r.value(i)));
     let next = table_sql::next_token(&plan, &info, &rows, sort_value.as_ref());
     rows.truncate(plan.page_size);
-    for row in &mut rows {
-        row.truncate(plan.columns.len());
-    }
+    rows.keep_columns(plan.columns.len());
     let next_url = next.as_ref().map(|token| {
         let mut add = vec![("_next", token.as_str())];
         if let Some(s) = &plan.sort {

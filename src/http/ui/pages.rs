@@ -169,6 +169,7 @@ pub async fn query(req: &SpaceRequest, db: &str) -> AppResult<Response> {
             Ok(Ok(result)) => {
                 rows = result
                     .rows
+                    .to_values()
                     .iter()
                     .map(|r| r.iter().map(|v| Cell::value(v, limit)).collect())
                     .collect();

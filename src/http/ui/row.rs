@@ -12,6 +12,7 @@ use crate::http::tenant::SpaceRequest;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::{Args, encode};
+use crate::read::cells::ValueRef;
 use crate::read::exec::{self, Statement};
 use crate::read::values::to_text;
 use crate::tenant::{Schema, TenantDb};
@@ -183,7 +184,7 @@ async fn count_pointing(
     let statement = Statement::internal(sql, vec![(":p0".into(), value.clone())], time_limit);
     match exec::run(handle.clone(), statement).await {
         Ok(result) => match result.rows.first().and_then(|r| r.first()) {
-            Some(Value::Integer(n)) => Some(*n),
+            Some(ValueRef::Integer(n)) => Some(n),
             _ => None,
         },
         Err(_) => None,

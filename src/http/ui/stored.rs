@@ -60,6 +60,7 @@ pub async fn page(
                 truncated = result.truncated;
                 rows = result
                     .rows
+                    .to_values()
                     .iter()
                     .map(|r| r.iter().map(|v| Cell::value(v, limit)).collect())
                     .collect();

@@ -21,6 +21,7 @@ use crate::http::table::extras as table_extras;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::Args;
+use crate::read::cells::ValueRef;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{Params, row_path};
 use crate::read::values::to_text;
@@ -189,7 +190,7 @@ async fn labels(
         Ok(result) => result
             .rows
             .iter()
-            .map(|r| (to_text(&r[0]), to_text(&r[1])))
+            .map(|r| (to_text(&r.value(0)), to_text(&r.value(1))))
             .collect(),
         Err(_) => HashMap::new(),
     }
@@ -204,7 +205,7 @@ async fn count(ctx: &TableContext<'_>) -> Option<i64> {
     );
     let result = exec::run(ctx.handle.clone(), statement).await.ok()?;
     match result.rows.first()?.first()? {
-        Value::Integer(n) => Some(*n),
+        ValueRef::Integer(n) => Some(n),
         _ => None,
     }
 }
@@ -347,7 +348,7 @@ async fn link_labels(ctx: &TableContext<'_>, links: &Links) -> LinkLabels {
         let values: Vec<Value> = ctx
             .rows
             .iter()
-            .map(|r| r[i].clone())
+            .map(|r| r.value(i))
             .filter(|v| !matches!(v, Value::Null) && seen.insert(to_text(v)))
             .collect();
         label_maps.insert(
@@ -385,6 +386,7 @@ fn row_views(
     };
     let rows = ctx
         .rows
+        .to_values()
         .iter()
         .map(|row| {
             let link = has_links.then(|| {
