@@ -168,19 +168,23 @@ impl RawStatement {
     /// to `f`: text and blobs are SQLite's own bytes, valid only until the
     /// statement moves, so the borrow cannot outlive the call.
     pub fn with_value<T>(&self, i: usize, f: impl FnOnce(ValueRef<'_>) -> T) -> T {
-        let stmt = self.ptr();
-        let i = i as c_int;
         // SAFETY: the statement is on a row and `i` below its column count
-        // (SQLite answers NULL otherwise); a text or blob pointer is valid
-        // until the next call on this column or the next step, both after
-        // `f` returns; bytes that are all ASCII are valid UTF-8.
+        // (SQLite answers NULL otherwise). The cell is read through its
+        // `sqlite3_value`, one lookup instead of one per `sqlite3_column_*`
+        // call (each takes the connection's mutex): SQLite documents such a
+        // value as safe to read while no other thread uses the connection,
+        // and a pooled connection is this thread's alone. A text or blob
+        // pointer is valid until the next call on this value or the next
+        // step, both after `f` returns; bytes that are all ASCII are valid
+        // UTF-8.
         unsafe {
-            match ffi::sqlite3_column_type(stmt, i) {
-                ffi::SQLITE_INTEGER => f(ValueRef::Integer(ffi::sqlite3_column_int64(stmt, i))),
-                ffi::SQLITE_FLOAT => f(ValueRef::Real(ffi::sqlite3_column_double(stmt, i))),
+            let value = ffi::sqlite3_column_value(self.ptr(), i as c_int);
+            match ffi::sqlite3_value_type(value) {
+                ffi::SQLITE_INTEGER => f(ValueRef::Integer(ffi::sqlite3_value_int64(value))),
+                ffi::SQLITE_FLOAT => f(ValueRef::Real(ffi::sqlite3_value_double(value))),
                 ffi::SQLITE_TEXT => {
-                    let text = ffi::sqlite3_column_text(stmt, i);
-                    let len = ffi::sqlite3_column_bytes(stmt, i) as usize;
+                    let text = ffi::sqlite3_value_text(value);
+                    let len = ffi::sqlite3_value_bytes(value) as usize;
                     if text.is_null() {
                         return f(ValueRef::Text(""));
                     }
@@ -195,8 +199,8 @@ impl RawStatement {
                     }
                 }
                 ffi::SQLITE_BLOB => {
-                    let blob = ffi::sqlite3_column_blob(stmt, i);
-                    let len = ffi::sqlite3_column_bytes(stmt, i) as usize;
+                    let blob = ffi::sqlite3_value_blob(value);
+                    let len = ffi::sqlite3_value_bytes(value) as usize;
                     if blob.is_null() {
                         return f(ValueRef::Blob(&[]));
                     }

@@ -296,6 +296,19 @@ mod tests {
                 }
             }
         }
+        // Pairs, where a byte right after one that needs an escape could be
+        // marked falsely (a space after a control character borrows).
+        let near: Vec<u8> = (0u8..=0x22).chain([b'\\', b'a', 0x7f]).collect();
+        for &first in &near {
+            for &second in &near {
+                for at in 0..10 {
+                    let mut text = vec![b'x'; 11];
+                    text[at] = first;
+                    text[at + 1] = second;
+                    same(&String::from_utf8(text).unwrap());
+                }
+            }
+        }
         for len in 0..=17 {
             same(&"é~\u{7f}\u{2028}ÿ".repeat(len));
             same(&"a".repeat(len));
