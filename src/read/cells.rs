@@ -127,11 +127,13 @@ impl Rows {
         self.end_row();
     }
 
-    /// Room for about `rows` more rows like those held (or `text` bytes of
-    /// text each).
+    /// Room for about `rows` more rows of `text` bytes of text each, at
+    /// most 64K cells and 1 MB of text: a guess from a first row must not
+    /// allocate for a thousand copies of one large cell.
     pub fn reserve(&mut self, rows: usize, text: usize) {
-        self.cells.reserve(rows * self.width);
-        self.text.reserve(rows * text);
+        self.cells
+            .reserve(rows.saturating_mul(self.width).min(1 << 16));
+        self.text.reserve(rows.saturating_mul(text).min(1 << 20));
     }
 
     pub fn get(&self, r: usize) -> Option<Row<'_>> {
@@ -272,5 +274,15 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows.to_values(), vec![values[0][..2].to_vec()]);
         assert!(rows.get(1).is_none());
+    }
+
+    /// The room guessed from a first row is bounded, whatever its size.
+    #[test]
+    fn room_guessed_from_a_large_first_row_is_bounded() {
+        let mut rows = Rows::new(3);
+        rows.reserve(1000, 10 << 20);
+        assert!(rows.text.capacity() <= 1 << 20);
+        rows.reserve(usize::MAX, usize::MAX);
+        assert!(rows.cells.capacity() <= 1 << 16);
     }
 }
