@@ -61,9 +61,10 @@ pub(super) fn read_rows_raw(
         }
         out.rows.end_row();
         if out.rows.len() == 1 {
-            // The first row tells how much room the rest will need.
-            out.rows
-                .reserve(statement.max_rows.unwrap_or(100).min(1000), bytes as usize);
+            // The first row tells how much room a default page (100 rows and
+            // the one that shows there are more) needs; longer answers grow.
+            let rows = statement.max_rows.unwrap_or(101).min(101);
+            out.rows.reserve(rows, bytes as usize);
         }
         counted(&mut out, bytes, caps)?;
     }
