@@ -19,10 +19,12 @@ use crate::meter::{add_work, on_cpu};
 mod kept;
 mod pool;
 mod raw;
+mod value_ref;
 mod wal_sync;
 pub use kept::{Kept, Own, execute_own};
 pub use pool::{Closing, Pool, Pooled};
 pub use raw::RawStatement;
+pub use value_ref::ValueRef;
 pub use wal_sync::WalSync;
 
 /// How long a connection waits for another writer before giving up.

@@ -10,12 +10,12 @@ use libsql::Value;
 use serde_json::{Value as Json, json};
 
 use super::args::Args;
-use super::cells::ValueRef;
 use super::exec::{self, ReadError, ResultSet, Statement};
 use super::links::{with_added, with_removed};
 use super::table_sql::BadArg;
 use super::values::{Infinity, to_json, to_text};
 use crate::names::quote_ident;
+use crate::sqlite::ValueRef;
 use crate::tenant::TenantDb;
 
 /// How many rows the suggestion queries look at.

@@ -3,9 +3,9 @@
 
 use base64::Engine;
 use libsql::Value;
-
-use super::cells::ValueRef;
 use serde_json::{Value as Json, json};
+
+use crate::sqlite::ValueRef;
 
 /// How a float that is not finite is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::ptr::NonNull;
 use libsql::{Value, ffi};
 
 use super::kept::KeptList;
-use crate::read::cells::ValueRef;
+use super::value_ref::ValueRef;
 use crate::sqlite_limit::Handle;
 
 /// A prepared statement of one connection, finalized when dropped. It must

@@ -23,9 +23,8 @@ use crate::http::tenant::SpaceRequest;
 use crate::http::ui::pages;
 use crate::names::{DbName, quote_ident};
 use crate::permissions::Resource;
-use crate::read::cells::ValueRef;
 use crate::read::exec::{self, ReadError, Statement};
-use crate::sqlite;
+use crate::sqlite::{self, ValueRef};
 use crate::tenant::{Schema, TenantDb};
 
 /// One table or view as the actor may see it.

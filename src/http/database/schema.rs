@@ -17,8 +17,8 @@ use crate::http::table::filters as table_filters;
 use crate::http::tenant::SpaceRequest;
 use crate::permissions::Resource;
 use crate::read::args::Args;
-use crate::read::cells::ValueRef;
 use crate::read::exec::{self, Statement};
+use crate::sqlite::ValueRef;
 
 /// `/{db}/-/schema.json`: the database's schema as the actor may see it.
 pub async fn database(req: &SpaceRequest, db: &str) -> AppResult<Response> {

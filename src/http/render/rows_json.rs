@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use crate::http::render::shape::Output;
-use crate::read::cells::{Rows, ValueRef};
+use crate::read::cells::Rows;
 use crate::read::values::to_json;
+use crate::sqlite::ValueRef;
 
 /// A list of rows, each an object keyed by column or (`arrays`) a list.
 pub struct RowsJson<'a> {

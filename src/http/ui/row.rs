@@ -12,9 +12,9 @@ use crate::http::tenant::SpaceRequest;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::{Args, encode};
-use crate::read::cells::ValueRef;
 use crate::read::exec::{self, Statement};
 use crate::read::values::to_text;
+use crate::sqlite::ValueRef;
 use crate::tenant::{Schema, TenantDb};
 
 struct Incoming {

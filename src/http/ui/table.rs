@@ -21,10 +21,10 @@ use crate::http::table::extras as table_extras;
 use crate::names::{quote_ident, tilde_encode};
 use crate::permissions::Resource;
 use crate::read::args::Args;
-use crate::read::cells::ValueRef;
 use crate::read::exec::{self, Statement};
 use crate::read::table_sql::{Params, row_path};
 use crate::read::values::to_text;
+use crate::sqlite::ValueRef;
 use facets::{FacetView, facet_choices, facet_views, suggested};
 
 mod facets;
