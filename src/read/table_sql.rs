@@ -374,9 +374,9 @@ impl PagePlan {
 
 /// A row's key as Datasette writes it in URLs and `_shape=object`:
 /// each value tilde-encoded, joined by commas.
-pub fn row_path(values: &[&Value]) -> String {
+pub fn row_path<'a>(values: impl IntoIterator<Item = &'a Value>) -> String {
     values
-        .iter()
+        .into_iter()
         .map(|v| tilde_encode(&to_text(v)))
         .collect::<Vec<_>>()
         .join(",")
@@ -406,7 +406,7 @@ pub fn next_token(
                 .map(|i| last.value(i))
         })
         .collect();
-    let key = row_path(&key_values.iter().collect::<Vec<_>>());
+    let key = row_path(&key_values);
     if plan.sort.is_none() && plan.sort_desc.is_none() {
         return Some(key);
     }

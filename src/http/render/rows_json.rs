@@ -1,9 +1,10 @@
-//! Rows written straight from their SQLite values into the answer's bytes,
+//! Rows written straight from their held cells into the answer's bytes,
 //! without a `serde_json::Value` tree or a serializer call per cell: the hot
 //! part of every table and query answer. Each column's key is escaped once
-//! per answer, and text that needs no escaping is copied as it is; numbers,
-//! escapes, and cells with labels or `_json` parsing go through serde_json,
-//! so the bytes are those serde_json writes.
+//! per answer; text is copied as it is unless it needs escapes, which are
+//! written as serde_json writes them, and integers by `itoa`; floats, blobs
+//! and cells with labels or `_json` parsing go through serde_json. The
+//! bytes are those serde_json writes (the tests compare them).
 
 use serde::Serialize;
 use serde_json::{Map, Value as Json};

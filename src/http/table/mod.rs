@@ -96,7 +96,7 @@ pub async fn show(
             .iter()
             .map(|row| {
                 let key: Vec<_> = key_index.iter().map(|&i| row.value(i)).collect();
-                row_path(&key.iter().collect::<Vec<_>>())
+                row_path(&key)
             })
             .collect()
     });

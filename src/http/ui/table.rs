@@ -390,7 +390,7 @@ fn row_views(
         .iter()
         .map(|row| {
             let link = has_links.then(|| {
-                let key = row_path(&key_index.iter().map(|&i| &row[i]).collect::<Vec<_>>());
+                let key = row_path(key_index.iter().map(|&i| &row[i]));
                 let text = key_index
                     .iter()
                     .map(|&i| to_text(&row[i]))
