@@ -13,8 +13,10 @@ enum Cell {
     Null,
     Integer(i64),
     Real(f64),
-    Text { at: usize, len: usize },
-    Blob { at: usize, len: usize },
+    /// Where its text starts in `Rows::text`, and its length.
+    Text(usize, usize),
+    /// Where its bytes start in `Rows::blobs`, and their length.
+    Blob(usize, usize),
 }
 
 /// Rows of `width` cells each.
@@ -63,18 +65,12 @@ impl Rows {
             ValueRef::Text(text) => {
                 let at = self.text.len();
                 self.text.push_str(text);
-                Cell::Text {
-                    at,
-                    len: text.len(),
-                }
+                Cell::Text(at, text.len())
             }
             ValueRef::Blob(bytes) => {
                 let at = self.blobs.len();
                 self.blobs.extend_from_slice(bytes);
-                Cell::Blob {
-                    at,
-                    len: bytes.len(),
-                }
+                Cell::Blob(at, bytes.len())
             }
         };
         self.cells.push(cell);
@@ -159,8 +155,8 @@ impl Rows {
             Cell::Null => ValueRef::Null,
             Cell::Integer(i) => ValueRef::Integer(i),
             Cell::Real(f) => ValueRef::Real(f),
-            Cell::Text { at, len } => ValueRef::Text(&self.text[at..at + len]),
-            Cell::Blob { at, len } => ValueRef::Blob(&self.blobs[at..at + len]),
+            Cell::Text(at, len) => ValueRef::Text(&self.text[at..at + len]),
+            Cell::Blob(at, len) => ValueRef::Blob(&self.blobs[at..at + len]),
         }
     }
 }
