@@ -101,25 +101,23 @@ impl Rows {
     }
 
     pub fn get(&self, r: usize) -> Option<Row<'_>> {
-        (r < self.count).then(|| Row {
-            rows: self,
-            cells: &self.cells[r * self.width..(r + 1) * self.width],
-        })
+        (r < self.count).then(|| self.row(r))
     }
 
     pub fn first(&self) -> Option<Row<'_>> {
         self.get(0)
     }
 
-    pub fn last(&self) -> Option<Row<'_>> {
-        self.count.checked_sub(1).and_then(|r| self.get(r))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Row<'_>> + '_ {
+        (0..self.count).map(|r| self.row(r))
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Row<'_>> + '_ {
-        (0..self.count).map(|r| Row {
+    /// Row `r`, which must be below `count`.
+    fn row(&self, r: usize) -> Row<'_> {
+        Row {
             rows: self,
             cells: &self.cells[r * self.width..(r + 1) * self.width],
-        })
+        }
     }
 
     /// Keeps the first `count` rows.
@@ -227,7 +225,7 @@ mod tests {
         let mut rows = Rows::from_values(values.clone());
         assert_eq!(rows.len(), 3);
         assert_eq!(rows.to_values(), values);
-        assert_eq!(rows.last().unwrap().get(0), ValueRef::Text("z"));
+        assert_eq!(rows.get(2).unwrap().get(0), ValueRef::Text("z"));
         assert_eq!(rows.first().unwrap().get(7), ValueRef::Null);
         rows.keep_columns(2);
         assert_eq!(
