@@ -40,11 +40,16 @@ fn python_message(text: &str, err: &serde_json::Error) -> String {
     };
     // serde's column is where it noticed the problem (1-based, 0 at EOF of an
     // empty line); Python points at the start of the offending token.
-    let (line, mut column) = (err.line().max(1), err.column());
+    // serde counts the bytes of the line, Python its characters.
+    let line = err.line().max(1);
+    let line_text = text.split('\n').nth(line - 1).unwrap_or_default();
+    let mut column = line_text
+        .char_indices()
+        .take_while(|(at, _)| *at < err.column())
+        .count();
     if eof {
         column += 1;
     }
-    let line_text = text.split('\n').nth(line - 1).unwrap_or_default();
     let chars: Vec<char> = line_text.chars().collect();
     let mut index = column.max(1) - 1;
     if what == "Expecting value" && !eof {
@@ -92,6 +97,15 @@ mod tests {
                 "Invalid JSON: Expecting value: line 1 column 1 (char 0)",
             ),
             ("{} x", "Invalid JSON: Extra data: line 1 column 4 (char 3)"),
+            // Positions count characters, not bytes.
+            (
+                "[\"é\", x]",
+                "Invalid JSON: Expecting value: line 1 column 7 (char 6)",
+            ),
+            (
+                "\"\u{800}",
+                "Invalid JSON: Expecting value: line 1 column 3 (char 2)",
+            ),
         ] {
             assert_eq!(parse(input.as_bytes()).unwrap_err(), expected, "{input}");
         }
