@@ -16,6 +16,7 @@ use libsql::{Connection, Database, Value};
 
 use crate::meter::{add_work, on_cpu};
 
+mod alloc;
 mod kept;
 mod pool;
 mod raw;
@@ -58,6 +59,7 @@ pub fn configure_process() {
     unsafe {
         libsql::ffi::sqlite3_config(libsql::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
     }
+    alloc::use_mimalloc();
 }
 
 /// Drives one of libsql's local futures, which complete without awaiting.
