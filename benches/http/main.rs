@@ -14,6 +14,7 @@ mod bench;
 #[path = "../bulk/mod.rs"]
 mod bulk;
 mod fixture;
+mod floor;
 mod load;
 mod reference;
 mod table;
@@ -44,10 +45,13 @@ const COLD: &str = "cold first visit to each space ÷ /-/health";
 const COLD_AGAIN: &str = "cold visit after a restart, files opened before ÷ /-/health";
 const ROUND_ROBIN: &str = "round-robin over the spaces ÷ /-/health";
 const SINGLE: &str = "single small space ÷ /-/health";
+const FLOOR: &str = "SQLite alone: open, read, close each file ÷ /-/health";
 
 fn main() {
     // `cargo test --all-targets` runs this without `--bench`: a quick smoke run.
     let full = std::env::args().any(|a| a == "--bench");
+    // SQLite as the server configures it, for the floor measured here.
+    libsette::sqlite::configure_process();
     let env = |name: &str, full_default: f64, smoke: f64| {
         std::env::var(name)
             .ok()
@@ -329,6 +333,26 @@ fn main() {
         // before, as a restarted server or a database closed when idle
         // finds it. Informational: the target's baseline is the pass above.
         let server = fixture::start_libsette(data.root(), server_cpu);
+        // The floor under these visits, while the new server idles: what
+        // opening, reading and closing the same files costs SQLite alone.
+        println!("{FLOOR}:");
+        let files = (0..space_count)
+            .map(|i| data.database_file(&format!("t{i}"), "d"))
+            .collect();
+        let alone = floor::sqlite_alone(files, server_cpu);
+        let health = Urls::one(HEALTH);
+        let after = b.run(FLOOR, side(server.addr, &health, None), Some(b.seconds));
+        println!(
+            "  {alone:.0} files/s; /-/health just after {:.0} req/s: {:.4}",
+            after.rps,
+            alone / after.rps
+        );
+        b.rows.push(Row {
+            name: FLOOR.into(),
+            values: vec![alone / after.rps],
+            unit: Unit::Percent,
+            goal: Goal::None,
+        });
         let warm = side(server.addr, &cached10, Some(tok));
         let ratio = cold_pass(&b, COLD_AGAIN, warm, server.child.id(), &spaces);
         b.rows.push(Row {
