@@ -23,6 +23,19 @@ pub fn parse(body: &[u8]) -> Result<Value, String> {
 fn python_message(text: &str, err: &serde_json::Error) -> String {
     let message = err.to_string();
     let eof = err.is_eof();
+    if message.starts_with("EOF while parsing a string")
+        && let Some(start) = unterminated_string(text)
+    {
+        // Python points at the string's opening quote.
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+        return format!(
+            "Unterminated string starting at: line {line} column {} (char {})",
+            before[line_start..].chars().count() + 1,
+            before.chars().count()
+        );
+    }
     let what = if message.starts_with("key must be a string") {
         "Expecting property name enclosed in double quotes"
     } else if message.starts_with("trailing characters") {
@@ -73,6 +86,21 @@ fn python_message(text: &str, err: &serde_json::Error) -> String {
     )
 }
 
+/// The byte offset of the opening quote of the string `text` ends inside.
+fn unterminated_string(text: &str) -> Option<usize> {
+    let (mut open, mut escaped) = (None, false);
+    for (at, byte) in text.bytes().enumerate() {
+        match (open, byte) {
+            (Some(_), _) if escaped => escaped = false,
+            (Some(_), b'\\') => escaped = true,
+            (Some(_), b'"') => open = None,
+            (None, b'"') => open = Some(at),
+            _ => {}
+        }
+    }
+    open
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,9 +130,26 @@ mod tests {
                 "[\"é\", x]",
                 "Invalid JSON: Expecting value: line 1 column 7 (char 6)",
             ),
+            // A body cut short inside a string: where the string began.
             (
                 "\"\u{800}",
-                "Invalid JSON: Expecting value: line 1 column 3 (char 2)",
+                "Invalid JSON: Unterminated string starting at: line 1 column 1 (char 0)",
+            ),
+            (
+                "[\"é\", \"b",
+                "Invalid JSON: Unterminated string starting at: line 1 column 7 (char 6)",
+            ),
+            (
+                "{\"k\": \"v\\\"",
+                "Invalid JSON: Unterminated string starting at: line 1 column 7 (char 6)",
+            ),
+            (
+                "\"\\",
+                "Invalid JSON: Unterminated string starting at: line 1 column 1 (char 0)",
+            ),
+            (
+                "[\"a\",\n \"b",
+                "Invalid JSON: Unterminated string starting at: line 2 column 2 (char 7)",
             ),
         ] {
             assert_eq!(parse(input.as_bytes()).unwrap_err(), expected, "{input}");
