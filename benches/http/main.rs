@@ -336,10 +336,8 @@ fn main() {
         // The floor under these visits, while the new server idles: what
         // opening, reading and closing the same files costs SQLite alone.
         println!("{FLOOR}:");
-        let files = (0..space_count)
-            .map(|i| data.database_file(&format!("t{i}"), "d"))
-            .collect();
-        let alone = floor::sqlite_alone(files, server_cpu);
+        let names = (0..space_count).map(|i| format!("t{i}")).collect();
+        let alone = floor::sqlite_alone(&data, names, server_cpu);
         let health = Urls::one(HEALTH);
         let after = b.run(FLOOR, side(server.addr, &health, None), Some(b.seconds));
         println!(

@@ -180,7 +180,7 @@ async fn checkpoint_all(app: &App) {
 /// At most this many tenant databases stay open: each holds ~130 KB of
 /// SQLite memory (connection, schema, lookaside, shared-memory index), so
 /// this keeps them near 70 MB. Cached answers need no open database.
-const MAX_OPEN_DATABASES: u64 = 512;
+pub const MAX_OPEN_DATABASES: u64 = 512;
 
 /// Descriptors kept for the catalog, the listener, logs and imports.
 const RESERVED_DESCRIPTORS: u64 = 64;
