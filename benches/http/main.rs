@@ -13,8 +13,8 @@
 mod bench;
 #[path = "../bulk/mod.rs"]
 mod bulk;
+mod cold;
 mod fixture;
-mod floor;
 mod load;
 mod reference;
 mod table;
@@ -259,7 +259,7 @@ fn main() {
     );
     let cold = COLD;
     if space_count > 0 && b.wants(cold) {
-        let ratio = cold_pass(&b, cold, cached, server.child.id(), &spaces);
+        let ratio = cold::pass(&b, cold, cached, server.child.id(), &spaces);
         b.rows.push(Row {
             name: cold.into(),
             values: vec![ratio],
@@ -337,7 +337,7 @@ fn main() {
         // opening, reading and closing the same files costs SQLite alone.
         println!("{FLOOR}:");
         let names = (0..space_count).map(|i| format!("t{i}")).collect();
-        let alone = floor::sqlite_alone(&data, names, server_cpu);
+        let alone = cold::sqlite_alone(&data, names, server_cpu);
         let health = Urls::one(HEALTH);
         let after = b.run(FLOOR, side(server.addr, &health, None), Some(b.seconds));
         println!(
@@ -352,7 +352,7 @@ fn main() {
             goal: Goal::None,
         });
         let warm = side(server.addr, &cached10, Some(tok));
-        let ratio = cold_pass(&b, COLD_AGAIN, warm, server.child.id(), &spaces);
+        let ratio = cold::pass(&b, COLD_AGAIN, warm, server.child.id(), &spaces);
         b.rows.push(Row {
             name: COLD_AGAIN.into(),
             values: vec![ratio],
@@ -401,29 +401,4 @@ fn main() {
         "(kept-alive connections the servers had closed between answers, reopened: {})",
         load::reopened()
     );
-}
-
-/// Visits each of the spaces once, then the trivial endpoint: the first
-/// pass's req/s ÷ the endpoint's.
-fn cold_pass(b: &Bench, name: &str, warm: bench::Side, pid: u32, spaces: &Urls) -> f64 {
-    println!("{name}:");
-    let (addr, health) = (warm.addr, Urls::one(HEALTH));
-    // Whatever runs before, the server has served some reads first.
-    b.run(name, warm, Some(b.warm));
-    let (cpu, wall) = (fixture::cpu_seconds(pid), Instant::now());
-    let first = b.run(name, side(addr, spaces, None), None);
-    // Whether the pass kept the server's CPU busy (or waited on something else).
-    let busy = (fixture::cpu_seconds(pid) - cpu) / wall.elapsed().as_secs_f64();
-    let after = b.run(name, side(addr, &health, None), Some(b.seconds));
-    let ratio = first.rps / after.rps;
-    println!(
-        "  {} spaces: {:.0} req/s (p50 {:.2} ms, p99 {:.2} ms, server CPU {:.0}% busy); /-/health just after {:.0} req/s: {ratio:.4} (baseline {COLD_BASELINE:.4})",
-        first.requests,
-        first.rps,
-        first.p50_ms,
-        first.p99_ms,
-        100.0 * busy,
-        after.rps
-    );
-    ratio
 }

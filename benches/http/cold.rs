@@ -1,4 +1,5 @@
-//! The floor under a cold visit: SQLite alone, in this process, opening each
+//! The cold visits' scenarios: a pass of first visits to the small spaces,
+//! and the floor under it, SQLite alone, in this process, opening each
 //! small space's file through the server's own tenant store (as many kept
 //! open as the server keeps, the oldest closed beyond), reading its table.
 //! No HTTP, no catalog, no permissions: what any server that opens the file
@@ -9,6 +10,35 @@ use std::time::{Duration, Instant};
 use libsette::catalog::DataDir;
 use libsette::sqlite;
 use libsette::tenant::TenantStore;
+
+use crate::bench::{Bench, Side, side};
+use crate::load::Urls;
+use crate::{COLD_BASELINE, HEALTH, fixture};
+
+/// Visits each of the spaces once, then the trivial endpoint: the first
+/// pass's req/s ÷ the endpoint's.
+pub fn pass(b: &Bench, name: &str, warm: Side<'_>, pid: u32, spaces: &Urls) -> f64 {
+    println!("{name}:");
+    let (addr, health) = (warm.addr, Urls::one(HEALTH));
+    // Whatever runs before, the server has served some reads first.
+    b.run(name, warm, Some(b.warm));
+    let (cpu, wall) = (fixture::cpu_seconds(pid), Instant::now());
+    let first = b.run(name, side(addr, spaces, None), None);
+    // Whether the pass kept the server's CPU busy (or waited on something else).
+    let busy = (fixture::cpu_seconds(pid) - cpu) / wall.elapsed().as_secs_f64();
+    let after = b.run(name, side(addr, &health, None), Some(b.seconds));
+    let ratio = first.rps / after.rps;
+    println!(
+        "  {} spaces: {:.0} req/s (p50 {:.2} ms, p99 {:.2} ms, server CPU {:.0}% busy); /-/health just after {:.0} req/s: {ratio:.4} (baseline {COLD_BASELINE:.4})",
+        first.requests,
+        first.rps,
+        first.p50_ms,
+        first.p99_ms,
+        100.0 * busy,
+        after.rps
+    );
+    ratio
+}
 
 /// Opens and reads database `d` of each of `spaces` once, on a thread pinned
 /// to `cpu`: databases a second.
