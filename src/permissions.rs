@@ -148,11 +148,11 @@ where not exists (
            where (r.db is null or r.db = t.db or (v.implied and t.db is null))
              and (r.tbl is null or r.tbl = t.tbl or v.implied)))))
   -- a private stored query is its owner's alone, whatever else allows it
-  and not (:action in ('view-query', 'update-query', 'delete-query') and exists (
+  -- (the action compared in turn: an IN list is a temporary table each run)
+  and not ((:action = 'view-query' or :action = 'update-query' or :action = 'delete-query') and exists (
         select 1 from stored_queries sq join databases d on d.id = sq.database_id
          where d.space_id = :space and d.name = t.db and sq.name = t.tbl and sq.is_private = 1
-           and (:user is null or sq.owner_user_id is not :user)))
-order by t.db, t.tbl"
+           and (:user is null or sq.owner_user_id is not :user)))"
 );
 
 fn params(space_id: i64, actor: &Actor, action: &str) -> Vec<(String, Value)> {
@@ -194,7 +194,7 @@ pub fn allowed_resources(
     actor: &Actor,
     action: &str,
 ) -> Result<Vec<Resource>> {
-    let sql = format!("with {TARGETS}{DECIDE}");
+    let sql = format!("with {TARGETS}{DECIDE} order by t.db, t.tbl");
     sqlite::query_all(conn, &sql, params(space_id, actor, action))?
         .iter()
         .map(|row| Ok(Resource::from_parts(row.get(0)?, row.get(1)?)))
