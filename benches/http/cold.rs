@@ -5,6 +5,7 @@
 //! No HTTP, no catalog, no permissions: what any server that opens the file
 //! pays.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use libsette::catalog::DataDir;
@@ -49,6 +50,7 @@ pub fn sqlite_alone(data: &DataDir, spaces: Vec<String>, cpu: Option<usize>) -> 
         Duration::from_secs(60),
         0,
     );
+    println!("  data folder on {}", storage(data.root()));
     std::thread::spawn(move || {
         if let Some(cpu) = cpu {
             crate::fixture::pin_current(cpu).expect("pinning the floor's thread");
@@ -66,4 +68,47 @@ pub fn sqlite_alone(data: &DataDir, spaces: Vec<String>, cpu: Option<usize>) -> 
     })
     .join()
     .expect("the floor's thread")
+}
+
+/// The filesystem `path` is on, as `/proc/mounts` names it, and for ext4
+/// whether a journal was seen (`/proc/fs/jbd2`). On ext4 without one,
+/// mounted with `discard`, each block freed waits for the disk's trim, and
+/// SQLite frees some on every first open (it truncates the `-shm` it is
+/// first to open): the cold figures then follow the disk, not the code.
+fn storage(path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mount = mounts
+        .lines()
+        .filter_map(
+            |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [device, at, fs, options, ..] => Some((device, at, fs, options)),
+                _ => None,
+            },
+        )
+        .filter(|(_, at, _, _)| path.starts_with(at))
+        .max_by_key(|(_, at, _, _)| at.len());
+    let Some((device, at, fs, options)) = mount else {
+        return "a filesystem /proc/mounts does not name".into();
+    };
+    let journal = match fs {
+        "ext4" => {
+            let name = Path::new(device)
+                .file_name()
+                .map(|n| format!("{}-", n.to_string_lossy()))
+                .unwrap_or_default();
+            let seen = std::fs::read_dir("/proc/fs/jbd2").is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&name))
+            });
+            if seen {
+                "; a journal"
+            } else {
+                "; no journal seen"
+            }
+        }
+        _ => "",
+    };
+    format!("{fs} at {at} ({options}{journal})")
 }
