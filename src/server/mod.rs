@@ -3,6 +3,7 @@
 //! then it finishes the requests in flight (bounded), empties every WAL
 //! into its database and exits 0.
 
+mod logs;
 mod options;
 
 pub use options::{ConnectionArgs, LogFormat, ServeArgs};
@@ -54,7 +55,7 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 const CATALOG_SYNC: Duration = Duration::from_millis(250);
 
 pub fn run(data: DataDir, args: ServeArgs) -> Result<()> {
-    init_tracing(args.log_format);
+    let _log = logs::init(args.log_format);
     // Secrets first: a missing secret file must stop us before the data folder changes.
     let given_secret = args.secret()?;
     let metrics_token = args.metrics_token()?;
@@ -277,23 +278,4 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LIBSETTE_LOG")
-        // libsql's replication logs every sync's handshake (info) and each
-        // failed one while the primary is away (warn; libsette says it once),
-        // tower_http every refused connection to a primary that is away.
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(
-                "info,libsql=error,libsql_replication=error,tower_http=off",
-            )
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }

@@ -1,6 +1,7 @@
-//! Observing requests: one tracing span per request (request id, route,
-//! status), Prometheus counters and latency by route template, and the
-//! `/metrics` endpoint with its access rule.
+//! Observing requests: one tracing span per request (request id, method,
+//! space) and one line when it is answered (route, status, time),
+//! Prometheus counters and latency by route template, and the `/metrics`
+//! endpoint with its access rule.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,13 +26,14 @@ static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 /// Counts, times and traces every request.
 pub async fn observe(request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
+    // The span names what is known before the answer, for any line logged
+    // while it is made; the answer's route and status go on the request's
+    // own line, written once rather than recorded into the span first.
     let span = tracing::info_span!(
         "request",
         id,
         method = %request.method(),
-        space = tracing::field::Empty,
-        route = tracing::field::Empty,
-        status = tracing::field::Empty
+        space = tracing::field::Empty
     );
     let started = Instant::now();
     let m = metrics();
@@ -50,14 +52,13 @@ pub async fn observe(request: Request, next: impl AsyncFnOnce(Request) -> Respon
     )
     .inc();
     crate::metrics::series(&m.latency, &[route]).observe(started.elapsed().as_secs_f64());
-    span.record("route", route);
-    span.record("status", status.as_u16());
-    span.in_scope(|| {
-        tracing::info!(
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "served"
-        )
-    });
+    tracing::info!(
+        parent: &span,
+        route,
+        status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "served"
+    );
     response
 }
 
