@@ -173,8 +173,14 @@ impl Drop for Server {
     }
 }
 
-/// Starts `libsette serve` on a free port.
+/// Starts `libsette serve` on a free port, logging errors only.
 pub fn start_libsette(data: &Path, cpu: Option<usize>) -> Server {
+    start_logging(data, cpu, "error")
+}
+
+/// Starts `libsette serve` with `LIBSETTE_LOG=filter`, its log read from a
+/// pipe (as Docker reads it) and dropped.
+pub fn start_logging(data: &Path, cpu: Option<usize>, filter: &str) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_libsette"));
     command
         .arg("--data-dir")
@@ -187,10 +193,13 @@ pub fn start_libsette(data: &Path, cpu: Option<usize>) -> Server {
         // The slow-query scenario's query runs about 900 ms alone, and about
         // 4 s beside the load (long reads run at the lowest CPU priority).
         .args(["--setting", "sql_time_limit_ms", "30000"])
-        .env("LIBSETTE_LOG", "error")
-        .stdout(Stdio::piped());
+        .env("LIBSETTE_LOG", filter)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     pin_command(&mut command, cpu);
     let mut child = command.spawn().expect("starting libsette");
+    let mut log = child.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let url = first

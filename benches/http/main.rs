@@ -324,6 +324,28 @@ fn main() {
         let subject = side(libsette, &t0, None);
         b.paired(SINGLE, trivial, subject, Unit::Percent, Goal::None);
     }
+    // What writing each request's log line costs: a second server on the
+    // same folder logging at `info` (the default) against the first.
+    let logged = [
+        (
+            "cached token _size=10, each request logged ÷ not",
+            &cached10,
+        ),
+        (
+            "uncached token _size=10, each request logged ÷ not",
+            &token10,
+        ),
+    ];
+    if logged.iter().any(|(name, _)| b.wants(name)) {
+        let server = fixture::start_logging(data.root(), server_cpu, "info");
+        for (name, urls) in logged {
+            let (base, subject) = (
+                side(libsette, urls, Some(tok)),
+                side(server.addr, urls, Some(tok)),
+            );
+            b.paired(name, base, subject, Unit::Percent, Goal::None);
+        }
+    }
 
     drop(server);
     drop(reference);
