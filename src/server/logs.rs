@@ -50,8 +50,7 @@ pub fn init(format: LogFormat) -> Flushed {
 }
 
 /// Lines gathered wait at most this long for the next batch: one `write`
-/// for many lines rather than one each (a cached answer's line cost as
-/// much in that system call as in making the line).
+/// for many lines rather than one each.
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Lines gathered past this many bytes are written by whoever added the last.
@@ -60,7 +59,7 @@ const FLUSH_AT: usize = 32 << 10;
 static GATHERED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 /// Writes out the lines gathered so far.
-pub fn flush() {
+fn flush() {
     write_out(&mut GATHERED.lock().unwrap_or_else(|e| e.into_inner()));
 }
 
@@ -130,8 +129,8 @@ fn colours_wanted() -> bool {
 /// Fields written as the default formatter writes them without colours
 /// (the message bare and first, then `name=value`, text quoted), but
 /// straight to the line: the default passes every name and value through
-/// its styling even when there are no colours, which was a third of the
-/// cost of a cached answer's log line.
+/// its styling even when there are no colours, over a quarter of what a
+/// request's line cost.
 struct PlainFields;
 
 impl<'w> FormatFields<'w> for PlainFields {
