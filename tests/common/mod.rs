@@ -61,17 +61,39 @@ impl Server {
 
     /// Starts a server on an existing data folder.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let log = "warn,libsql=error,libsql_replication=error,tower_http=off";
+        Server::spawn(dir, extra, log, Stdio::inherit())
+    }
+
+    /// Starts a server logging at `filter` to a pipe (not a terminal); its
+    /// log's lines arrive on the receiver as they are written.
+    pub fn start_logging(
+        extra: &[&str],
+        filter: &str,
+    ) -> (Server, std::sync::mpsc::Receiver<String>) {
+        let mut server = Server::spawn(tempfile::tempdir().unwrap(), extra, filter, Stdio::piped());
+        let stderr = server.child.stderr.take().unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                if send.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        (server, lines)
+    }
+
+    fn spawn(dir: tempfile::TempDir, extra: &[&str], log: &str, stderr: Stdio) -> Server {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(dir.path())
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(extra)
-            .env(
-                "LIBSETTE_LOG",
-                "warn,libsql=error,libsql_replication=error,tower_http=off",
-            )
+            .env("LIBSETTE_LOG", log)
+            .env_remove("NO_COLOR")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("starting libsette serve");
         let stdout = child.stdout.take().unwrap();
