@@ -15,6 +15,7 @@ mod bench;
 mod bulk;
 mod cold;
 mod fixture;
+mod informational;
 mod load;
 mod reference;
 mod table;
@@ -290,62 +291,14 @@ fn main() {
         });
     }
 
-    // Informational: other reads, each against the trivial endpoint.
-    let others = [
-        (
-            "filtered and sorted",
-            "/bench/fixtures/facetable.json?state=CA&score__gt=100&_sort_desc=score&_size=20",
-            true,
-        ),
-        (
-            "facet state",
-            "/bench/fixtures/facetable.json?_facet=state&_size=0",
-            true,
-        ),
-        (
-            "query with :params",
-            "/bench/fixtures/-/query.json?sql=select+*+from+facetable+where+state+%3D+%3As+limit+10&s=MI",
-            true,
-        ),
-    ];
-    for (name, path, token) in others {
-        let urls = Urls::one(path);
-        let subject = side(libsette, &urls, token.then_some(tok));
-        b.paired(
-            &format!("{name} ÷ /-/health"),
-            trivial,
-            subject,
-            Unit::Percent,
-            Goal::None,
-        );
-    }
-    if space_count > 0 {
-        let t0 = Urls::one("/t0/d/t.json");
-        let subject = side(libsette, &t0, None);
-        b.paired(SINGLE, trivial, subject, Unit::Percent, Goal::None);
-    }
-    // What writing each request's log line costs: a second server on the
-    // same folder logging at `info` (the default) against the first.
-    let logged = [
-        (
-            "cached token _size=10, each request logged ÷ not",
-            &cached10,
-        ),
-        (
-            "uncached token _size=10, each request logged ÷ not",
-            &token10,
-        ),
-    ];
-    if logged.iter().any(|(name, _)| b.wants(name)) {
-        let server = fixture::start_logging(data.root(), server_cpu, "info");
-        for (name, urls) in logged {
-            let (base, subject) = (
-                side(libsette, urls, Some(tok)),
-                side(server.addr, urls, Some(tok)),
-            );
-            b.paired(name, base, subject, Unit::Percent, Goal::None);
-        }
-    }
+    informational::rows(
+        &mut b,
+        libsette,
+        trivial,
+        tok,
+        (space_count > 0).then_some(SINGLE),
+        || fixture::start_logging(data.root(), server_cpu, "info"),
+    );
 
     drop(server);
     drop(reference);
